@@ -1,0 +1,280 @@
+//! The decision for one request: SPEC §4, in order, the first row that applies decides.
+
+use std::fmt;
+
+use actix_web::http::Method;
+use actix_web::http::header::{self, HeaderMap, HeaderName, HeaderValue};
+
+use crate::allow_headers::split_request_headers;
+use crate::host::HostRefusal;
+use crate::matcher::OriginMatch;
+use crate::policy::{Mode, Policy};
+
+/// The verdict on a request, as events report it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Verdict {
+    /// The request goes on, with CORS headers where it carried an allowed `Origin`.
+    Allow,
+    /// Refused with 403; the handler did not run.
+    Deny,
+    /// Would have been refused, but the policy is in report-only mode.
+    WouldDeny,
+}
+
+impl fmt::Display for Verdict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Verdict::Allow => "allow",
+            Verdict::Deny => "deny",
+            Verdict::WouldDeny => "would-deny",
+        })
+    }
+}
+
+/// Why a request was (or would have been) refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DenyReason {
+    /// No `Host` header (nor HTTP/2 `:authority`) while `allowed_hosts` is enforced.
+    HostMissing,
+    /// A `Host` that is not `host[:port]`, or more than one.
+    HostMalformed,
+    /// A `Host` that is not in `allowed_hosts`.
+    HostNotAllowed(String),
+    /// An `Origin` that is not a browser serialisation, or more than one `Origin`.
+    OriginMalformed,
+    /// `Origin: null` while `allow_null_origin` is off.
+    NullOrigin,
+    /// An `Origin` not in the policy.
+    OriginNotAllowed,
+    /// A preflight asking for a method not in `allowed_methods`.
+    MethodNotAllowed(String),
+    /// A preflight asking for a header not in `allowed_headers`.
+    HeaderNotAllowed(String),
+    /// A preflight asking for Private Network Access while `allow_private_network` is off.
+    PrivateNetworkNotAllowed,
+}
+
+impl DenyReason {
+    /// Whether the refusal is about `Host` (DNS rebinding) rather than CORS.
+    pub fn is_host(&self) -> bool {
+        matches!(
+            self,
+            DenyReason::HostMissing | DenyReason::HostMalformed | DenyReason::HostNotAllowed(_)
+        )
+    }
+}
+
+impl fmt::Display for DenyReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DenyReason::HostMissing => f.write_str("host header missing"),
+            DenyReason::HostMalformed => f.write_str("host header malformed"),
+            DenyReason::HostNotAllowed(h) => write!(f, "host {h} not allowed"),
+            DenyReason::OriginMalformed => f.write_str("origin malformed"),
+            DenyReason::NullOrigin => f.write_str("null origin not allowed"),
+            DenyReason::OriginNotAllowed => f.write_str("origin not allowed"),
+            DenyReason::MethodNotAllowed(m) => write!(f, "method {m} not allowed"),
+            DenyReason::HeaderNotAllowed(h) => write!(f, "header {h} not allowed"),
+            DenyReason::PrivateNetworkNotAllowed => {
+                f.write_str("private network access not allowed")
+            }
+        }
+    }
+}
+
+/// What the middleware does with a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    /// No `Origin`: the handler runs; the response only gains `Vary: Origin`.
+    NoOrigin,
+    /// An allowed origin on an actual request: the handler runs and the response gets
+    /// CORS headers with this `Access-Control-Allow-Origin` value.
+    Allow {
+        /// The value for `Access-Control-Allow-Origin`: the request's origin, or `*`.
+        allow_origin: HeaderValue,
+    },
+    /// An allowed preflight, answered 204 by the middleware itself.
+    Preflight {
+        /// The value for `Access-Control-Allow-Origin`.
+        allow_origin: HeaderValue,
+        /// The validated `Access-Control-Request-Headers`, echoed as `-Allow-Headers`.
+        allow_headers: Option<HeaderValue>,
+        /// Whether Private Network Access was asked for (and is allowed).
+        private_network: bool,
+    },
+    /// Refused: 403 in enforce mode; in report-only mode the handler runs untouched.
+    Refuse {
+        /// Why.
+        reason: DenyReason,
+        /// Whether the request was a preflight.
+        preflight: bool,
+        /// `false` in report-only mode.
+        enforced: bool,
+    },
+}
+
+impl Decision {
+    /// The verdict as events report it.
+    pub fn verdict(&self) -> Verdict {
+        match self {
+            Decision::Refuse { enforced: true, .. } => Verdict::Deny,
+            Decision::Refuse {
+                enforced: false, ..
+            } => Verdict::WouldDeny,
+            _ => Verdict::Allow,
+        }
+    }
+
+    /// The refusal reason, if refused.
+    pub fn reason(&self) -> Option<&DenyReason> {
+        match self {
+            Decision::Refuse { reason, .. } => Some(reason),
+            _ => None,
+        }
+    }
+}
+
+const ACRPN: HeaderName = HeaderName::from_static("access-control-request-private-network");
+
+/// The value of a header that must appear at most once. `Err` when repeated or not text.
+fn single<'a>(headers: &'a HeaderMap, name: &HeaderName) -> Result<Option<&'a HeaderValue>, ()> {
+    let mut values = headers.get_all(name);
+    match (values.next(), values.next()) {
+        (None, _) => Ok(None),
+        (Some(v), None) => Ok(Some(v)),
+        (Some(_), Some(_)) => Err(()),
+    }
+}
+
+impl Policy {
+    /// Decides what to do with a request, given its method, headers and (for HTTP/2,
+    /// where there is no `Host` header) the URI authority.
+    ///
+    /// ```
+    /// use actix_web::http::{Method, header::{HeaderMap, HeaderName, HeaderValue}};
+    /// use mcp_cors::{Decision, Policy, Verdict};
+    ///
+    /// let policy = Policy::from_toml_str(r#"allowed_origins = ["https://app.example.com"]"#)?;
+    /// let mut headers = HeaderMap::new();
+    /// headers.insert(HeaderName::from_static("host"), HeaderValue::from_static("localhost:8080"));
+    /// headers.insert(HeaderName::from_static("origin"), HeaderValue::from_static("https://evil.example"));
+    /// let decision = policy.decide(&Method::POST, &headers, None);
+    /// assert_eq!(decision.verdict(), Verdict::Deny);
+    /// # Ok::<(), mcp_cors::PolicyError>(())
+    /// ```
+    pub fn decide(
+        &self,
+        method: &Method,
+        headers: &HeaderMap,
+        authority: Option<&str>,
+    ) -> Decision {
+        let c = self.compiled();
+        let preflight = method == Method::OPTIONS
+            && headers.contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
+        let refuse = |reason| Decision::Refuse {
+            reason,
+            preflight,
+            enforced: self.settings().mode == Mode::Enforce,
+        };
+
+        let host = match single(headers, &header::HOST) {
+            Ok(Some(v)) => match v.to_str() {
+                Ok(s) => Some(s),
+                Err(_) => return refuse(DenyReason::HostMalformed),
+            },
+            Ok(None) => authority,
+            Err(()) => return refuse(DenyReason::HostMalformed),
+        };
+        if let Err(refusal) = c.hosts.check(host) {
+            return refuse(match refusal {
+                HostRefusal::Missing => DenyReason::HostMissing,
+                HostRefusal::Malformed => DenyReason::HostMalformed,
+                HostRefusal::NotAllowed(h) => DenyReason::HostNotAllowed(h),
+            });
+        }
+
+        let origin = match single(headers, &header::ORIGIN) {
+            Ok(None) => return Decision::NoOrigin,
+            Ok(Some(v)) => v,
+            Err(()) => return refuse(DenyReason::OriginMalformed),
+        };
+        let Ok(origin_text) = origin.to_str() else {
+            return refuse(DenyReason::OriginMalformed);
+        };
+        match c.origins.check(origin_text) {
+            OriginMatch::Allowed => {}
+            OriginMatch::NotAllowed => return refuse(DenyReason::OriginNotAllowed),
+            OriginMatch::NullRefused => return refuse(DenyReason::NullOrigin),
+            OriginMatch::Malformed => return refuse(DenyReason::OriginMalformed),
+        }
+        let allow_origin = if c.origins.allows_any() {
+            HeaderValue::from_static("*")
+        } else {
+            origin.clone()
+        };
+        if !preflight {
+            return Decision::Allow { allow_origin };
+        }
+        match self.check_preflight(headers) {
+            Ok((allow_headers, private_network)) => Decision::Preflight {
+                allow_origin,
+                allow_headers,
+                private_network,
+            },
+            Err(reason) => refuse(reason),
+        }
+    }
+
+    /// The preflight rows: method, each requested header, Private Network Access.
+    fn check_preflight(
+        &self,
+        headers: &HeaderMap,
+    ) -> Result<(Option<HeaderValue>, bool), DenyReason> {
+        let lossy = |v: &HeaderValue| String::from_utf8_lossy(v.as_bytes()).into_owned();
+        let method = single(headers, &header::ACCESS_CONTROL_REQUEST_METHOD)
+            .ok()
+            .flatten()
+            .ok_or_else(|| DenyReason::MethodNotAllowed("(repeated)".into()))?;
+        let allowed_method = method
+            .to_str()
+            .is_ok_and(|m| self.settings().allowed_methods.iter().any(|a| a == m));
+        if !allowed_method {
+            return Err(DenyReason::MethodNotAllowed(lossy(method)));
+        }
+
+        let mut requested = headers
+            .get_all(header::ACCESS_CONTROL_REQUEST_HEADERS)
+            .peekable();
+        let allow_headers = match (requested.next(), requested.peek()) {
+            (None, _) => None,
+            (Some(value), None) => {
+                let text = value
+                    .to_str()
+                    .map_err(|_| DenyReason::HeaderNotAllowed(lossy(value)))?;
+                for name in split_request_headers(text) {
+                    match name {
+                        Ok(n) if self.compiled().headers.allows(n) => {}
+                        Ok(n) | Err(n) => return Err(DenyReason::HeaderNotAllowed(n.to_owned())),
+                    }
+                }
+                // Echo the request's own list: it covers prefix entries (`Mcp-Param-*`),
+                // which `Access-Control-Allow-Headers` cannot express.
+                (!text.trim().is_empty()).then(|| value.clone())
+            }
+            (Some(_), Some(_)) => {
+                return Err(DenyReason::HeaderNotAllowed(
+                    "(repeated request header list)".into(),
+                ));
+            }
+        };
+
+        let private_network = headers
+            .get(ACRPN)
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"true"));
+        if private_network && !self.settings().allow_private_network {
+            return Err(DenyReason::PrivateNetworkNotAllowed);
+        }
+        Ok((allow_headers, private_network))
+    }
+}

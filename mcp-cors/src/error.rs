@@ -1,0 +1,114 @@
+//! Error types: what went wrong loading a policy, and where.
+
+use std::fmt;
+use std::path::PathBuf;
+
+/// One problem found in a policy file, located as precisely as the source allows.
+///
+/// `Display` renders it the way compilers and `nginx -t` do:
+/// `cors.toml:3:5: allowed_origins: "https://a.com/x": an origin has no path`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Diagnostic {
+    /// The file the problem is in, when the policy came from a file.
+    pub file: Option<PathBuf>,
+    /// 1-based line, when known.
+    pub line: Option<usize>,
+    /// 1-based column (in characters), when known.
+    pub column: Option<usize>,
+    /// The policy key concerned (`allowed_origins`, `admin.socket`, …), when known.
+    pub key: Option<String>,
+    /// The offending value as written, when there is one.
+    pub value: Option<String>,
+    /// What is wrong, in a sentence an operator can act on.
+    pub message: String,
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (&self.file, self.line, self.column) {
+            (Some(file), Some(l), Some(c)) => write!(f, "{}:{l}:{c}: ", file.display())?,
+            (Some(file), Some(l), None) => write!(f, "{}:{l}: ", file.display())?,
+            (Some(file), None, _) => write!(f, "{}: ", file.display())?,
+            (None, Some(l), Some(c)) => write!(f, "line {l}, column {c}: ")?,
+            (None, Some(l), None) => write!(f, "line {l}: ")?,
+            (None, None, _) => {}
+        }
+        if let Some(key) = &self.key {
+            write!(f, "{key}: ")?;
+        }
+        if let Some(value) = &self.value {
+            write!(f, "{value:?}: ")?;
+        }
+        f.write_str(&self.message)
+    }
+}
+
+/// A policy that could not be loaded. Nothing of it was applied.
+#[derive(Debug, thiserror::Error)]
+pub enum PolicyError {
+    /// The file could not be read.
+    #[error("cannot read policy file {}: {source}", path.display())]
+    Read {
+        /// The file that was asked for.
+        path: PathBuf,
+        /// The operating system's reason.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file was read but is not a valid policy; every problem found is listed.
+    #[error("{}", DisplayList(diagnostics))]
+    Invalid {
+        /// Each problem, in file order. Never empty.
+        diagnostics: Vec<Diagnostic>,
+    },
+}
+
+impl PolicyError {
+    /// The individual problems (empty for a read error).
+    pub fn diagnostics(&self) -> &[Diagnostic] {
+        match self {
+            PolicyError::Read { .. } => &[],
+            PolicyError::Invalid { diagnostics } => diagnostics,
+        }
+    }
+
+    /// Attaches the file name to every diagnostic that lacks one.
+    pub(crate) fn in_file(mut self, path: &std::path::Path) -> Self {
+        if let PolicyError::Invalid { diagnostics } = &mut self {
+            for d in diagnostics {
+                d.file.get_or_insert_with(|| path.to_path_buf());
+            }
+        }
+        self
+    }
+}
+
+struct DisplayList<'a>(&'a [Diagnostic]);
+
+impl fmt::Display for DisplayList<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, d) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str("\n")?;
+            }
+            write!(f, "{d}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Any error the library reports to its caller.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The policy could not be loaded.
+    #[error(transparent)]
+    Policy(#[from] PolicyError),
+    /// The configuration file could not be watched.
+    #[error("cannot watch {}: {reason}", path.display())]
+    Watch {
+        /// The configuration file.
+        path: PathBuf,
+        /// Why watching failed.
+        reason: String,
+    },
+}

@@ -1,0 +1,200 @@
+//! The `Host` guard: the MCP specification's defence against DNS rebinding.
+//!
+//! A page on `attacker.example` whose DNS record is switched to `127.0.0.1` can make the
+//! browser talk to a local MCP server *as the same origin*, so no `Origin` check fires; but
+//! the browser still sends `Host: attacker.example`. Refusing hosts the server does not
+//! answer for closes that door.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+
+use crate::origin::{parse_port, split_host_port};
+
+/// Compiled `allowed_hosts`.
+#[derive(Debug, Default)]
+pub(crate) struct HostGuard {
+    /// `["*"]`: the check is off.
+    off: bool,
+    /// Host → the ports it may be reached on; `None` in the list means any port.
+    exact: HashMap<Box<str>, Vec<Option<u16>>>,
+    /// Domain suffix of a `*.example.com` entry → ports, as above.
+    subdomains: HashMap<Box<str>, Vec<Option<u16>>>,
+}
+
+/// Why a `Host` header was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum HostRefusal {
+    Missing,
+    Malformed,
+    NotAllowed(String),
+}
+
+impl HostGuard {
+    /// Builds the guard from entries already validated by [`parse_host_entry`].
+    pub(crate) fn new(entries: &[HostEntry]) -> Self {
+        let mut guard = HostGuard::default();
+        for entry in entries {
+            match entry {
+                HostEntry::Any => guard.off = true,
+                HostEntry::Exact { host, port } => guard
+                    .exact
+                    .entry(host.as_str().into())
+                    .or_default()
+                    .push(*port),
+                HostEntry::Subdomains { suffix, port } => guard
+                    .subdomains
+                    .entry(suffix.as_str().into())
+                    .or_default()
+                    .push(*port),
+            }
+        }
+        guard
+    }
+
+    /// Checks a request's `Host` (or HTTP/2 `:authority`) value.
+    pub(crate) fn check(&self, host_header: Option<&str>) -> Result<(), HostRefusal> {
+        if self.off {
+            return Ok(());
+        }
+        let value = host_header.ok_or(HostRefusal::Missing)?;
+        let (host, port) = split_host_port(value).ok_or(HostRefusal::Malformed)?;
+        let port = match port {
+            Some(p) => Some(parse_port(p).ok_or(HostRefusal::Malformed)?),
+            None => None,
+        };
+        // Host names are case-insensitive; allocate only for the rare upper-case request.
+        let host: Cow<'_, str> = if host.bytes().any(|b| b.is_ascii_uppercase()) {
+            Cow::Owned(host.to_ascii_lowercase())
+        } else {
+            Cow::Borrowed(host)
+        };
+        let port_ok = |ports: &Vec<Option<u16>>| ports.iter().any(|p| p.is_none() || *p == port);
+        let allowed = self.exact.get(host.as_ref()).is_some_and(port_ok)
+            || (!self.subdomains.is_empty()
+                && host
+                    .match_indices('.')
+                    .any(|(dot, _)| self.subdomains.get(&host[dot + 1..]).is_some_and(port_ok)));
+        if allowed {
+            Ok(())
+        } else {
+            Err(HostRefusal::NotAllowed(value.to_owned()))
+        }
+    }
+}
+
+/// One validated `allowed_hosts` entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum HostEntry {
+    Any,
+    Exact { host: String, port: Option<u16> },
+    Subdomains { suffix: String, port: Option<u16> },
+}
+
+impl std::fmt::Display for HostEntry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (prefix, host, port) = match self {
+            HostEntry::Any => return f.write_str("*"),
+            HostEntry::Exact { host, port } => ("", host, port),
+            HostEntry::Subdomains { suffix, port } => ("*.", suffix, port),
+        };
+        match port {
+            Some(p) => write!(f, "{prefix}{host}:{p}"),
+            None => write!(f, "{prefix}{host}"),
+        }
+    }
+}
+
+/// Parses one `allowed_hosts` entry: `host`, `host:port`, `[v6]`, `[v6]:port`,
+/// `*.domain[:port]`, or `*`.
+pub(crate) fn parse_host_entry(raw: &str) -> Result<HostEntry, String> {
+    let text = raw.trim();
+    if text == "*" {
+        return Ok(HostEntry::Any);
+    }
+    if text.contains("://") || text.contains('/') {
+        return Err(
+            "a host entry is a host name with an optional port (`api.example.com`, \
+                    `localhost:8080`), not a URL"
+                .into(),
+        );
+    }
+    let (text, subdomains) = match text.strip_prefix("*.") {
+        Some(rest) => (rest, true),
+        None => (text, false),
+    };
+    if text.contains('*') {
+        return Err("a wildcard may only be a whole leading label (`*.example.com`)".into());
+    }
+    let (host, port) = split_host_port(text).ok_or("the entry has no host")?;
+    let port = match port {
+        Some(p) => Some(parse_port(p).ok_or_else(|| format!("`{p}` is not a port number"))?),
+        None => None,
+    };
+    let parsed = url::Host::parse(host).map_err(|e| format!("not a valid host name: {e}"))?;
+    let host = parsed.to_string();
+    if subdomains {
+        if !matches!(parsed, url::Host::Domain(_)) || !host.contains('.') {
+            return Err("a host wildcard needs a domain of two or more labels \
+                        (`*.example.com`)"
+                .into());
+        }
+        return Ok(HostEntry::Subdomains { suffix: host, port });
+    }
+    Ok(HostEntry::Exact { host, port })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn guard(entries: &[&str]) -> HostGuard {
+        let entries: Vec<_> = entries
+            .iter()
+            .map(|e| parse_host_entry(e).unwrap())
+            .collect();
+        HostGuard::new(&entries)
+    }
+
+    #[test]
+    fn entry_without_port_matches_any_port() {
+        let g = guard(&["localhost", "127.0.0.1", "[::1]"]);
+        assert!(g.check(Some("localhost")).is_ok());
+        assert!(g.check(Some("localhost:8080")).is_ok());
+        assert!(g.check(Some("LocalHost:8080")).is_ok());
+        assert!(g.check(Some("127.0.0.1:9")).is_ok());
+        assert!(g.check(Some("[::1]:8080")).is_ok());
+        assert_eq!(
+            g.check(Some("evil.example:8080")),
+            Err(HostRefusal::NotAllowed("evil.example:8080".into()))
+        );
+        assert_eq!(g.check(None), Err(HostRefusal::Missing));
+        assert_eq!(
+            g.check(Some("localhost:99999")),
+            Err(HostRefusal::Malformed)
+        );
+    }
+
+    #[test]
+    fn entry_with_port_matches_only_that_port() {
+        let g = guard(&["api.example.com:8443", "*.tenants.example.com"]);
+        assert!(g.check(Some("api.example.com:8443")).is_ok());
+        assert!(g.check(Some("api.example.com")).is_err());
+        assert!(g.check(Some("a.tenants.example.com")).is_ok());
+        assert!(g.check(Some("tenants.example.com")).is_err());
+        assert!(guard(&["*"]).check(None).is_ok());
+    }
+
+    #[test]
+    fn bad_entries() {
+        for bad in [
+            "https://a.com",
+            "a.com/x",
+            "a.com:http",
+            "*.com",
+            "a*.com",
+            "",
+        ] {
+            assert!(parse_host_entry(bad).is_err(), "{bad} should be refused");
+        }
+    }
+}

@@ -1,0 +1,45 @@
+//! # mcp-cors
+//!
+//! The CORS and Origin guard for actix-web MCP servers: correct to the letter of the Fetch
+//! standard and the MCP specification, safe by default.
+//!
+//! - Answers CORS preflights itself (`204`, one origin echoed, never a list).
+//! - Adds CORS headers to every response for an allowed origin, errors and streams included.
+//! - Refuses bad origins and bad `Host` headers (DNS rebinding) with `403` and a JSON-RPC
+//!   error body, as the MCP specification requires.
+//! - Reads its policy through an `ArcSwap`: no lock on the request path.
+//!
+//! ```
+//! use actix_web::{App, HttpResponse, web};
+//! use mcp_cors::{McpCors, Policy};
+//!
+//! let policy = Policy::from_toml_str(r#"
+//!     allowed_origins = ["https://app.example.com", "http://localhost:*"]
+//!     allowed_hosts = ["localhost", "mcp.example.com"]
+//! "#)?;
+//! let app = App::new()
+//!     .wrap(McpCors::from_policy(policy))
+//!     .route("/mcp", web::post().to(HttpResponse::Ok));
+//! # Ok::<(), mcp_cors::PolicyError>(())
+//! ```
+//!
+//! The policy file and every key are described in the README and on [`PolicySettings`].
+
+#![warn(missing_docs)]
+
+mod allow_headers;
+mod decision;
+mod error;
+mod host;
+mod matcher;
+mod middleware;
+mod origin;
+mod policy;
+mod response;
+mod store;
+mod vary;
+
+pub use decision::{Decision, DenyReason, Verdict};
+pub use error::{Diagnostic, Error, PolicyError};
+pub use middleware::{McpCors, McpCorsMiddleware};
+pub use policy::{AdminSettings, Mode, Policy, PolicySettings};

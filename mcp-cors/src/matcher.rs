@@ -1,0 +1,211 @@
+//! The origin matcher: decides whether a request's `Origin` is allowed.
+//!
+//! Its cost does not grow with the policy: exact origins are one hash lookup on the raw
+//! header value; subdomain wildcards are one lookup per label of the request's host (each
+//! shorter suffix of the host is a key); port wildcards are one lookup on the host; regexes
+//! are one pass of a [`RegexSet`].
+
+use std::collections::{HashMap, HashSet};
+
+use regex::RegexSet;
+
+use crate::origin::{self, OriginEntry, PortRule, RequestOrigin};
+
+/// A rule that applies to a host (or a domain suffix): which scheme and port it admits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct HostRule {
+    scheme: Box<str>,
+    port: PortRule,
+}
+
+impl HostRule {
+    fn admits(&self, origin: &RequestOrigin<'_>) -> bool {
+        *self.scheme == *origin.scheme && self.port.matches(origin.port)
+    }
+}
+
+/// What the matcher says about one `Origin` value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum OriginMatch {
+    Allowed,
+    NotAllowed,
+    /// `Origin: null`, refused because `allow_null_origin` is off.
+    NullRefused,
+    /// Not a browser serialisation of an origin.
+    Malformed,
+}
+
+/// Compiled `allowed_origins`, `allowed_origin_regexes` and `allow_null_origin`.
+#[derive(Debug, Default)]
+pub(crate) struct OriginMatcher {
+    any: bool,
+    allow_null: bool,
+    exact: HashSet<Box<str>>,
+    /// Keyed by host: `scheme://host:*` entries.
+    any_port: HashMap<Box<str>, Vec<HostRule>>,
+    /// Keyed by domain suffix: `scheme://*.suffix[:port]` entries.
+    subdomains: HashMap<Box<str>, Vec<HostRule>>,
+    regexes: Option<RegexSet>,
+}
+
+impl OriginMatcher {
+    pub(crate) fn new(
+        entries: &[OriginEntry],
+        regexes: Option<RegexSet>,
+        allow_null: bool,
+    ) -> Self {
+        let mut m = OriginMatcher {
+            allow_null,
+            regexes,
+            ..Default::default()
+        };
+        for entry in entries {
+            match entry {
+                OriginEntry::Any => m.any = true,
+                OriginEntry::Exact(o) => {
+                    m.exact.insert(o.as_str().into());
+                }
+                OriginEntry::AnyPort { scheme, host } => {
+                    m.any_port
+                        .entry(host.as_str().into())
+                        .or_default()
+                        .push(HostRule {
+                            scheme: scheme.as_str().into(),
+                            port: PortRule::Any,
+                        });
+                }
+                OriginEntry::Subdomains {
+                    scheme,
+                    suffix,
+                    port,
+                } => {
+                    m.subdomains
+                        .entry(suffix.as_str().into())
+                        .or_default()
+                        .push(HostRule {
+                            scheme: scheme.as_str().into(),
+                            port: *port,
+                        });
+                }
+            }
+        }
+        m
+    }
+
+    /// Whether `"*"` is in the list (answered with `Access-Control-Allow-Origin: *`).
+    pub(crate) fn allows_any(&self) -> bool {
+        self.any
+    }
+
+    /// Matches a request's `Origin` header value.
+    pub(crate) fn check(&self, value: &str) -> OriginMatch {
+        // The common case first: an exact entry, no parsing at all.
+        if self.exact.contains(value) {
+            return OriginMatch::Allowed;
+        }
+        if value == "null" {
+            return if self.allow_null {
+                OriginMatch::Allowed
+            } else {
+                OriginMatch::NullRefused
+            };
+        }
+        let Some(origin) = origin::parse_request_origin(value) else {
+            return OriginMatch::Malformed;
+        };
+        let allowed = self.any
+            || self.matches_any_port(&origin)
+            || self.matches_subdomain(&origin)
+            || self.regexes.as_ref().is_some_and(|set| set.is_match(value));
+        if allowed {
+            OriginMatch::Allowed
+        } else {
+            OriginMatch::NotAllowed
+        }
+    }
+
+    fn matches_any_port(&self, origin: &RequestOrigin<'_>) -> bool {
+        self.any_port
+            .get(origin.host)
+            .is_some_and(|rules| rules.iter().any(|r| r.admits(origin)))
+    }
+
+    /// Tries each proper suffix of the host that starts after a dot: `a.b.example.com`
+    /// looks up `b.example.com`, `example.com`, `com`. The host itself is never a key, so
+    /// `*.example.com` cannot match `example.com`, and a suffix always begins at a label
+    /// boundary, so it cannot match `evil-example.com`.
+    fn matches_subdomain(&self, origin: &RequestOrigin<'_>) -> bool {
+        if self.subdomains.is_empty() || origin.host.starts_with('[') {
+            return false;
+        }
+        let host = origin.host;
+        host.match_indices('.').any(|(dot, _)| {
+            self.subdomains
+                .get(&host[dot + 1..])
+                .is_some_and(|rules| rules.iter().any(|r| r.admits(origin)))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::origin::parse_entry;
+
+    fn matcher(entries: &[&str], regexes: &[&str]) -> OriginMatcher {
+        let entries: Vec<_> = entries.iter().map(|e| parse_entry(e).unwrap()).collect();
+        let set = (!regexes.is_empty())
+            .then(|| RegexSet::new(regexes.iter().map(|r| format!("^(?:{r})$"))).unwrap());
+        OriginMatcher::new(&entries, set, false)
+    }
+
+    #[test]
+    fn subdomain_wildcards_need_a_proper_subdomain_on_the_same_scheme_and_port() {
+        let m = matcher(&["https://*.example.com"], &[]);
+        assert_eq!(m.check("https://a.example.com"), OriginMatch::Allowed);
+        assert_eq!(m.check("https://a.b.example.com"), OriginMatch::Allowed);
+        assert_eq!(m.check("https://example.com"), OriginMatch::NotAllowed);
+        assert_eq!(m.check("https://evil-example.com"), OriginMatch::NotAllowed);
+        assert_eq!(
+            m.check("https://example.com.evil.com"),
+            OriginMatch::NotAllowed
+        );
+        assert_eq!(m.check("http://a.example.com"), OriginMatch::NotAllowed);
+        assert_eq!(
+            m.check("https://a.example.com:8443"),
+            OriginMatch::NotAllowed
+        );
+    }
+
+    #[test]
+    fn port_wildcards() {
+        let m = matcher(&["http://localhost:*"], &[]);
+        assert_eq!(m.check("http://localhost:5173"), OriginMatch::Allowed);
+        assert_eq!(m.check("http://localhost"), OriginMatch::Allowed);
+        assert_eq!(m.check("https://localhost:5173"), OriginMatch::NotAllowed);
+        assert_eq!(
+            m.check("http://localhost.evil.com:5173"),
+            OriginMatch::NotAllowed
+        );
+    }
+
+    #[test]
+    fn regexes_match_the_whole_origin() {
+        let m = matcher(&[], &[r"https://.*\.example\.org"]);
+        assert_eq!(m.check("https://x.example.org"), OriginMatch::Allowed);
+        assert_eq!(
+            m.check("https://x.example.org.evil.com"),
+            OriginMatch::NotAllowed
+        );
+    }
+
+    #[test]
+    fn null_and_malformed() {
+        let m = matcher(&["*"], &[]);
+        assert_eq!(m.check("null"), OriginMatch::NullRefused);
+        assert_eq!(m.check("not an origin"), OriginMatch::Malformed);
+        assert_eq!(m.check("https://anything.example"), OriginMatch::Allowed);
+        let m = OriginMatcher::new(&[], None, true);
+        assert_eq!(m.check("null"), OriginMatch::Allowed);
+    }
+}

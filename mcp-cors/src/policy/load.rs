@@ -1,0 +1,327 @@
+//! From TOML text to a validated, compiled [`Policy`]: every problem is reported with the
+//! key, the value and the line and column where it was written.
+
+use std::ops::Range;
+
+use actix_web::http::header::HeaderValue;
+use regex::{RegexBuilder, RegexSet, RegexSetBuilder};
+use serde::Deserialize;
+use serde::de::IgnoredAny;
+use toml::Spanned;
+
+use super::{Compiled, Policy, PolicySettings};
+use crate::allow_headers::{self, HeaderAllowList};
+use crate::error::Diagnostic;
+use crate::host::{self, HostGuard};
+use crate::matcher::OriginMatcher;
+use crate::origin::{self, OriginEntry};
+
+/// A compiled regex may not grow past this (bytes); keeps a hostile pattern from eating memory.
+const REGEX_SIZE_LIMIT: usize = 1 << 20;
+
+/// Origins no operator would allow. A regex that matches one of them matches (nearly)
+/// anything, which is reflect-any-origin in disguise.
+const CANARY_ORIGINS: [&str; 3] = [
+    "https://mcp-cors-canary.invalid",
+    "http://attacker.invalid:31337",
+    "https://xn--80ak6aa92e.com",
+];
+
+/// Where each value sits in the source, for diagnostics. Deserialised from the same text as
+/// the settings; it only records positions, so it ignores keys it does not know.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct SpanMap {
+    allowed_origins: Option<Spanned<Vec<Spanned<IgnoredAny>>>>,
+    allowed_origin_regexes: Option<Spanned<Vec<Spanned<IgnoredAny>>>>,
+    allowed_hosts: Option<Spanned<Vec<Spanned<IgnoredAny>>>>,
+    allowed_methods: Option<Spanned<Vec<Spanned<IgnoredAny>>>>,
+    allowed_headers: Option<Spanned<Vec<Spanned<IgnoredAny>>>>,
+    exposed_headers: Option<Spanned<Vec<Spanned<IgnoredAny>>>>,
+    allow_credentials: Option<Spanned<IgnoredAny>>,
+    admin: Option<AdminSpans>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct AdminSpans {
+    socket: Option<Spanned<IgnoredAny>>,
+}
+
+/// Turns a key (and list index) into a located [`Diagnostic`].
+pub(super) struct Locator<'a> {
+    source: Option<&'a str>,
+    spans: SpanMap,
+}
+
+impl<'a> Locator<'a> {
+    /// For settings built in code: no positions.
+    pub(super) fn none() -> Self {
+        Locator {
+            source: None,
+            spans: SpanMap::default(),
+        }
+    }
+
+    fn span(&self, key: &str, index: Option<usize>) -> Option<Range<usize>> {
+        let list = |l: &Option<Spanned<Vec<Spanned<IgnoredAny>>>>| {
+            let l = l.as_ref()?;
+            match index {
+                Some(i) => l.get_ref().get(i).map(Spanned::span),
+                None => Some(l.span()),
+            }
+        };
+        let s = &self.spans;
+        match key {
+            "allowed_origins" => list(&s.allowed_origins),
+            "allowed_origin_regexes" => list(&s.allowed_origin_regexes),
+            "allowed_hosts" => list(&s.allowed_hosts),
+            "allowed_methods" => list(&s.allowed_methods),
+            "allowed_headers" => list(&s.allowed_headers),
+            "exposed_headers" => list(&s.exposed_headers),
+            "allow_credentials" => s.allow_credentials.as_ref().map(Spanned::span),
+            "admin.socket" => s.admin.as_ref()?.socket.as_ref().map(Spanned::span),
+            _ => None,
+        }
+    }
+
+    fn diag(&self, key: &str, index: Option<usize>, value: &str, message: String) -> Diagnostic {
+        let (line, column) = match (self.source, self.span(key, index)) {
+            (Some(src), Some(span)) => line_column(src, span.start),
+            _ => (None, None),
+        };
+        Diagnostic {
+            file: None,
+            line,
+            column,
+            key: Some(key.to_owned()),
+            value: Some(value.to_owned()),
+            message,
+        }
+    }
+}
+
+/// 1-based line and column (in characters) of a byte offset.
+fn line_column(source: &str, offset: usize) -> (Option<usize>, Option<usize>) {
+    let Some(before) = source.get(..offset) else {
+        return (None, None);
+    };
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let column = before[line_start..].chars().count() + 1;
+    (Some(line), Some(column))
+}
+
+/// Parses TOML text into settings plus the positions of their values.
+pub(super) fn parse(source: &str) -> Result<(PolicySettings, Locator<'_>), Vec<Diagnostic>> {
+    let settings: PolicySettings =
+        toml::from_str(source).map_err(|e| vec![toml_error(source, &e)])?;
+    // The same text already parsed once, so this cannot fail; positions are best effort.
+    let spans = toml::from_str(source).unwrap_or_default();
+    Ok((
+        settings,
+        Locator {
+            source: Some(source),
+            spans,
+        },
+    ))
+}
+
+fn toml_error(source: &str, err: &toml::de::Error) -> Diagnostic {
+    let span = err.span();
+    let (line, column) = span
+        .as_ref()
+        .map_or((None, None), |s| line_column(source, s.start));
+    let value = span
+        .and_then(|s| source.get(s))
+        .map(|text| text.trim())
+        .filter(|text| !text.is_empty() && text.len() <= 80 && !text.contains('\n'))
+        .map(str::to_owned);
+    Diagnostic {
+        file: None,
+        line,
+        column,
+        key: None,
+        value,
+        message: err.message().trim().to_owned(),
+    }
+}
+
+/// Validates and normalises settings, then compiles the matchers. All problems are
+/// collected, so an operator fixes the file in one pass.
+pub(super) fn compile(mut s: PolicySettings, loc: &Locator<'_>) -> Result<Policy, Vec<Diagnostic>> {
+    let mut errors = Vec::new();
+
+    let entries = validate_list(
+        &s.allowed_origins,
+        "allowed_origins",
+        loc,
+        &mut errors,
+        |raw| origin::parse_entry(raw),
+    );
+    if s.allow_credentials {
+        if let Some(i) = entries.iter().position(|(_, e)| *e == OriginEntry::Any) {
+            errors.push(loc.diag(
+                "allowed_origins",
+                Some(entries[i].0),
+                "*",
+                "`\"*\"` together with `allow_credentials = true` is the wildcard + credentials \
+                 mistake: every website could send requests carrying your users' cookies or \
+                 credentials. Browsers reject `*` on credentialed requests, and echoing any \
+                 origin instead would let every site in. List the origins that need \
+                 credentials, or set `allow_credentials = false`"
+                    .into(),
+            ));
+        }
+    }
+    let regexes = compile_regexes(&s.allowed_origin_regexes, loc, &mut errors);
+    let hosts = validate_list(&s.allowed_hosts, "allowed_hosts", loc, &mut errors, |raw| {
+        host::parse_host_entry(raw)
+    });
+    let methods = validate_list(
+        &s.allowed_methods,
+        "allowed_methods",
+        loc,
+        &mut errors,
+        |raw| allow_headers::normalise_method(raw.trim()),
+    );
+    validate_list(
+        &s.allowed_headers,
+        "allowed_headers",
+        loc,
+        &mut errors,
+        |raw| allow_headers::check_header_entry(raw.trim(), true),
+    );
+    validate_list(
+        &s.exposed_headers,
+        "exposed_headers",
+        loc,
+        &mut errors,
+        |raw| allow_headers::check_header_entry(raw.trim(), false),
+    );
+    if let Some(socket) = &s.admin.socket {
+        if socket.as_os_str().is_empty() {
+            errors.push(loc.diag("admin.socket", None, "", "the socket path is empty".into()));
+        }
+    }
+    if !errors.is_empty() {
+        errors.sort_by_key(|d| (d.line, d.column));
+        return Err(errors);
+    }
+
+    // Store the normalised forms, so equal behaviour compares equal.
+    s.allowed_origins = entries.iter().map(|(_, e)| e.to_string()).collect();
+    s.allowed_hosts = hosts.iter().map(|(_, h)| h.to_string()).collect();
+    s.allowed_methods = methods.into_iter().map(|(_, m)| m).collect();
+    for list in [&mut s.allowed_headers, &mut s.exposed_headers] {
+        for h in list.iter_mut() {
+            *h = h.trim().to_owned();
+        }
+    }
+    let entries: Vec<OriginEntry> = entries.into_iter().map(|(_, e)| e).collect();
+    let hosts: Vec<_> = hosts.into_iter().map(|(_, h)| h).collect();
+
+    let compiled = Compiled {
+        origins: OriginMatcher::new(&entries, regexes, s.allow_null_origin),
+        hosts: HostGuard::new(&hosts),
+        headers: HeaderAllowList::new(s.allowed_headers.iter().map(String::as_str)),
+        allow_methods: joined_header(&s.allowed_methods),
+        expose_headers: (!s.exposed_headers.is_empty()).then(|| joined_header(&s.exposed_headers)),
+        max_age: HeaderValue::from(s.max_age),
+    };
+    Ok(Policy {
+        settings: s,
+        compiled,
+    })
+}
+
+/// Runs `check` on each item of a list, recording failures as diagnostics at the item.
+fn validate_list<T>(
+    items: &[String],
+    key: &str,
+    loc: &Locator<'_>,
+    errors: &mut Vec<Diagnostic>,
+    check: impl Fn(&str) -> Result<T, String>,
+) -> Vec<(usize, T)> {
+    items
+        .iter()
+        .enumerate()
+        .filter_map(|(i, raw)| match check(raw) {
+            Ok(v) => Some((i, v)),
+            Err(message) => {
+                errors.push(loc.diag(key, Some(i), raw, message));
+                None
+            }
+        })
+        .collect()
+}
+
+fn compile_regexes(
+    patterns: &[String],
+    loc: &Locator<'_>,
+    errors: &mut Vec<Diagnostic>,
+) -> Option<RegexSet> {
+    const KEY: &str = "allowed_origin_regexes";
+    if patterns.is_empty() {
+        return None;
+    }
+    // Anchor every pattern: an author who forgot `^…$` must not allow `…evil.com`.
+    let anchored: Vec<String> = patterns.iter().map(|p| format!("^(?:{p})$")).collect();
+    let before = errors.len();
+    for (i, (pattern, raw)) in anchored.iter().zip(patterns).enumerate() {
+        let compiled = RegexBuilder::new(pattern)
+            .size_limit(REGEX_SIZE_LIMIT)
+            .build();
+        match compiled {
+            Err(e) => errors.push(loc.diag(KEY, Some(i), raw, format!("invalid regex: {e}"))),
+            Ok(re) => {
+                if let Some(canary) = CANARY_ORIGINS.iter().find(|c| re.is_match(c)) {
+                    errors.push(loc.diag(
+                        KEY,
+                        Some(i),
+                        raw,
+                        format!(
+                            "this regex matches `{canary}`, so it would reflect (nearly) any \
+                             origin back; make it specific to your domains"
+                        ),
+                    ));
+                }
+            }
+        }
+    }
+    if errors.len() > before {
+        return None;
+    }
+    match RegexSetBuilder::new(&anchored)
+        .size_limit(REGEX_SIZE_LIMIT * patterns.len().max(1))
+        .build()
+    {
+        Ok(set) => Some(set),
+        Err(e) => {
+            errors.push(loc.diag(
+                KEY,
+                None,
+                "",
+                format!("the regexes together are too large: {e}"),
+            ));
+            None
+        }
+    }
+}
+
+/// `a, b, c` as a header value. Items were validated as tokens, so this cannot fail.
+fn joined_header(items: &[String]) -> HeaderValue {
+    HeaderValue::from_str(&items.join(", ")).unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn line_and_column_count_characters() {
+        let src = "a = 1\nbé = \"x\"";
+        assert_eq!(line_column(src, 0), (Some(1), Some(1)));
+        assert_eq!(line_column(src, src.find('"').unwrap()), (Some(2), Some(6)));
+    }
+}

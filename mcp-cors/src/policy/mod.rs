@@ -1,0 +1,147 @@
+//! The policy: what `cors.toml` says, validated and compiled for the request path.
+
+mod load;
+mod settings;
+
+use std::path::Path;
+
+use actix_web::http::header::HeaderValue;
+
+pub use settings::{AdminSettings, Mode, PolicySettings};
+
+use crate::allow_headers::HeaderAllowList;
+use crate::error::PolicyError;
+use crate::host::HostGuard;
+use crate::matcher::OriginMatcher;
+
+/// A validated, compiled CORS and Origin/Host policy.
+///
+/// Built from TOML ([`Policy::from_toml_str`], [`Policy::from_file`]) or from
+/// [`PolicySettings`] ([`Policy::from_settings`]). Every origin is normalised to the form a
+/// browser sends, and every mistake is refused with its key, value and line: a `Policy`
+/// that exists is one that is safe to serve.
+///
+/// ```
+/// use mcp_cors::Policy;
+///
+/// let policy = Policy::from_toml_str(r#"allowed_origins = ["https://App.Example.com:443/"]"#)?;
+/// assert_eq!(policy.settings().allowed_origins, ["https://app.example.com"]);
+/// # Ok::<(), mcp_cors::PolicyError>(())
+/// ```
+#[derive(Debug)]
+pub struct Policy {
+    settings: PolicySettings,
+    compiled: Compiled,
+}
+
+/// The parts of a policy the request path uses, built once at load.
+#[derive(Debug)]
+pub(crate) struct Compiled {
+    pub(crate) origins: OriginMatcher,
+    pub(crate) hosts: HostGuard,
+    pub(crate) headers: HeaderAllowList,
+    pub(crate) allow_methods: HeaderValue,
+    pub(crate) expose_headers: Option<HeaderValue>,
+    pub(crate) max_age: HeaderValue,
+}
+
+impl Policy {
+    /// Parses and validates a policy from TOML text.
+    ///
+    /// ```
+    /// use mcp_cors::Policy;
+    ///
+    /// let err = Policy::from_toml_str("allowed_origins = [\"*\"]\nallow_credentials = true")
+    ///     .unwrap_err();
+    /// assert!(err.to_string().contains("wildcard + credentials"));
+    /// assert_eq!(err.diagnostics()[0].line, Some(1));
+    /// ```
+    pub fn from_toml_str(source: &str) -> Result<Policy, PolicyError> {
+        let invalid = |diagnostics| PolicyError::Invalid { diagnostics };
+        let (settings, locator) = load::parse(source).map_err(invalid)?;
+        load::compile(settings, &locator).map_err(invalid)
+    }
+
+    /// Reads, parses and validates a policy file. Diagnostics name the file.
+    ///
+    /// ```no_run
+    /// use mcp_cors::Policy;
+    ///
+    /// let policy = Policy::from_file("cors.toml")?;
+    /// println!("{} origins allowed", policy.settings().allowed_origins.len());
+    /// # Ok::<(), mcp_cors::PolicyError>(())
+    /// ```
+    pub fn from_file(path: impl AsRef<Path>) -> Result<Policy, PolicyError> {
+        let path = path.as_ref();
+        let source = std::fs::read_to_string(path).map_err(|source| PolicyError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Policy::from_toml_str(&source).map_err(|e| e.in_file(path))
+    }
+
+    /// Validates and compiles settings built in code.
+    ///
+    /// ```
+    /// use mcp_cors::{Policy, PolicySettings};
+    ///
+    /// let settings = PolicySettings {
+    ///     allowed_origins: vec!["http://localhost:*".into()],
+    ///     ..PolicySettings::default()
+    /// };
+    /// let policy = Policy::from_settings(settings)?;
+    /// # Ok::<(), mcp_cors::PolicyError>(())
+    /// ```
+    pub fn from_settings(settings: PolicySettings) -> Result<Policy, PolicyError> {
+        load::compile(settings, &load::Locator::none())
+            .map_err(|diagnostics| PolicyError::Invalid { diagnostics })
+    }
+
+    /// The policy's settings, normalised (origins as browsers send them, methods in the
+    /// case browsers use).
+    pub fn settings(&self) -> &PolicySettings {
+        &self.settings
+    }
+
+    /// The policy as TOML; loading it back gives an equal policy.
+    ///
+    /// ```
+    /// use mcp_cors::Policy;
+    ///
+    /// let policy = Policy::from_toml_str(r#"allowed_origins = ["https://*.Example.com"]"#)?;
+    /// let again = Policy::from_toml_str(&policy.to_toml_string())?;
+    /// assert_eq!(policy.settings(), again.settings());
+    /// # Ok::<(), mcp_cors::PolicyError>(())
+    /// ```
+    pub fn to_toml_string(&self) -> String {
+        // Serialising plain strings, bools and integers into TOML cannot fail.
+        toml::to_string(&self.settings).unwrap_or_default()
+    }
+
+    /// The policy used when none could be loaded: no origin is allowed, so every
+    /// cross-origin request is refused.
+    pub fn deny_all() -> Policy {
+        Policy::default()
+    }
+
+    pub(crate) fn compiled(&self) -> &Compiled {
+        &self.compiled
+    }
+}
+
+impl Default for Policy {
+    /// The MCP-ready defaults with no allowed origin.
+    fn default() -> Self {
+        match Policy::from_settings(PolicySettings::default()) {
+            Ok(policy) => policy,
+            Err(e) => unreachable!("the default settings are valid: {e}"),
+        }
+    }
+}
+
+impl PartialEq for Policy {
+    /// Policies are equal when their normalised settings are: they behave the same.
+    fn eq(&self, other: &Self) -> bool {
+        self.settings == other.settings
+    }
+}

@@ -1,0 +1,101 @@
+//! The responses the middleware writes itself (403 refusals, 204 preflights) and the CORS
+//! headers it adds to the handler's responses.
+
+use actix_web::HttpResponse;
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderMap, HeaderName, HeaderValue};
+
+use crate::decision::DenyReason;
+use crate::policy::Policy;
+use crate::vary;
+
+/// SPEC §4: the body of every origin refusal. The precise reason goes to events and logs,
+/// not to the client: a refused page learns nothing about the policy.
+pub(crate) const ORIGIN_FORBIDDEN_BODY: &str = r#"{"jsonrpc":"2.0","error":{"code":-32000,"message":"Forbidden: origin not allowed"},"id":null}"#;
+
+/// The body of a `Host` refusal (DNS-rebinding guard).
+pub(crate) const HOST_FORBIDDEN_BODY: &str = r#"{"jsonrpc":"2.0","error":{"code":-32000,"message":"Forbidden: host not allowed"},"id":null}"#;
+
+const ACAPN: HeaderName = HeaderName::from_static("access-control-allow-private-network");
+const TRUE: HeaderValue = HeaderValue::from_static("true");
+const PREFLIGHT_VARY: HeaderValue = HeaderValue::from_static(
+    "Origin, Access-Control-Request-Method, Access-Control-Request-Headers",
+);
+
+/// 403 with the JSON-RPC error body. No CORS headers: the browser must not expose it.
+pub(crate) fn forbidden(reason: &DenyReason, preflight: bool) -> HttpResponse {
+    let mut res = HttpResponse::build(StatusCode::FORBIDDEN);
+    res.content_type("application/json");
+    if reason.is_host() {
+        return res.body(HOST_FORBIDDEN_BODY);
+    }
+    res.insert_header((
+        header::VARY,
+        if preflight {
+            PREFLIGHT_VARY
+        } else {
+            HeaderValue::from_static("Origin")
+        },
+    ));
+    res.body(ORIGIN_FORBIDDEN_BODY)
+}
+
+/// 204 answer to an allowed preflight.
+pub(crate) fn preflight(
+    policy: &Policy,
+    allow_origin: HeaderValue,
+    allow_headers: Option<HeaderValue>,
+    private_network: bool,
+) -> HttpResponse {
+    let compiled = policy.compiled();
+    let mut res = HttpResponse::NoContent();
+    res.insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, allow_origin))
+        .insert_header((
+            header::ACCESS_CONTROL_ALLOW_METHODS,
+            compiled.allow_methods.clone(),
+        ))
+        .insert_header((header::ACCESS_CONTROL_MAX_AGE, compiled.max_age.clone()))
+        .insert_header((header::VARY, PREFLIGHT_VARY));
+    if let Some(h) = allow_headers {
+        res.insert_header((header::ACCESS_CONTROL_ALLOW_HEADERS, h));
+    }
+    if policy.settings().allow_credentials {
+        res.insert_header((header::ACCESS_CONTROL_ALLOW_CREDENTIALS, TRUE));
+    }
+    if private_network {
+        res.insert_header((ACAPN, TRUE));
+    }
+    res.finish()
+}
+
+/// The CORS headers for an allowed actual request, taken from the policy before the
+/// handler runs, so the response is decorated under the same policy the request was
+/// decided by, even if a reload happens in between.
+#[derive(Debug, Clone)]
+pub(crate) struct CorsHeaders {
+    allow_origin: HeaderValue,
+    credentials: bool,
+    expose: Option<HeaderValue>,
+}
+
+impl CorsHeaders {
+    pub(crate) fn new(policy: &Policy, allow_origin: HeaderValue) -> Self {
+        CorsHeaders {
+            allow_origin,
+            credentials: policy.settings().allow_credentials,
+            expose: policy.compiled().expose_headers.clone(),
+        }
+    }
+
+    /// Adds the headers to a handler's response, whatever its status.
+    pub(crate) fn apply(self, headers: &mut HeaderMap) {
+        headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, self.allow_origin);
+        if self.credentials {
+            headers.insert(header::ACCESS_CONTROL_ALLOW_CREDENTIALS, TRUE);
+        }
+        if let Some(expose) = self.expose {
+            headers.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, expose);
+        }
+        vary::add(headers, "Origin");
+    }
+}

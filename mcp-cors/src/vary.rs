@@ -1,0 +1,63 @@
+//! `Vary`: merged with what the handler set, never duplicated, never clobbered.
+
+use actix_web::http::header::{self, HeaderMap, HeaderValue};
+
+/// Adds `name` to the response's `Vary`, keeping every value the handler set.
+///
+/// `Vary: *` already covers everything and is left alone; a name already present (in any
+/// case) is not added twice; several `Vary` lines are folded into one.
+pub(crate) fn add(headers: &mut HeaderMap, name: &'static str) {
+    let existing: Vec<&str> = headers
+        .get_all(header::VARY)
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .collect();
+    if existing.is_empty() {
+        headers.insert(header::VARY, HeaderValue::from_static(name));
+        return;
+    }
+    if existing
+        .iter()
+        .any(|v| *v == "*" || v.eq_ignore_ascii_case(name))
+    {
+        return;
+    }
+    let merged = format!("{}, {name}", existing.join(", "));
+    if let Ok(value) = HeaderValue::from_str(&merged) {
+        headers.insert(header::VARY, value);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vary_after(existing: &[&'static str]) -> Vec<String> {
+        let mut headers = HeaderMap::new();
+        for v in existing {
+            headers.append(header::VARY, HeaderValue::from_static(v));
+        }
+        add(&mut headers, "Origin");
+        headers
+            .get_all(header::VARY)
+            .map(|v| v.to_str().unwrap().to_owned())
+            .collect()
+    }
+
+    #[test]
+    fn merges_keeps_and_does_not_duplicate() {
+        assert_eq!(vary_after(&[]), ["Origin"]);
+        assert_eq!(
+            vary_after(&["Accept-Encoding"]),
+            ["Accept-Encoding, Origin"]
+        );
+        assert_eq!(
+            vary_after(&["accept-encoding", "Cookie"]),
+            ["accept-encoding, Cookie, Origin"]
+        );
+        assert_eq!(vary_after(&["origin"]), ["origin"]);
+        assert_eq!(vary_after(&["*"]), ["*"]);
+    }
+}
