@@ -137,13 +137,20 @@ fn toml_error(source: &str, err: &toml::de::Error) -> Diagnostic {
         .map(|text| text.trim())
         .filter(|text| !text.is_empty() && text.len() <= 80 && !text.contains('\n'))
         .map(str::to_owned);
+    let message = err.message().trim().to_owned();
+    // For a misspelt key, the text at the span is the key itself.
+    let (key, value) = if message.starts_with("unknown field") {
+        (value, None)
+    } else {
+        (None, value)
+    };
     Diagnostic {
         file: None,
         line,
         column,
-        key: None,
+        key,
         value,
-        message: err.message().trim().to_owned(),
+        message,
     }
 }
 
@@ -157,7 +164,7 @@ pub(super) fn compile(mut s: PolicySettings, loc: &Locator<'_>) -> Result<Policy
         "allowed_origins",
         loc,
         &mut errors,
-        |raw| origin::parse_entry(raw),
+        origin::parse_entry,
     );
     if s.allow_credentials {
         if let Some(i) = entries.iter().position(|(_, e)| *e == OriginEntry::Any) {

@@ -1,0 +1,241 @@
+//! The edge cases that separate a correct CORS guard from a plausible one.
+
+mod common;
+
+use std::future::poll_fn;
+use std::time::Duration;
+
+use actix_web::body::MessageBody;
+use actix_web::http::{Method, StatusCode};
+use common::*;
+use mcp_cors::Policy;
+
+async fn origin_allowed(policy: &str, origin: &str) -> bool {
+    let (svc, _) = service(policy).await;
+    let res = call(
+        &svc,
+        request(Method::POST, "/mcp").insert_header(("origin", origin)),
+    )
+    .await;
+    match res.status {
+        StatusCode::OK => {
+            assert_eq!(res.header("access-control-allow-origin"), Some(origin));
+            true
+        }
+        StatusCode::FORBIDDEN => {
+            res.assert_forbidden_origin();
+            false
+        }
+        other => panic!("unexpected status {other}"),
+    }
+}
+
+#[actix_web::test]
+async fn subdomain_wildcard_refuses_lookalikes_and_the_bare_domain() {
+    let policy = r#"allowed_origins = ["https://*.example.com"]"#;
+    assert!(origin_allowed(policy, "https://app.example.com").await);
+    assert!(origin_allowed(policy, "https://a.b.example.com").await);
+    assert!(!origin_allowed(policy, "https://evil-example.com").await);
+    assert!(!origin_allowed(policy, "https://example.com").await);
+    assert!(!origin_allowed(policy, "https://example.com.evil.com").await);
+    assert!(!origin_allowed(policy, "http://app.example.com").await);
+}
+
+#[actix_web::test]
+async fn a_file_entry_with_case_and_default_port_matches_what_browsers_send() {
+    let policy = r#"allowed_origins = ["https://App.Example.com:443"]"#;
+    assert!(origin_allowed(policy, "https://app.example.com").await);
+}
+
+#[test]
+fn an_origin_with_a_path_is_refused_at_load() {
+    let err =
+        Policy::from_toml_str(r#"allowed_origins = ["https://app.example.com/mcp"]"#).unwrap_err();
+    let d = &err.diagnostics()[0];
+    assert_eq!(d.key.as_deref(), Some("allowed_origins"));
+    assert_eq!(d.value.as_deref(), Some("https://app.example.com/mcp"));
+    assert_eq!((d.line, d.column), (Some(1), Some(20)));
+    assert!(d.message.contains("path"), "{d}");
+}
+
+#[actix_web::test]
+async fn regexes_are_anchored_to_the_whole_origin() {
+    let policy = r#"allowed_origin_regexes = ['https://.*\.example\.org']"#;
+    assert!(origin_allowed(policy, "https://x.example.org").await);
+    assert!(!origin_allowed(policy, "https://x.example.org.evil.com").await);
+    assert!(!origin_allowed(policy, "https://evil.com/https://x.example.org").await);
+}
+
+#[actix_web::test]
+async fn only_the_requesting_origin_is_echoed() {
+    let policy = r#"allowed_origins = ["https://a.example.com", "https://b.example.com"]"#;
+    let (svc, _) = service(policy).await;
+    for origin in ["https://a.example.com", "https://b.example.com"] {
+        let res = call(
+            &svc,
+            request(Method::GET, "/mcp").insert_header(("origin", origin)),
+        )
+        .await;
+        assert_eq!(res.header("access-control-allow-origin"), Some(origin));
+        let res = call(&svc, preflight(origin, "POST", None)).await;
+        assert_eq!(res.header("access-control-allow-origin"), Some(origin));
+    }
+}
+
+#[actix_web::test]
+async fn options_without_request_method_is_not_a_preflight() {
+    let (svc, hits) = service(r#"allowed_origins = ["https://app.example.com"]"#).await;
+    let res = call(
+        &svc,
+        request(Method::OPTIONS, "/mcp").insert_header(("origin", APP)),
+    )
+    .await;
+    assert_eq!(res.status, StatusCode::OK);
+    assert_eq!(res.body, "handler");
+    assert_eq!(res.header("access-control-allow-origin"), Some(APP));
+    assert_eq!(res.header("access-control-allow-methods"), None);
+    assert_eq!(hits.get(), 1);
+}
+
+#[actix_web::test]
+async fn requested_headers_are_matched_case_insensitively_with_spaces() {
+    let (svc, _) = service(r#"allowed_origins = ["https://app.example.com"]"#).await;
+    let res = call(
+        &svc,
+        preflight(APP, "POST", Some("mcp-protocol-version, content-type")),
+    )
+    .await;
+    assert_eq!(res.status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        res.header("access-control-allow-headers"),
+        Some("mcp-protocol-version, content-type")
+    );
+    let res = call(
+        &svc,
+        preflight(APP, "POST", Some("Content-Type, MCP-Session-Id")),
+    )
+    .await;
+    assert_eq!(res.status, StatusCode::NO_CONTENT);
+}
+
+#[actix_web::test]
+async fn a_header_not_allowed_is_refused_with_a_reason() {
+    let (svc, hits) = service(r#"allowed_origins = ["https://app.example.com"]"#).await;
+    let res = call(&svc, preflight(APP, "POST", Some("content-type, x-evil"))).await;
+    res.assert_forbidden_origin();
+    assert_eq!(hits.get(), 0);
+
+    let policy = Policy::from_toml_str(r#"allowed_origins = ["https://app.example.com"]"#).unwrap();
+    let req = preflight(APP, "POST", Some("content-type, X-Evil")).to_http_request();
+    let decision = policy.decide(req.method(), req.headers(), None);
+    assert_eq!(
+        decision.reason().unwrap().to_string(),
+        "header X-Evil not allowed"
+    );
+    let req = preflight(APP, "PUT", None).to_http_request();
+    let decision = policy.decide(req.method(), req.headers(), None);
+    assert_eq!(
+        decision.reason().unwrap().to_string(),
+        "method PUT not allowed"
+    );
+}
+
+#[actix_web::test]
+async fn mcp_param_headers_are_allowed_by_the_default_prefix_entry() {
+    let (svc, _) = service(r#"allowed_origins = ["https://app.example.com"]"#).await;
+    let res = call(
+        &svc,
+        preflight(APP, "POST", Some("mcp-param-foo,mcp-method")),
+    )
+    .await;
+    assert_eq!(res.status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        res.header("access-control-allow-headers"),
+        Some("mcp-param-foo,mcp-method")
+    );
+}
+
+#[actix_web::test]
+async fn private_network_access_needs_allow_private_network() {
+    let pna = |origin| {
+        preflight(origin, "POST", None)
+            .insert_header(("access-control-request-private-network", "true"))
+    };
+    let (svc, _) = service(r#"allowed_origins = ["https://app.example.com"]"#).await;
+    call(&svc, pna(APP)).await.assert_forbidden_origin();
+
+    let (svc, _) =
+        service("allowed_origins = [\"https://app.example.com\"]\nallow_private_network = true")
+            .await;
+    let res = call(&svc, pna(APP)).await;
+    assert_eq!(res.status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        res.header("access-control-allow-private-network"),
+        Some("true")
+    );
+    // Not asked, not answered.
+    let res = call(&svc, preflight(APP, "POST", None)).await;
+    assert_eq!(res.header("access-control-allow-private-network"), None);
+}
+
+#[actix_web::test]
+async fn error_responses_still_carry_cors_headers() {
+    let (svc, hits) = service(r#"allowed_origins = ["https://app.example.com"]"#).await;
+    for (path, status) in [("/status/401", 401), ("/status/500", 500), ("/err", 500)] {
+        let res = call(
+            &svc,
+            request(Method::POST, path).insert_header(("origin", APP)),
+        )
+        .await;
+        assert_eq!(res.status.as_u16(), status, "{path}");
+        assert_eq!(
+            res.header("access-control-allow-origin"),
+            Some(APP),
+            "{path}"
+        );
+        assert!(
+            res.header("access-control-expose-headers").is_some(),
+            "{path}"
+        );
+        assert_eq!(res.header("vary"), Some("Origin"), "{path}");
+    }
+    assert_eq!(hits.get(), 3);
+}
+
+#[actix_web::test]
+async fn a_handlers_vary_is_kept_and_origin_appended() {
+    let (svc, _) = service(r#"allowed_origins = ["https://app.example.com"]"#).await;
+    let res = call(
+        &svc,
+        request(Method::GET, "/vary").insert_header(("origin", APP)),
+    )
+    .await;
+    assert_eq!(res.header("vary"), Some("Accept-Encoding, Origin"));
+    let res = call(&svc, request(Method::GET, "/vary")).await;
+    assert_eq!(res.header("vary"), Some("Accept-Encoding, Origin"));
+}
+
+#[actix_web::test]
+async fn streaming_bodies_pass_through_unbuffered() {
+    let (svc, _) = service(r#"allowed_origins = ["https://app.example.com"]"#).await;
+    let req = request(Method::GET, "/sse")
+        .insert_header(("origin", APP))
+        .to_request();
+    let res = actix_web::test::call_service(&svc, req).await;
+    assert_eq!(
+        res.headers().get("access-control-allow-origin").unwrap(),
+        APP
+    );
+    let mut body = Box::pin(res.into_body());
+    // The handler's stream never ends; the first event must arrive anyway.
+    let first = tokio::time::timeout(
+        Duration::from_secs(5),
+        poll_fn(|cx| body.as_mut().poll_next(cx)),
+    )
+    .await
+    .expect("the first event arrives while the stream is still open");
+    match first {
+        Some(Ok(chunk)) => assert_eq!(chunk, "data: 1\n\n"),
+        _ => panic!("expected the first event"),
+    }
+}

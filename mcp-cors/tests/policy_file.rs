@@ -1,0 +1,238 @@
+//! Loading `cors.toml`: defaults, normalisation, and errors that say what and where.
+
+use mcp_cors::{Mode, Policy, PolicyError, PolicySettings};
+
+fn errors(source: &str) -> Vec<mcp_cors::Diagnostic> {
+    match Policy::from_toml_str(source) {
+        Err(PolicyError::Invalid { diagnostics }) => diagnostics,
+        Err(other) => panic!("unexpected error {other}"),
+        Ok(_) => panic!("{source:?} should be refused"),
+    }
+}
+
+fn single_error(source: &str) -> mcp_cors::Diagnostic {
+    let mut all = errors(source);
+    assert_eq!(all.len(), 1, "{all:?}");
+    all.remove(0)
+}
+
+#[test]
+fn a_one_line_file_gets_every_default() {
+    let policy = Policy::from_toml_str(r#"allowed_origins = ["https://app.example.com"]"#).unwrap();
+    let s = policy.settings();
+    let defaults = PolicySettings::default();
+    assert_eq!(s.allowed_origins, ["https://app.example.com"]);
+    assert_eq!(s.allowed_hosts, ["localhost", "127.0.0.1", "[::1]"]);
+    assert_eq!(s.allowed_methods, ["GET", "POST", "DELETE"]);
+    assert_eq!(s.allowed_headers, defaults.allowed_headers);
+    assert!(s.allowed_headers.iter().any(|h| h == "Mcp-Param-*"));
+    assert_eq!(
+        s.exposed_headers,
+        [
+            "Mcp-Session-Id",
+            "Mcp-Protocol-Version",
+            "WWW-Authenticate",
+            "Last-Event-ID"
+        ]
+    );
+    assert!(!s.allow_credentials && !s.allow_null_origin && !s.allow_private_network);
+    assert_eq!(s.max_age, 600);
+    assert_eq!(s.mode, Mode::Enforce);
+    assert!(s.admin.enabled && s.admin.socket.is_none());
+}
+
+#[test]
+fn wildcard_with_credentials_is_refused_and_explained() {
+    let d = single_error(
+        "allow_credentials = true\nallowed_origins = [\n  \"https://a.example.com\",\n  \"*\",\n]\n",
+    );
+    assert_eq!(d.key.as_deref(), Some("allowed_origins"));
+    assert_eq!(d.value.as_deref(), Some("*"));
+    assert_eq!((d.line, d.column), (Some(4), Some(3)));
+    assert!(
+        d.message.contains("wildcard + credentials"),
+        "{}",
+        d.message
+    );
+    assert!(d.message.contains("cookies"), "{}", d.message);
+}
+
+#[test]
+fn each_kind_of_mistake_names_key_value_and_line() {
+    let cases: &[(&str, &str, &str, &str)] = &[
+        (
+            "allowed_origins = [\"https://a.com?x=1\"]",
+            "allowed_origins",
+            "https://a.com?x=1",
+            "query",
+        ),
+        (
+            "allowed_origins = [\"https://u:p@a.com\"]",
+            "allowed_origins",
+            "https://u:p@a.com",
+            "user name",
+        ),
+        (
+            "allowed_origins = [\"ftp://a.com\"]",
+            "allowed_origins",
+            "ftp://a.com",
+            "unknown scheme",
+        ),
+        (
+            "allowed_origins = [\"https://a*b.com\"]",
+            "allowed_origins",
+            "https://a*b.com",
+            "wildcard",
+        ),
+        (
+            "allowed_origin_regexes = [\"https://(\"]",
+            "allowed_origin_regexes",
+            "https://(",
+            "invalid regex",
+        ),
+        (
+            "allowed_origin_regexes = [\".*\"]",
+            "allowed_origin_regexes",
+            ".*",
+            "reflect",
+        ),
+        (
+            "allowed_methods = [\"GET\", \"PO ST\"]",
+            "allowed_methods",
+            "PO ST",
+            "method",
+        ),
+        (
+            "allowed_headers = [\"X-Ok\", \"X Bad\"]",
+            "allowed_headers",
+            "X Bad",
+            "header name",
+        ),
+        (
+            "exposed_headers = [\"*\"]",
+            "exposed_headers",
+            "*",
+            "wildcard",
+        ),
+        (
+            "allowed_hosts = [\"https://a.com\"]",
+            "allowed_hosts",
+            "https://a.com",
+            "not a URL",
+        ),
+    ];
+    for (source, key, value, words) in cases {
+        let d = single_error(source);
+        assert_eq!(d.key.as_deref(), Some(*key), "{source}");
+        assert_eq!(d.value.as_deref(), Some(*value), "{source}");
+        assert_eq!(d.line, Some(1), "{source}");
+        assert!(d.column.is_some(), "{source}");
+        assert!(d.message.contains(words), "{source}: {}", d.message);
+    }
+}
+
+#[test]
+fn unknown_keys_and_wrong_types_are_refused_with_their_line() {
+    let d = single_error("# comment\nallowed_origin = [\"https://a.com\"]\n");
+    assert_eq!(d.line, Some(2));
+    assert!(
+        d.message.contains("unknown field `allowed_origin`"),
+        "{}",
+        d.message
+    );
+    assert_eq!(d.key.as_deref(), Some("allowed_origin"));
+
+    let d = single_error("mode = \"enforcing\"\n");
+    assert_eq!(d.line, Some(1));
+    assert!(
+        d.message.contains("enforcing") || d.message.contains("variant"),
+        "{}",
+        d.message
+    );
+
+    let d = single_error("max_age = -1\n");
+    assert_eq!(d.line, Some(1));
+
+    let d = single_error("[admin]\nsocket_path = \"x.sock\"\n");
+    assert_eq!(d.line, Some(2));
+
+    let d = single_error("allowed_origins = [\"https://a.com\"\n");
+    assert!(d.line.is_some(), "{d}");
+}
+
+#[test]
+fn every_mistake_is_reported_at_once_in_file_order() {
+    let all = errors(
+        "allowed_methods = [\"B AD\"]\nallowed_origins = [\"https://a.com/x\", \"https://ok.com\", \"gopher://b\"]\n",
+    );
+    let lines: Vec<_> = all.iter().map(|d| (d.line, d.column)).collect();
+    assert_eq!(
+        lines,
+        [
+            (Some(1), Some(20)),
+            (Some(2), Some(20)),
+            (Some(2), Some(57))
+        ]
+    );
+}
+
+#[test]
+fn from_file_names_the_file_and_a_missing_file_is_a_read_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("cors.toml");
+    std::fs::write(&path, "\n\nallowed_origins = [\"https://a.com/path\"]\n").unwrap();
+    let err = Policy::from_file(&path).unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.starts_with(&format!(
+            "{}:3:20: allowed_origins: \"https://a.com/path\"",
+            path.display()
+        )),
+        "{text}"
+    );
+
+    let err = Policy::from_file(dir.path().join("missing.toml")).unwrap_err();
+    assert!(matches!(err, PolicyError::Read { .. }));
+    assert!(err.to_string().contains("missing.toml"));
+}
+
+#[test]
+fn saving_and_loading_gives_back_the_same_policy() {
+    let policy = Policy::from_toml_str(
+        r#"
+        allowed_origins = ["https://App.example.com:443", "https://*.example.org:*", "http://localhost:*"]
+        allowed_origin_regexes = ['https://pr-\d+\.preview\.example\.net']
+        allowed_hosts = ["localhost", "MCP.example.com:8443", "*.tenants.example.com"]
+        allowed_methods = ["get", "post", "PATCH"]
+        allow_credentials = true
+        max_age = 60
+        mode = "report-only"
+        [admin]
+        socket = "admin/cors.sock"
+        "#,
+    )
+    .unwrap();
+    let s = policy.settings();
+    assert_eq!(
+        s.allowed_origins,
+        [
+            "https://app.example.com",
+            "https://*.example.org:*",
+            "http://localhost:*"
+        ]
+    );
+    assert_eq!(
+        s.allowed_hosts,
+        ["localhost", "mcp.example.com:8443", "*.tenants.example.com"]
+    );
+    assert_eq!(s.allowed_methods, ["GET", "POST", "PATCH"]);
+    let again = Policy::from_toml_str(&policy.to_toml_string()).unwrap();
+    assert_eq!(policy, again);
+}
+
+#[test]
+fn the_sample_file_is_valid() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/cors.toml");
+    let policy = Policy::from_file(path).unwrap();
+    assert!(!policy.settings().allowed_origins.is_empty());
+}
