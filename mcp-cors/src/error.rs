@@ -23,6 +23,20 @@ pub struct Diagnostic {
     pub message: String,
 }
 
+impl Diagnostic {
+    /// A diagnostic with only a message (no position, key or value).
+    pub fn message(message: impl Into<String>) -> Diagnostic {
+        Diagnostic {
+            file: None,
+            line: None,
+            column: None,
+            key: None,
+            value: None,
+            message: message.into(),
+        }
+    }
+}
+
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match (&self.file, self.line, self.column) {

@@ -35,11 +35,16 @@ mod matcher;
 mod middleware;
 mod origin;
 mod policy;
+mod registry;
 mod response;
 mod store;
 mod vary;
+mod watch;
 
 pub use decision::{Decision, DenyReason, Verdict};
 pub use error::{Diagnostic, Error, PolicyError};
 pub use middleware::{McpCors, McpCorsMiddleware};
-pub use policy::{AdminSettings, Mode, Policy, PolicySettings};
+pub use policy::{AdminSettings, Mode, Policy, PolicyDiff, PolicySettings};
+pub use store::{ReloadError, ReloadStatus};
+#[doc(hidden)]
+pub use watch::running_watchers;

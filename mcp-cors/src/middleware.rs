@@ -1,18 +1,20 @@
 //! The actix-web middleware: [`McpCors`] (the `Transform`, cheap to clone, one per worker)
 //! and the per-worker service that applies the decision to each request.
 
+use std::path::Path;
 use std::rc::Rc;
 use std::sync::Arc;
 
-use actix_web::Error;
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
 use futures_util::future::{Either, LocalBoxFuture, Ready, ready};
 
 use crate::decision::Decision;
+use crate::error::Error;
 use crate::policy::Policy;
+use crate::registry;
 use crate::response::{self, CorsHeaders};
-use crate::store::PolicyStore;
+use crate::store::{PolicyStore, ReloadStatus};
 use crate::vary;
 
 /// The mcp-cors middleware for actix-web.
@@ -45,6 +47,68 @@ impl McpCors {
         }
     }
 
+    /// A middleware serving the policy in `path`, reloaded whenever the file changes.
+    ///
+    /// Meant to be called inside the `HttpServer::new` factory, once per worker: every
+    /// call for the same file in one process shares one policy, one watcher (and one
+    /// admin socket). A missing or invalid file fails closed: every cross-origin request
+    /// is refused and an error naming the file and the reason is logged, and the file
+    /// stays watched, so fixing it brings the server up. Use [`McpCors::try_watched`] to
+    /// treat a bad file as a start-up error instead.
+    ///
+    /// ```no_run
+    /// use actix_web::{App, HttpResponse, HttpServer, web};
+    /// use mcp_cors::McpCors;
+    ///
+    /// # async fn run() -> std::io::Result<()> {
+    /// HttpServer::new(|| {
+    ///     App::new()
+    ///         .wrap(McpCors::watched("cors.toml"))
+    ///         .route("/mcp", web::post().to(HttpResponse::Ok))
+    /// })
+    /// .bind(("127.0.0.1", 8080))?
+    /// .run()
+    /// .await
+    /// # }
+    /// ```
+    pub fn watched(path: impl AsRef<Path>) -> McpCors {
+        let path = path.as_ref();
+        let store = registry::absolute(path)
+            .and_then(|abs| registry::get_or_create(&abs, || registry::read_policy(&abs), true));
+        match store {
+            Ok(store) => McpCors { store },
+            Err(error) => {
+                tracing::error!(file = %path.display(), %error, "cannot watch the policy file; refusing every cross-origin request");
+                McpCors::from_policy(Policy::deny_all())
+            }
+        }
+    }
+
+    /// Like [`McpCors::watched`], but a missing or invalid file is an error returned to
+    /// the caller.
+    ///
+    /// ```
+    /// use mcp_cors::McpCors;
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let path = dir.path().join("cors.toml");
+    /// assert!(McpCors::try_watched(&path).is_err()); // missing
+    /// std::fs::write(&path, r#"allowed_origins = ["http://localhost:5173"]"#)?;
+    /// let cors = McpCors::try_watched(&path)?;
+    /// assert_eq!(cors.policy().settings().allowed_origins, ["http://localhost:5173"]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn try_watched(path: impl AsRef<Path>) -> Result<McpCors, Error> {
+        let abs = registry::absolute(path.as_ref())?;
+        let store = registry::get_or_create(&abs, || registry::read_policy(&abs), false)?;
+        if !store.status().loaded {
+            // Another caller created this store failing closed: check the file now.
+            let (_, bytes) = registry::read_policy(&abs)?;
+            store.apply_source(&bytes)?;
+        }
+        Ok(McpCors { store })
+    }
+
     /// The policy serving requests now.
     ///
     /// ```
@@ -57,8 +121,20 @@ impl McpCors {
         self.store.load_full()
     }
 
+    /// Where the policy came from, how many reloads there were, and the last refused
+    /// file (kept until a good one is applied).
+    pub fn status(&self) -> ReloadStatus {
+        self.store.status()
+    }
+
+    /// Whether two middlewares share one policy store (and so one watcher).
+    pub fn shares_policy_with(&self, other: &McpCors) -> bool {
+        Arc::ptr_eq(&self.store, &other.store)
+    }
+
     /// Replaces the policy for every clone of this middleware, atomically: requests already
-    /// decided finish under the old policy, every later one sees the new one.
+    /// decided finish under the old policy, every later one sees the new one. For a watched
+    /// file, the next change to the file replaces it again.
     ///
     /// ```
     /// use mcp_cors::{McpCors, Policy};
@@ -70,17 +146,17 @@ impl McpCors {
     /// # Ok::<(), mcp_cors::PolicyError>(())
     /// ```
     pub fn replace_policy(&self, policy: Policy) {
-        self.store.swap(policy);
+        self.store.replace(policy);
     }
 }
 
 impl<S, B> Transform<S, ServiceRequest> for McpCors
 where
-    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error> + 'static,
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error> + 'static,
     B: MessageBody + 'static,
 {
     type Response = ServiceResponse<EitherBody<B>>;
-    type Error = Error;
+    type Error = actix_web::Error;
     type Transform = McpCorsMiddleware<S>;
     type InitError = ();
     type Future = Ready<Result<Self::Transform, Self::InitError>>;
@@ -100,15 +176,15 @@ pub struct McpCorsMiddleware<S> {
     store: Arc<PolicyStore>,
 }
 
-type Answer<B> = Result<ServiceResponse<EitherBody<B>>, Error>;
+type Answer<B> = Result<ServiceResponse<EitherBody<B>>, actix_web::Error>;
 
 impl<S, B> Service<ServiceRequest> for McpCorsMiddleware<S>
 where
-    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error> + 'static,
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error> + 'static,
     B: MessageBody + 'static,
 {
     type Response = ServiceResponse<EitherBody<B>>;
-    type Error = Error;
+    type Error = actix_web::Error;
     type Future = Either<Ready<Answer<B>>, LocalBoxFuture<'static, Answer<B>>>;
 
     forward_ready!(service);
@@ -159,7 +235,7 @@ where
 
 impl<S, B> McpCorsMiddleware<S>
 where
-    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error> + 'static,
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error> + 'static,
     B: MessageBody + 'static,
 {
     /// Runs the handler and adds `cors` (or only `Vary: Origin`) to whatever it answers,

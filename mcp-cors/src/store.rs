@@ -1,23 +1,124 @@
-//! The policy store every worker's middleware reads from.
+//! The policy store every worker's middleware reads from, and the one place a new policy
+//! is applied (by the file watcher, or by the admin socket).
 
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::SystemTime;
 
 use arc_swap::{ArcSwap, Guard};
 
-use crate::policy::Policy;
+use crate::error::{Diagnostic, PolicyError};
+use crate::policy::{Policy, PolicyDiff};
+use crate::watch::WatchHandle;
 
-/// The live policy, shared by all clones of one [`McpCors`](crate::McpCors). Reads are
-/// lock-free (`ArcSwap`); a swap replaces the whole policy at once, so a request that
-/// loaded one policy keeps it to its end.
+/// A policy file that was refused; the policy before it kept serving.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ReloadError {
+    /// When it was refused.
+    pub at: SystemTime,
+    /// The whole error, as logged.
+    pub message: String,
+    /// Each problem, with file, line and column where known.
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl ReloadError {
+    pub(crate) fn new(error: &PolicyError) -> Self {
+        ReloadError {
+            at: SystemTime::now(),
+            message: error.to_string(),
+            diagnostics: error.diagnostics().to_vec(),
+        }
+    }
+}
+
+/// Where the serving policy came from and how its reloads went.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ReloadStatus {
+    /// The policy file, for a watched policy.
+    pub source: Option<PathBuf>,
+    /// `false` while failing closed: no good policy has been read from the file yet, so
+    /// every cross-origin request is refused.
+    pub loaded: bool,
+    /// How many times a new policy replaced the serving one.
+    pub reloads: u64,
+    /// When the serving policy was put in place.
+    pub last_reload: Option<SystemTime>,
+    /// The last refused file, kept until a good one is applied.
+    pub last_error: Option<ReloadError>,
+}
+
+/// What applying a file's content did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Applied {
+    /// The new policy now serves.
+    Swapped(PolicyDiff),
+    /// Same bytes, or a change that leaves the policy equal (comments, formatting).
+    Unchanged,
+}
+
+#[derive(Debug, Default)]
+struct ReloadState {
+    /// The bytes of the file that was last applied (or found equal), to skip rereads.
+    last_bytes: Option<Vec<u8>>,
+    status: ReloadStatus,
+}
+
+/// The live policy, shared by every clone of one [`McpCors`](crate::McpCors) and by every
+/// middleware service built from them. Reads are lock-free (`ArcSwap`); a swap replaces
+/// the whole policy at once, so a request that loaded one policy keeps it to its end.
 #[derive(Debug)]
 pub(crate) struct PolicyStore {
     current: ArcSwap<Policy>,
+    /// Serialises appliers (watcher, admin) and holds what they compare against.
+    state: Mutex<ReloadState>,
+    /// The file watcher; stopped when the store is dropped.
+    watcher: Mutex<Option<WatchHandle>>,
 }
 
 impl PolicyStore {
+    /// A store serving a fixed policy.
     pub(crate) fn new(policy: Policy) -> Self {
+        let status = ReloadStatus {
+            loaded: true,
+            last_reload: Some(SystemTime::now()),
+            ..ReloadStatus::default()
+        };
+        PolicyStore::with_state(
+            policy,
+            ReloadState {
+                last_bytes: None,
+                status,
+            },
+        )
+    }
+
+    /// A store for a policy file: `loaded` is the policy and the bytes it came from, or
+    /// the error that makes the store fail closed.
+    pub(crate) fn for_file(path: &Path, loaded: Result<(Policy, Vec<u8>), PolicyError>) -> Self {
+        let mut status = ReloadStatus {
+            source: Some(path.to_path_buf()),
+            ..ReloadStatus::default()
+        };
+        let (policy, last_bytes) = match loaded {
+            Ok((policy, bytes)) => {
+                status.loaded = true;
+                status.last_reload = Some(SystemTime::now());
+                (policy, Some(bytes))
+            }
+            Err(error) => {
+                status.last_error = Some(ReloadError::new(&error));
+                (Policy::deny_all(), None)
+            }
+        };
+        PolicyStore::with_state(policy, ReloadState { last_bytes, status })
+    }
+
+    fn with_state(policy: Policy, state: ReloadState) -> Self {
         PolicyStore {
             current: ArcSwap::from_pointee(policy),
+            state: Mutex::new(state),
+            watcher: Mutex::new(None),
         }
     }
 
@@ -31,8 +132,82 @@ impl PolicyStore {
         self.current.load_full()
     }
 
-    /// Replaces the policy for every request that starts from now on.
-    pub(crate) fn swap(&self, policy: Policy) -> Arc<Policy> {
-        self.current.swap(Arc::new(policy))
+    pub(crate) fn status(&self) -> ReloadStatus {
+        self.lock_state().status.clone()
     }
+
+    /// Replaces the policy outright (a policy built in code).
+    pub(crate) fn replace(&self, policy: Policy) -> PolicyDiff {
+        let mut state = self.lock_state();
+        self.swap_locked(&mut state, policy)
+    }
+
+    /// Applies a policy file's content: parses it, and swaps it in when it differs from
+    /// what serves. A refused file changes nothing; the caller decides whether the refusal
+    /// is final ([`PolicyStore::record_rejection`]) or the file is still being written.
+    pub(crate) fn apply_source(&self, bytes: &[u8]) -> Result<Applied, PolicyError> {
+        let mut state = self.lock_state();
+        let settled = state.status.loaded && state.status.last_error.is_none();
+        if settled && state.last_bytes.as_deref() == Some(bytes) {
+            return Ok(Applied::Unchanged);
+        }
+        let path = state.status.source.clone().unwrap_or_default();
+        let policy = parse_source(bytes, &path)?;
+        state.last_bytes = Some(bytes.to_vec());
+        state.status.last_error = None;
+        if state.status.loaded && **self.current.load() == policy {
+            return Ok(Applied::Unchanged);
+        }
+        Ok(Applied::Swapped(self.swap_locked(&mut state, policy)))
+    }
+
+    /// Records a refusal as final: the file (`bytes`, or unreadable when `None`) is
+    /// refused and the serving policy stays. The same bytes are not tried again.
+    pub(crate) fn record_rejection(&self, bytes: Option<&[u8]>, error: &PolicyError) {
+        let mut state = self.lock_state();
+        state.last_bytes = bytes.map(<[u8]>::to_vec);
+        state.status.last_error = Some(ReloadError::new(error));
+    }
+
+    /// Whether these bytes are the ones last applied or refused (nothing to do).
+    pub(crate) fn is_current_source(&self, bytes: &[u8]) -> bool {
+        self.lock_state().last_bytes.as_deref() == Some(bytes)
+    }
+
+    fn swap_locked(&self, state: &mut ReloadState, policy: Policy) -> PolicyDiff {
+        let old = self.current.swap(Arc::new(policy));
+        let diff = PolicyDiff::between(old.settings(), self.current.load().settings());
+        state.status.loaded = true;
+        state.status.reloads += 1;
+        state.status.last_reload = Some(SystemTime::now());
+        diff
+    }
+
+    pub(crate) fn set_watcher(&self, handle: WatchHandle) {
+        *self.watcher.lock().unwrap_or_else(|e| e.into_inner()) = Some(handle);
+    }
+
+    fn lock_state(&self) -> MutexGuard<'_, ReloadState> {
+        // A panic while holding the lock cannot leave the state half-written in a way that
+        // matters (every field is replaced whole), so recover rather than propagate.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Parses a policy file's bytes. An empty file is refused: it is almost always a file
+/// caught between truncation and writing, and serving it would silently refuse every
+/// origin. (`allowed_origins = []` says "no origin" on purpose.)
+pub(crate) fn parse_source(bytes: &[u8], path: &Path) -> Result<Policy, PolicyError> {
+    let invalid = |message: String| PolicyError::Invalid {
+        diagnostics: vec![Diagnostic::message(message)],
+    };
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(invalid(
+            "the file is empty; write `allowed_origins = []` to allow no origin".into(),
+        )
+        .in_file(path));
+    }
+    let text = std::str::from_utf8(bytes)
+        .map_err(|e| invalid(format!("the file is not UTF-8 text: {e}")).in_file(path))?;
+    Policy::from_toml_str(text).map_err(|e| e.in_file(path))
 }

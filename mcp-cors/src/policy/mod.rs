@@ -1,5 +1,6 @@
 //! The policy: what `cors.toml` says, validated and compiled for the request path.
 
+mod diff;
 mod load;
 mod settings;
 
@@ -7,6 +8,7 @@ use std::path::Path;
 
 use actix_web::http::header::HeaderValue;
 
+pub use diff::PolicyDiff;
 pub use settings::{AdminSettings, Mode, PolicySettings};
 
 use crate::allow_headers::HeaderAllowList;

@@ -1,0 +1,333 @@
+//! The file watcher: reloads the policy whenever its file changes, however it was saved.
+//!
+//! It watches the file's *folder*, not the file's inode, so every way of saving is seen:
+//! writing in place, truncate-then-write, rename-over (vim, VS Code), delete-then-recreate,
+//! and Kubernetes ConfigMap updates (where `cors.toml` is a symlink through `..data`, and
+//! `..data` is swapped to a new timestamped folder). Events are debounced: a reload happens
+//! once the folder has been quiet for [`QUIET`], or [`MAX_WAIT`] after the first event of a
+//! burst, whichever is first, so a file written continuously is still picked up.
+//!
+//! A file that fails to parse may be half-written. Its failure is only reported once the
+//! file has stayed the same for [`CONFIRM`]; until then, and after, the last good policy
+//! keeps serving. An empty file is always treated as half-written: it is never applied.
+//!
+//! The debouncer is written here rather than taken from `notify-debouncer-full` because
+//! that one restarts its timer on every event, so a file rewritten faster than the timeout
+//! would never be reloaded; this one has a maximum wait.
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::sync::{Mutex, Weak};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use notify::event::{AccessKind, AccessMode};
+use notify::{Event, EventKind, RecommendedWatcher, RecursiveMode, Watcher};
+
+use crate::error::PolicyError;
+use crate::store::{Applied, PolicyStore};
+
+/// A reload happens once the folder has been quiet this long…
+pub(crate) const QUIET: Duration = Duration::from_millis(40);
+/// …or this long after the first event of a burst, whichever comes first.
+pub(crate) const MAX_WAIT: Duration = Duration::from_millis(150);
+/// A file that fails to parse is reported only if it stays unchanged this long.
+pub(crate) const CONFIRM: Duration = Duration::from_millis(300);
+/// The file is also re-read this often, in case an event was missed (event queue
+/// overflow, network file systems) or the folder could not be watched.
+pub(crate) const POLL: Duration = Duration::from_secs(1);
+
+/// Paths with a running watcher thread, for tests that check nothing leaks.
+static RUNNING: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+
+/// How many watcher threads run for this (absolute) config path. Exposed for tests.
+#[doc(hidden)]
+pub fn running_watchers(path: &Path) -> usize {
+    let running = RUNNING.lock().unwrap_or_else(|e| e.into_inner());
+    running.iter().filter(|p| *p == path).count()
+}
+
+enum Msg {
+    Fs(notify::Result<Event>),
+    Stop,
+}
+
+/// Owns the watcher thread; dropping it stops the thread.
+#[derive(Debug)]
+pub(crate) struct WatchHandle {
+    stop: Sender<Msg>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for Msg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Msg::Fs(_) => "Fs",
+            Msg::Stop => "Stop",
+        })
+    }
+}
+
+impl Drop for WatchHandle {
+    fn drop(&mut self) {
+        let _ = self.stop.send(Msg::Stop);
+        if let Some(thread) = self.thread.take() {
+            // The store can be dropped by the watcher thread itself (it holds a strong
+            // reference while reloading); it must not wait for itself.
+            if thread.thread().id() != thread::current().id() {
+                let _ = thread.join();
+            }
+        }
+    }
+}
+
+/// Starts watching `path` (absolute) for `store`.
+pub(crate) fn spawn(path: PathBuf, store: Weak<PolicyStore>) -> std::io::Result<WatchHandle> {
+    let (tx, rx) = mpsc::channel();
+    // The folder watch is registered before this returns, so no save made after
+    // `McpCors::watched` returns can be missed.
+    let mut watcher = FileWatcher::new(path.clone(), store, tx.clone());
+    RUNNING
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push(path.clone());
+    let thread = thread::Builder::new()
+        .name("mcp-cors-watch".into())
+        .spawn({
+            let path = path.clone();
+            move || {
+                watcher.run(&rx);
+                drop(watcher);
+                unregister(&path);
+            }
+        })
+        .inspect_err(|_| unregister(&path))?;
+    Ok(WatchHandle {
+        stop: tx,
+        thread: Some(thread),
+    })
+}
+
+fn unregister(path: &Path) {
+    let mut running = RUNNING.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(i) = running.iter().position(|p| p == path) {
+        running.swap_remove(i);
+    }
+}
+
+/// What one reload attempt found.
+enum Outcome {
+    /// Applied, or nothing to do.
+    Settled,
+    /// The file is missing, empty or invalid, perhaps because it is being written.
+    Unsettled,
+    /// The store is gone: stop.
+    Gone,
+}
+
+struct FileWatcher {
+    path: PathBuf,
+    /// The folders watched and the names in them that concern the config file.
+    folders: Vec<(PathBuf, Vec<OsString>)>,
+    store: Weak<PolicyStore>,
+    events: Sender<Msg>,
+    notify: Option<RecommendedWatcher>,
+    /// Set once a missing file was reported, so it is not reported every poll.
+    reported_missing: bool,
+}
+
+impl FileWatcher {
+    fn new(path: PathBuf, store: Weak<PolicyStore>, events: Sender<Msg>) -> Self {
+        let folders = folders_to_watch(&path);
+        let mut watcher = FileWatcher {
+            path,
+            folders,
+            store,
+            events,
+            notify: None,
+            reported_missing: false,
+        };
+        watcher.start_notify();
+        watcher
+    }
+
+    /// Registers the folder watches; on failure the poll keeps the policy fresh and the
+    /// registration is tried again at each poll.
+    fn start_notify(&mut self) {
+        let events = self.events.clone();
+        let result = notify::recommended_watcher(move |event| {
+            let _ = events.send(Msg::Fs(event));
+        })
+        .and_then(|mut watcher| {
+            for (folder, _) in &self.folders {
+                watcher.watch(folder, RecursiveMode::NonRecursive)?;
+            }
+            Ok(watcher)
+        });
+        match result {
+            Ok(watcher) => self.notify = Some(watcher),
+            Err(e) => tracing::warn!(
+                file = %self.path.display(),
+                error = %e,
+                "cannot watch the policy file's folder; polling it every {}s instead",
+                POLL.as_secs()
+            ),
+        }
+    }
+
+    fn run(&mut self, rx: &Receiver<Msg>) {
+        // (first event, last event) of the burst being debounced.
+        let mut burst: Option<(Instant, Instant)> = None;
+        let mut confirm_at: Option<Instant> = None;
+        let mut next_poll = Instant::now() + POLL;
+        loop {
+            let reload_at = burst.map(|(first, last)| (last + QUIET).min(first + MAX_WAIT));
+            let wake = [reload_at, confirm_at, Some(next_poll)]
+                .into_iter()
+                .flatten()
+                .min()
+                .unwrap_or(next_poll);
+            match rx.recv_timeout(wake.saturating_duration_since(Instant::now())) {
+                Ok(Msg::Stop) | Err(RecvTimeoutError::Disconnected) => return,
+                Ok(Msg::Fs(event)) => {
+                    if self.concerns_us(&event) {
+                        let now = Instant::now();
+                        burst = Some((burst.map_or(now, |(first, _)| first), now));
+                        confirm_at = None;
+                    }
+                    continue;
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+            }
+            let now = Instant::now();
+            let outcome = if reload_at.is_some_and(|t| now >= t) {
+                burst = None;
+                self.reload(false)
+            } else if confirm_at.is_some_and(|t| now >= t) {
+                confirm_at = None;
+                self.reload(true)
+            } else if now >= next_poll {
+                next_poll = now + POLL;
+                if self.notify.is_none() {
+                    self.start_notify();
+                }
+                if burst.is_some() || confirm_at.is_some() {
+                    continue;
+                }
+                self.reload(false)
+            } else {
+                continue;
+            };
+            match outcome {
+                Outcome::Gone => return,
+                Outcome::Settled => {}
+                Outcome::Unsettled if confirm_at.is_none() && burst.is_none() => {
+                    confirm_at = Some(Instant::now() + CONFIRM);
+                }
+                Outcome::Unsettled => {}
+            }
+        }
+    }
+
+    /// Whether an event may have changed what the config path resolves to. Reading the
+    /// file ourselves produces access events, which are ignored (else each read would
+    /// trigger the next).
+    fn concerns_us(&self, event: &notify::Result<Event>) -> bool {
+        let event = match event {
+            Ok(event) => event,
+            // An error (such as a queue overflow) may hide a change: look again.
+            Err(_) => return true,
+        };
+        if let EventKind::Access(kind) = event.kind {
+            if kind != AccessKind::Close(AccessMode::Write) {
+                return false;
+            }
+        }
+        event.paths.iter().any(|p| {
+            let (Some(folder), Some(name)) = (p.parent(), p.file_name()) else {
+                return false;
+            };
+            self.folders.iter().any(|(watched, names)| {
+                folder == watched
+                    && (names.iter().any(|n| n == name)
+                        // Kubernetes swaps `..data` (via `..data_tmp`) to a new folder.
+                        || name.to_string_lossy().starts_with(".."))
+            })
+        })
+    }
+
+    /// Reads the file and applies it. With `confirm`, a failure is final and reported;
+    /// without, it may be a file being written and is only noted.
+    fn reload(&mut self, confirm: bool) -> Outcome {
+        let Some(store) = self.store.upgrade() else {
+            return Outcome::Gone;
+        };
+        let bytes = match std::fs::read(&self.path) {
+            Ok(bytes) => bytes,
+            Err(source) => {
+                if confirm && !self.reported_missing {
+                    self.reported_missing = true;
+                    tracing::warn!(
+                        file = %self.path.display(),
+                        error = %source,
+                        "cannot read the policy file; the last good policy keeps serving"
+                    );
+                    let error = PolicyError::Read {
+                        path: self.path.clone(),
+                        source,
+                    };
+                    store.record_rejection(None, &error);
+                }
+                return if self.reported_missing {
+                    Outcome::Settled
+                } else {
+                    Outcome::Unsettled
+                };
+            }
+        };
+        self.reported_missing = false;
+        if store.is_current_source(&bytes) {
+            return Outcome::Settled;
+        }
+        match store.apply_source(&bytes) {
+            Ok(Applied::Swapped(diff)) => {
+                tracing::info!(file = %self.path.display(), change = %diff, "policy reloaded");
+                Outcome::Settled
+            }
+            Ok(Applied::Unchanged) => {
+                tracing::debug!(file = %self.path.display(), "policy file rewritten without a change");
+                Outcome::Settled
+            }
+            Err(_) if !confirm => Outcome::Unsettled,
+            Err(error) => {
+                tracing::error!(
+                    file = %self.path.display(),
+                    error = %error,
+                    "policy file refused; the last good policy keeps serving"
+                );
+                store.record_rejection(Some(&bytes), &error);
+                Outcome::Settled
+            }
+        }
+    }
+}
+
+/// The config file's folder, plus, when the file is a symlink into another folder that
+/// is not below it (not the ConfigMap layout), that folder too.
+fn folders_to_watch(path: &Path) -> Vec<(PathBuf, Vec<OsString>)> {
+    let parent = path
+        .parent()
+        .map_or_else(|| PathBuf::from("/"), Path::to_path_buf);
+    let name = path.file_name().map(OsString::from).unwrap_or_default();
+    let mut folders = vec![(parent.clone(), vec![name])];
+    if let Ok(target) = std::fs::canonicalize(path) {
+        let canonical_parent = std::fs::canonicalize(&parent).unwrap_or(parent);
+        if let (Some(folder), Some(name)) = (target.parent(), target.file_name()) {
+            if !folder.starts_with(&canonical_parent) {
+                folders.push((folder.to_path_buf(), vec![name.to_os_string()]));
+            }
+        }
+    }
+    folders
+}
