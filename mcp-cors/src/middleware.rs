@@ -15,7 +15,6 @@ use crate::policy::Policy;
 use crate::registry;
 use crate::response::{self, CorsHeaders};
 use crate::store::{PolicyStore, ReloadStatus};
-use crate::vary;
 
 /// The mcp-cors middleware for actix-web.
 ///
@@ -245,21 +244,16 @@ where
         req: ServiceRequest,
         cors: Option<CorsHeaders>,
     ) -> LocalBoxFuture<'static, Answer<B>> {
-        // Kept to build a response if the inner service fails with an `Err` rather than an
-        // error response: that response must carry the CORS headers too.
-        let http_req = req.request().clone();
         let call = self.service.call(req);
         Box::pin(async move {
-            let mut res = match call.await {
-                Ok(res) => res.map_into_left_body(),
-                Err(err) => ServiceResponse::from_err(err, http_req).map_into_right_body(),
-            };
-            let headers = res.headers_mut();
-            match cors {
-                Some(cors) => cors.apply(headers),
-                None => vary::add(headers, "Origin"),
+            match call.await {
+                Ok(mut res) => {
+                    response::decorate(res.headers_mut(), cors);
+                    Ok(res.map_into_left_body())
+                }
+                // The error becomes a response further out; make that one decorated too.
+                Err(error) => Err(response::DecoratedError::new(error, cors).into()),
             }
-            Ok(res)
         })
     }
 }

@@ -1,9 +1,11 @@
 //! The responses the middleware writes itself (403 refusals, 204 preflights) and the CORS
 //! headers it adds to the handler's responses.
 
-use actix_web::HttpResponse;
+use std::fmt;
+
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use actix_web::{HttpResponse, ResponseError};
 
 use crate::decision::DenyReason;
 use crate::policy::Policy;
@@ -97,5 +99,54 @@ impl CorsHeaders {
             headers.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, expose);
         }
         vary::add(headers, "Origin");
+    }
+}
+
+/// Adds `cors` to a handler's response, or only `Vary: Origin` when the request carried
+/// no allowed origin (the answer still depends on `Origin`).
+pub(crate) fn decorate(headers: &mut HeaderMap, cors: Option<CorsHeaders>) {
+    match cors {
+        Some(cors) => cors.apply(headers),
+        None => vary::add(headers, "Origin"),
+    }
+}
+
+/// An error from the inner service, carrying the CORS headers its response must get.
+///
+/// The middleware cannot build the response itself: that needs the `HttpRequest`, which
+/// the inner service owns (and must own alone: actix's router mutates it in place). So the
+/// error travels out wrapped, and whoever renders it renders it decorated.
+pub(crate) struct DecoratedError {
+    error: actix_web::Error,
+    cors: Option<CorsHeaders>,
+}
+
+impl DecoratedError {
+    pub(crate) fn new(error: actix_web::Error, cors: Option<CorsHeaders>) -> Self {
+        DecoratedError { error, cors }
+    }
+}
+
+impl fmt::Debug for DecoratedError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.error, f)
+    }
+}
+
+impl fmt::Display for DecoratedError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.error, f)
+    }
+}
+
+impl ResponseError for DecoratedError {
+    fn status_code(&self) -> StatusCode {
+        self.error.as_response_error().status_code()
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let mut res = self.error.error_response();
+        decorate(res.headers_mut(), self.cors.clone());
+        res
     }
 }

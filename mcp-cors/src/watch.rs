@@ -196,12 +196,15 @@ impl FileWatcher {
                         burst = Some((burst.map_or(now, |(first, _)| first), now));
                         confirm_at = None;
                     }
-                    continue;
                 }
                 Err(RecvTimeoutError::Timeout) => {}
             }
+            // Deadlines are checked after every wake-up, not only on time-outs: a steady
+            // stream of events must not starve the maximum wait.
             let now = Instant::now();
-            let outcome = if reload_at.is_some_and(|t| now >= t) {
+            let reload_due =
+                burst.is_some_and(|(first, last)| now >= (last + QUIET).min(first + MAX_WAIT));
+            let outcome = if reload_due {
                 burst = None;
                 self.reload(false)
             } else if confirm_at.is_some_and(|t| now >= t) {

@@ -239,3 +239,37 @@ async fn streaming_bodies_pass_through_unbuffered() {
         _ => panic!("expected the first event"),
     }
 }
+
+#[actix_web::test]
+async fn an_err_from_an_inner_middleware_is_rendered_with_cors_headers() {
+    use actix_web::dev::Service as _;
+    use actix_web::{App, HttpResponse, web};
+    let policy = Policy::from_toml_str(r#"allowed_origins = ["https://app.example.com"]"#).unwrap();
+    // McpCors is outermost; the inner middleware fails with an `Err`, not a response.
+    let app = App::new()
+        .wrap_fn(|req, srv| {
+            let fut = srv.call(req);
+            async move {
+                let _ = fut.await;
+                Err::<actix_web::dev::ServiceResponse, _>(actix_web::error::ErrorUnauthorized("no"))
+            }
+        })
+        .wrap(mcp_cors::McpCors::from_policy(policy))
+        .route("/mcp", web::post().to(HttpResponse::Ok));
+    let svc = actix_web::test::init_service(app).await;
+    let req = request(Method::POST, "/mcp")
+        .insert_header(("origin", APP))
+        .to_request();
+    let err = actix_web::test::try_call_service(&svc, req)
+        .await
+        .err()
+        .expect("an Err");
+    let res = err.error_response();
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        res.headers().get("access-control-allow-origin").unwrap(),
+        APP
+    );
+    assert!(res.headers().get("access-control-expose-headers").is_some());
+    assert_eq!(res.headers().get("vary").unwrap(), "Origin");
+}
