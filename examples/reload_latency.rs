@@ -46,7 +46,10 @@ async fn main() {
             if test::call_service(&app, req).await.status() == StatusCode::OK {
                 break;
             }
-            assert!(written.elapsed() < Duration::from_secs(5), "reload {i} never served");
+            assert!(
+                written.elapsed() < Duration::from_secs(5),
+                "reload {i} never served"
+            );
             actix_web::rt::time::sleep(Duration::from_micros(200)).await;
         }
         latencies.push(written.elapsed());
@@ -56,7 +59,10 @@ async fn main() {
     latencies.sort();
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
     let at = |q: f64| latencies[((latencies.len() - 1) as f64 * q).round() as usize];
-    println!("reloads: {reloads} (swaps counted by the store: {})", cors.status().reloads);
+    println!(
+        "reloads: {reloads} (swaps counted by the store: {})",
+        cors.status().reloads
+    );
     println!("write -> first request served under the new policy:");
     println!(
         "  min {:.1} ms  median {:.1} ms  p90 {:.1} ms  worst {:.1} ms",
