@@ -125,4 +125,10 @@ pub enum Error {
         /// Why watching failed.
         reason: String,
     },
+    /// The admin socket could not be served (for example, another live process serves it).
+    #[error("{reason}")]
+    Admin {
+        /// What went wrong, naming the socket.
+        reason: String,
+    },
 }

@@ -27,20 +27,24 @@
 
 #![warn(missing_docs)]
 
+mod admin;
 mod allow_headers;
 mod decision;
 mod error;
+mod events;
 mod host;
 mod matcher;
 mod middleware;
 mod origin;
 mod policy;
+pub mod protocol;
 mod registry;
 mod response;
 mod store;
 mod vary;
 mod watch;
 
+pub use admin::admin_socket_path;
 pub use decision::{Decision, DenyReason, Verdict};
 pub use error::{Diagnostic, Error, PolicyError};
 pub use middleware::{McpCors, McpCorsMiddleware};

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
+use actix_web::http::header;
 use futures_util::future::{Either, LocalBoxFuture, Ready, ready};
 
 use crate::decision::Decision;
@@ -126,6 +127,11 @@ impl McpCors {
         self.store.status()
     }
 
+    /// The admin socket this middleware's policy is served on, if any.
+    pub fn admin_socket(&self) -> Option<std::path::PathBuf> {
+        self.store.admin_path()
+    }
+
     /// Whether two middlewares share one policy store (and so one watcher).
     pub fn shares_policy_with(&self, other: &McpCors) -> bool {
         Arc::ptr_eq(&self.store, &other.store)
@@ -197,6 +203,14 @@ where
             req.headers(),
             req.uri().authority().map(|a| a.as_str()),
         );
+        if decision != Decision::NoOrigin {
+            self.store.events().record(
+                &decision,
+                req.headers().get(header::ORIGIN),
+                req.method(),
+                req.path(),
+            );
+        }
         match decision {
             Decision::Refuse {
                 reason,

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex, Weak};
 
 use crate::error::{Error, PolicyError};
 use crate::store::{self, PolicyStore};
-use crate::watch;
+use crate::{admin, watch};
 
 static STORES: Mutex<Option<HashMap<PathBuf, Weak<PolicyStore>>>> = Mutex::new(None);
 
@@ -66,6 +66,21 @@ pub(crate) fn get_or_create(
             reason: e.to_string(),
         })?;
     store.set_watcher(handle);
+    let admin = store.load().settings().admin.clone();
+    if admin.enabled {
+        let socket = admin::admin_socket_path(path, &admin);
+        match admin::start(Arc::downgrade(&store), path.to_path_buf(), socket) {
+            Ok(handle) => store.set_admin(handle),
+            Err(error) if fail_closed => {
+                tracing::error!(%error, "the admin socket is not served");
+            }
+            Err(error) => {
+                return Err(Error::Admin {
+                    reason: error.to_string(),
+                });
+            }
+        }
+    }
     stores.retain(|_, weak| weak.strong_count() > 0);
     stores.insert(path.to_path_buf(), Arc::downgrade(&store));
     Ok(store)

@@ -7,8 +7,11 @@ use std::time::SystemTime;
 
 use arc_swap::{ArcSwap, Guard};
 
+use crate::admin::AdminHandle;
 use crate::error::{Diagnostic, PolicyError};
+use crate::events::EventBus;
 use crate::policy::{Policy, PolicyDiff};
+use crate::protocol::{Event, unix_millis};
 use crate::watch::WatchHandle;
 
 /// A policy file that was refused; the policy before it kept serving.
@@ -72,8 +75,12 @@ pub(crate) struct PolicyStore {
     current: ArcSwap<Policy>,
     /// Serialises appliers (watcher, admin) and holds what they compare against.
     state: Mutex<ReloadState>,
+    /// Decisions and policy changes, for listeners; counters.
+    events: Arc<EventBus>,
     /// The file watcher; stopped when the store is dropped.
     watcher: Mutex<Option<WatchHandle>>,
+    /// The admin socket; closed and removed when the store is dropped.
+    admin: Mutex<Option<AdminHandle>>,
 }
 
 impl PolicyStore {
@@ -118,7 +125,9 @@ impl PolicyStore {
         PolicyStore {
             current: ArcSwap::from_pointee(policy),
             state: Mutex::new(state),
+            events: EventBus::new(),
             watcher: Mutex::new(None),
+            admin: Mutex::new(None),
         }
     }
 
@@ -130,6 +139,10 @@ impl PolicyStore {
     /// The current policy, to keep.
     pub(crate) fn load_full(&self) -> Arc<Policy> {
         self.current.load_full()
+    }
+
+    pub(crate) fn events(&self) -> &Arc<EventBus> {
+        &self.events
     }
 
     pub(crate) fn status(&self) -> ReloadStatus {
@@ -164,9 +177,15 @@ impl PolicyStore {
     /// Records a refusal as final: the file (`bytes`, or unreadable when `None`) is
     /// refused and the serving policy stays. The same bytes are not tried again.
     pub(crate) fn record_rejection(&self, bytes: Option<&[u8]>, error: &PolicyError) {
+        let rejection = ReloadError::new(error);
         let mut state = self.lock_state();
         state.last_bytes = bytes.map(<[u8]>::to_vec);
-        state.status.last_error = Some(ReloadError::new(error));
+        state.status.last_error = Some(rejection.clone());
+        drop(state);
+        self.events.publish(Event::ReloadRejected {
+            at_ms: unix_millis(rejection.at),
+            error: rejection,
+        });
     }
 
     /// Whether these bytes are the ones last applied or refused (nothing to do).
@@ -179,12 +198,26 @@ impl PolicyStore {
         let diff = PolicyDiff::between(old.settings(), self.current.load().settings());
         state.status.loaded = true;
         state.status.reloads += 1;
-        state.status.last_reload = Some(SystemTime::now());
+        let now = SystemTime::now();
+        state.status.last_reload = Some(now);
+        self.events.publish(Event::Reloaded {
+            at_ms: unix_millis(now),
+            diff: diff.clone(),
+        });
         diff
     }
 
     pub(crate) fn set_watcher(&self, handle: WatchHandle) {
         *self.watcher.lock().unwrap_or_else(|e| e.into_inner()) = Some(handle);
+    }
+
+    pub(crate) fn set_admin(&self, handle: AdminHandle) {
+        *self.admin.lock().unwrap_or_else(|e| e.into_inner()) = Some(handle);
+    }
+
+    pub(crate) fn admin_path(&self) -> Option<PathBuf> {
+        let admin = self.admin.lock().unwrap_or_else(|e| e.into_inner());
+        admin.as_ref().map(|a| a.path().to_path_buf())
     }
 
     fn lock_state(&self) -> MutexGuard<'_, ReloadState> {

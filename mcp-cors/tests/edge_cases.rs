@@ -262,8 +262,7 @@ async fn an_err_from_an_inner_middleware_is_rendered_with_cors_headers() {
         .to_request();
     let err = actix_web::test::try_call_service(&svc, req)
         .await
-        .err()
-        .expect("an Err");
+        .expect_err("an Err");
     let res = err.error_response();
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(

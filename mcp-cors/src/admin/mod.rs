@@ -1,0 +1,434 @@
+//! The admin socket: a local Unix socket where operators (and `mcp-cors-tui`) watch
+//! decisions live, read the policy and counters, and add or remove origins.
+//!
+//! One per config file per process, served from a thread of its own (a single-threaded
+//! tokio runtime), so the request path never shares a scheduler with it. The socket is
+//! created mode 0600 and connections from other users are refused by their peer
+//! credentials (root may connect). A socket file left by a crashed process is replaced;
+//! one that a live process still answers on is never taken over.
+
+mod edit;
+
+use std::cell::Cell;
+use std::fs;
+use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+use std::os::unix::net::{UnixListener as StdListener, UnixStream as StdStream};
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::sync::{Arc, Weak};
+use std::thread::{self, JoinHandle};
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use tokio::io::AsyncWriteExt;
+use tokio::net::UnixStream;
+use tokio::net::unix::OwnedWriteHalf;
+use tokio::sync::oneshot;
+use tokio_util::codec::{FramedRead, LinesCodec, LinesCodecError};
+
+use crate::events::Subscription;
+use crate::policy::AdminSettings;
+use crate::protocol::{
+    ErrorCode, Event, MAX_LINE, PROTOCOL, PolicyReply, Request, ServerLine, Stats, VERSION,
+    unix_millis,
+};
+use crate::store::PolicyStore;
+use edit::Change;
+
+/// Connections served at once; more are told `busy` and closed.
+pub(crate) const MAX_CONNECTIONS: usize = 128;
+/// A write that cannot complete this long (a client that stopped reading) ends the
+/// connection.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Where the admin socket of a policy file lives: `[admin] socket` (relative to the
+/// file's folder), or the file's path with the extension `.sock`.
+///
+/// ```
+/// use std::path::Path;
+/// use mcp_cors::{AdminSettings, admin_socket_path};
+///
+/// let default = AdminSettings::default();
+/// assert_eq!(admin_socket_path(Path::new("/etc/mcp/cors.toml"), &default), Path::new("/etc/mcp/cors.sock"));
+/// let custom = AdminSettings { socket: Some("run/admin.sock".into()), ..default };
+/// assert_eq!(admin_socket_path(Path::new("/etc/mcp/cors.toml"), &custom), Path::new("/etc/mcp/run/admin.sock"));
+/// ```
+pub fn admin_socket_path(config: &Path, settings: &AdminSettings) -> PathBuf {
+    match &settings.socket {
+        Some(socket) if socket.is_absolute() => socket.clone(),
+        Some(socket) => config
+            .parent()
+            .unwrap_or_else(|| Path::new("."))
+            .join(socket),
+        None => config.with_extension("sock"),
+    }
+}
+
+/// Why the admin socket could not be served.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum AdminError {
+    #[error("admin socket {} is in use by another live process; not taking it over (stop that process, or set [admin] socket to another path)", .0.display())]
+    InUse(PathBuf),
+    #[error("{} exists and is not a socket; not replacing it", .0.display())]
+    NotASocket(PathBuf),
+    #[error("cannot create admin socket {}: {}", .0.display(), .1)]
+    Io(PathBuf, std::io::Error),
+}
+
+/// Owns the admin thread; dropping it stops the thread and removes the socket file.
+#[derive(Debug)]
+pub(crate) struct AdminHandle {
+    path: PathBuf,
+    shutdown: Option<oneshot::Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl AdminHandle {
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for AdminHandle {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            // Never wait for oneself: the store may be dropped by the admin thread.
+            if thread.thread().id() != thread::current().id() {
+                let _ = thread.join();
+            }
+        }
+        let _ = fs::remove_file(&self.path);
+    }
+}
+
+/// Binds the socket at `path` and serves `store` on it from a new thread.
+pub(crate) fn start(
+    store: Weak<PolicyStore>,
+    config: PathBuf,
+    path: PathBuf,
+) -> Result<AdminHandle, AdminError> {
+    let listener = bind(&path)?;
+    let (tx, rx) = oneshot::channel();
+    let thread = thread::Builder::new()
+        .name("mcp-cors-admin".into())
+        .spawn(move || serve(listener, store, config, rx))
+        .map_err(|e| AdminError::Io(path.clone(), e))?;
+    tracing::info!(socket = %path.display(), "admin socket listening");
+    Ok(AdminHandle {
+        path,
+        shutdown: Some(tx),
+        thread: Some(thread),
+    })
+}
+
+/// Creates the socket: replaces a stale one, refuses a live one, and never exposes it
+/// with wider permissions than 0600 (it is bound under a temporary name, restricted, then
+/// renamed into place).
+fn bind(path: &Path) -> Result<StdListener, AdminError> {
+    let io = |e| AdminError::Io(path.to_path_buf(), e);
+    if let Ok(meta) = fs::symlink_metadata(path) {
+        if !meta.file_type().is_socket() {
+            return Err(AdminError::NotASocket(path.to_path_buf()));
+        }
+        if StdStream::connect(path).is_ok() {
+            return Err(AdminError::InUse(path.to_path_buf()));
+        }
+        tracing::info!(socket = %path.display(), "replacing a stale admin socket");
+        fs::remove_file(path).map_err(io)?;
+    }
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy())
+        .unwrap_or_default();
+    let temp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
+    let _ = fs::remove_file(&temp);
+    let listener = StdListener::bind(&temp).map_err(io)?;
+    let placed = fs::set_permissions(&temp, fs::Permissions::from_mode(0o600))
+        .and_then(|()| fs::rename(&temp, path))
+        .and_then(|()| listener.set_nonblocking(true));
+    if let Err(e) = placed {
+        let _ = fs::remove_file(&temp);
+        return Err(io(e));
+    }
+    Ok(listener)
+}
+
+fn serve(
+    listener: StdListener,
+    store: Weak<PolicyStore>,
+    config: PathBuf,
+    mut shutdown: oneshot::Receiver<()>,
+) {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot start the admin socket's runtime");
+            return;
+        }
+    };
+    let local = tokio::task::LocalSet::new();
+    local.block_on(&runtime, async move {
+        let listener = match tokio::net::UnixListener::from_std(listener) {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot serve the admin socket");
+                return;
+            }
+        };
+        let config = Rc::new(config);
+        let open = Rc::new(Cell::new(0usize));
+        loop {
+            tokio::select! {
+                _ = &mut shutdown => return,
+                accepted = listener.accept() => {
+                    let Ok((stream, _)) = accepted else { continue };
+                    let (store, config, open) = (store.clone(), Rc::clone(&config), Rc::clone(&open));
+                    tokio::task::spawn_local(async move {
+                        open.set(open.get() + 1);
+                        let busy = open.get() > MAX_CONNECTIONS;
+                        Connection::new(stream, store, config).run(busy).await;
+                        open.set(open.get() - 1);
+                    });
+                }
+            }
+        }
+    });
+}
+
+/// The effective uid of this process.
+fn euid() -> u32 {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() }
+}
+
+struct Connection {
+    lines: FramedRead<tokio::net::unix::OwnedReadHalf, LinesCodec>,
+    out: OwnedWriteHalf,
+    peer: Option<u32>,
+    store: Weak<PolicyStore>,
+    config: Rc<PathBuf>,
+    subscription: Option<Subscription>,
+}
+
+impl Connection {
+    fn new(stream: UnixStream, store: Weak<PolicyStore>, config: Rc<PathBuf>) -> Self {
+        let peer = stream.peer_cred().ok().map(|c| c.uid());
+        let (read, out) = stream.into_split();
+        Connection {
+            lines: FramedRead::new(read, LinesCodec::new_with_max_length(MAX_LINE)),
+            out,
+            peer,
+            store,
+            config,
+            subscription: None,
+        }
+    }
+
+    async fn run(mut self, busy: bool) {
+        let me = euid();
+        if !self.peer.is_some_and(|uid| uid == me || uid == 0) {
+            tracing::warn!(peer_uid = ?self.peer, "admin connection from another user refused");
+            let _ = self
+                .error(
+                    ErrorCode::Forbidden,
+                    "connections are accepted from the server's own user (or root) only",
+                )
+                .await;
+            return;
+        }
+        if busy {
+            let _ = self
+                .error(
+                    ErrorCode::Busy,
+                    format!("too many admin connections (limit {MAX_CONNECTIONS})"),
+                )
+                .await;
+            return;
+        }
+        let hello = ServerLine::Hello {
+            protocol: PROTOCOL.into(),
+            version: VERSION,
+            server: env!("CARGO_PKG_VERSION").into(),
+        };
+        if self.send(&hello).await.is_err() {
+            return;
+        }
+        while self.step().await {}
+    }
+
+    /// Handles one incoming line or one event; `false` ends the connection.
+    async fn step(&mut self) -> bool {
+        tokio::select! {
+            line = self.lines.next() => match line {
+                None => false,
+                Some(Ok(line)) => self.handle(&line).await,
+                Some(Err(LinesCodecError::MaxLineLengthExceeded)) => {
+                    let _ = self.error(ErrorCode::LineTooLong, format!("line longer than {MAX_LINE} bytes; closing")).await;
+                    false
+                }
+                Some(Err(LinesCodecError::Io(e))) => {
+                    if e.kind() == std::io::ErrorKind::InvalidData {
+                        let _ = self.error(ErrorCode::BadRequest, "not UTF-8 text; closing").await;
+                    }
+                    false
+                }
+            },
+            event = next_event(&mut self.subscription) => match event {
+                Some(event) => self.forward(&event).await,
+                None => false,
+            },
+        }
+    }
+
+    async fn handle(&mut self, line: &str) -> bool {
+        if line.trim().is_empty() {
+            return true;
+        }
+        let request: Request = match serde_json::from_str(line) {
+            Ok(r) => r,
+            Err(e) => {
+                return self
+                    .error(ErrorCode::BadRequest, format!("not a request: {e}"))
+                    .await
+                    .is_ok();
+            }
+        };
+        let Some(store) = self.store.upgrade() else {
+            return false;
+        };
+        let reply = match request {
+            Request::Hello { version } if version == VERSION => ServerLine::HelloOk,
+            Request::Hello { version } => ServerLine::Error {
+                code: ErrorCode::UnsupportedVersion,
+                message: format!(
+                    "this server speaks admin protocol version {VERSION}; the client speaks {version}: use a matching mcp-cors-tui"
+                ),
+            },
+            Request::Subscribe { replay } => {
+                let (replayed, subscription) = store.events().subscribe(replay);
+                self.subscription = Some(subscription);
+                drop(store);
+                if self
+                    .send(&ServerLine::Subscribed {
+                        replayed: replayed.len(),
+                    })
+                    .await
+                    .is_err()
+                {
+                    return false;
+                }
+                for event in replayed {
+                    if self
+                        .send(&ServerLine::Event((*event).clone()))
+                        .await
+                        .is_err()
+                    {
+                        return false;
+                    }
+                }
+                return true;
+            }
+            Request::Policy => {
+                let status = store.status();
+                ServerLine::Policy(PolicyReply {
+                    source: status.source,
+                    loaded: status.loaded,
+                    settings: store.load_full().settings().clone(),
+                })
+            }
+            Request::Stats => ServerLine::Stats(stats(&store)),
+            Request::AddOrigin { origin } => self.change(&store, Change::Add(&origin)),
+            Request::RemoveOrigin { origin } => self.change(&store, Change::Remove(&origin)),
+        };
+        self.send(&reply).await.is_ok()
+    }
+
+    fn change(&self, store: &Arc<PolicyStore>, change: Change<'_>) -> ServerLine {
+        if store.status().source.is_none() {
+            return ServerLine::Error {
+                code: ErrorCode::NoFile,
+                message: "this server's policy was built in code; there is no file to edit".into(),
+            };
+        }
+        // Runs to completion on this single-threaded runtime: two clients' edits are
+        // applied one after the other, never interleaved.
+        match edit::change_origins(store, &self.config, change) {
+            Ok((origin, changed)) => {
+                tracing::info!(%origin, changed, ?change, "policy edited through the admin socket");
+                ServerLine::OriginChanged { origin, changed }
+            }
+            Err(e) => ServerLine::Error {
+                code: e.code,
+                message: e.message,
+            },
+        }
+    }
+
+    async fn forward(&mut self, event: &Event) -> bool {
+        if let Some((count, total)) = self
+            .subscription
+            .as_mut()
+            .and_then(Subscription::take_dropped)
+        {
+            if self
+                .send(&ServerLine::Dropped { count, total })
+                .await
+                .is_err()
+            {
+                return false;
+            }
+        }
+        self.send(&ServerLine::Event(event.clone())).await.is_ok()
+    }
+
+    async fn error(&mut self, code: ErrorCode, message: impl Into<String>) -> std::io::Result<()> {
+        self.send(&ServerLine::Error {
+            code,
+            message: message.into(),
+        })
+        .await
+    }
+
+    async fn send(&mut self, line: &ServerLine) -> std::io::Result<()> {
+        let mut bytes = serde_json::to_vec(line).map_err(std::io::Error::other)?;
+        bytes.push(b'\n');
+        match tokio::time::timeout(WRITE_TIMEOUT, self.out.write_all(&bytes)).await {
+            Ok(result) => result,
+            Err(_) => Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "client stopped reading",
+            )),
+        }
+    }
+}
+
+async fn next_event(subscription: &mut Option<Subscription>) -> Option<Arc<Event>> {
+    match subscription {
+        Some(s) => s.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+fn stats(store: &PolicyStore) -> Stats {
+    let (allowed, denied, would_deny, dropped_events) = store.events().totals();
+    let status = store.status();
+    Stats {
+        allowed,
+        denied,
+        would_deny,
+        dropped_events,
+        listeners: store.events().listener_count(),
+        origins: store.events().origin_stats(),
+        mode: store.load().settings().mode,
+        reloads: status.reloads,
+        last_reload_ms: status.last_reload.map(unix_millis),
+        last_error: status.last_error,
+        loaded: status.loaded,
+    }
+}

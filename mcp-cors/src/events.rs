@@ -1,0 +1,331 @@
+//! Events and counters: what the guard decided, told to whoever listens.
+//!
+//! The request path must not pay for listeners it does not have and must never wait on a
+//! slow one. So:
+//! - counters (totals and per origin) are always kept; the per-origin table is bounded,
+//!   because origins are chosen by whoever sends the request;
+//! - refusals and policy changes always go into a bounded ring, replayed to new
+//!   subscribers; allows are only turned into events while someone listens;
+//! - each listener has a bounded queue; when it is full the event is dropped for that
+//!   listener and counted, and the listener is told how many it missed.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::SystemTime;
+
+use actix_web::http::Method;
+use actix_web::http::header::HeaderValue;
+use arc_swap::ArcSwap;
+use tokio::sync::mpsc;
+
+use crate::decision::{Decision, Verdict};
+use crate::protocol::{DecisionEvent, Event, MAX_REPLAY, OriginStats, unix_millis};
+
+/// Events a listener may have queued before new ones are dropped for it.
+pub(crate) const LISTENER_QUEUE: usize = 1024;
+/// Distinct origins counted one by one; the rest are counted together as `(other)`.
+pub(crate) const MAX_TRACKED_ORIGINS: usize = 1024;
+const OTHER: &str = "(other)";
+
+struct Listener {
+    tx: mpsc::Sender<Arc<Event>>,
+    dropped: AtomicU64,
+}
+
+/// A subscription: events arrive on [`Subscription::recv`]; dropping it unsubscribes.
+pub(crate) struct Subscription {
+    rx: mpsc::Receiver<Arc<Event>>,
+    listener: Arc<Listener>,
+    bus: Weak<EventBus>,
+    /// Dropped events already reported to this subscriber.
+    reported: u64,
+}
+
+impl Subscription {
+    /// The next event, or `None` once the bus is gone.
+    pub(crate) async fn recv(&mut self) -> Option<Arc<Event>> {
+        self.rx.recv().await
+    }
+
+    /// Events dropped for this subscriber since the last call, and in all.
+    pub(crate) fn take_dropped(&mut self) -> Option<(u64, u64)> {
+        let total = self.listener.dropped.load(Ordering::Relaxed);
+        let new = total - self.reported;
+        self.reported = total;
+        (new > 0).then_some((new, total))
+    }
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        if let Some(bus) = self.bus.upgrade() {
+            bus.remove(&self.listener);
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct Counts {
+    allowed: u64,
+    denied: u64,
+    would_deny: u64,
+    last_seen: Option<SystemTime>,
+    last_reason: Option<String>,
+}
+
+/// The fan-out of events to listeners, the replay ring and the counters.
+pub(crate) struct EventBus {
+    /// Read on every request; replaced whole on (un)subscribe.
+    listeners: ArcSwap<Vec<Arc<Listener>>>,
+    /// Recent refusals and policy changes (and allows while listened to).
+    recent: Mutex<VecDeque<Arc<Event>>>,
+    allowed: AtomicU64,
+    denied: AtomicU64,
+    would_deny: AtomicU64,
+    dropped: AtomicU64,
+    origins: Mutex<HashMap<Box<str>, Counts>>,
+}
+
+impl std::fmt::Debug for EventBus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EventBus")
+            .field("listeners", &self.listeners.load().len())
+            .finish_non_exhaustive()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Every update below is a whole-value write; a panic elsewhere cannot tear it.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl EventBus {
+    pub(crate) fn new() -> Arc<Self> {
+        Arc::new(EventBus {
+            listeners: ArcSwap::from_pointee(Vec::new()),
+            recent: Mutex::new(VecDeque::with_capacity(MAX_REPLAY)),
+            allowed: AtomicU64::new(0),
+            denied: AtomicU64::new(0),
+            would_deny: AtomicU64::new(0),
+            dropped: AtomicU64::new(0),
+            origins: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Records a decision on a request (called by the middleware for every request that
+    /// carried `Origin`, and every `Host` refusal).
+    pub(crate) fn record(
+        &self,
+        decision: &Decision,
+        origin: Option<&HeaderValue>,
+        method: &Method,
+        path: &str,
+    ) {
+        let verdict = decision.verdict();
+        match verdict {
+            Verdict::Allow => &self.allowed,
+            Verdict::Deny => &self.denied,
+            Verdict::WouldDeny => &self.would_deny,
+        }
+        .fetch_add(1, Ordering::Relaxed);
+        let origin = origin.map(|o| String::from_utf8_lossy(o.as_bytes()));
+        if let Some(origin) = &origin {
+            self.count_origin(origin, decision);
+        }
+        let refused = verdict != Verdict::Allow;
+        if !refused && self.listeners.load().is_empty() {
+            return; // Nobody listens, and allows are not kept for replay.
+        }
+        let event = Event::Decision(DecisionEvent {
+            at_ms: unix_millis(SystemTime::now()),
+            verdict,
+            origin: origin.map(|o| o.into_owned()),
+            method: method.to_string(),
+            path: path.to_owned(),
+            preflight: matches!(
+                decision,
+                Decision::Preflight { .. }
+                    | Decision::Refuse {
+                        preflight: true,
+                        ..
+                    }
+            ),
+            reason: decision.reason().map(ToString::to_string),
+        });
+        self.publish(event);
+    }
+
+    fn count_origin(&self, origin: &str, decision: &Decision) {
+        let mut origins = lock(&self.origins);
+        let full = origins.len() >= MAX_TRACKED_ORIGINS;
+        let counts = match origins.get_mut(origin) {
+            Some(c) => c,
+            None => {
+                let key = if full { OTHER } else { origin };
+                origins.entry(key.into()).or_default()
+            }
+        };
+        counts.last_seen = Some(SystemTime::now());
+        match decision.verdict() {
+            Verdict::Allow => counts.allowed += 1,
+            Verdict::Deny => counts.denied += 1,
+            Verdict::WouldDeny => counts.would_deny += 1,
+        }
+        if let Some(reason) = decision.reason() {
+            counts.last_reason = Some(reason.to_string());
+        }
+    }
+
+    /// Publishes an event: kept for replay and sent to every listener without waiting.
+    pub(crate) fn publish(&self, event: Event) {
+        let event = Arc::new(event);
+        // The ring lock is held while fanning out, so a subscriber registered under the
+        // same lock sees each event exactly once: in its replay or live.
+        let mut recent = lock(&self.recent);
+        if recent.len() == MAX_REPLAY {
+            recent.pop_front();
+        }
+        recent.push_back(Arc::clone(&event));
+        let listeners = self.listeners.load();
+        let mut closed = false;
+        for listener in listeners.iter() {
+            match listener.tx.try_send(Arc::clone(&event)) {
+                Ok(()) => {}
+                Err(mpsc::error::TrySendError::Full(_)) => {
+                    listener.dropped.fetch_add(1, Ordering::Relaxed);
+                    self.dropped.fetch_add(1, Ordering::Relaxed);
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => closed = true,
+            }
+        }
+        drop(recent);
+        if closed {
+            self.listeners.rcu(|current| {
+                current
+                    .iter()
+                    .filter(|l| !l.tx.is_closed())
+                    .cloned()
+                    .collect::<Vec<_>>()
+            });
+        }
+    }
+
+    /// Subscribes, returning up to `replay` recent events and the live subscription.
+    pub(crate) fn subscribe(self: &Arc<Self>, replay: usize) -> (Vec<Arc<Event>>, Subscription) {
+        let (tx, rx) = mpsc::channel(LISTENER_QUEUE);
+        let listener = Arc::new(Listener {
+            tx,
+            dropped: AtomicU64::new(0),
+        });
+        let recent = lock(&self.recent);
+        let skip = recent.len().saturating_sub(replay.min(MAX_REPLAY));
+        let replayed = recent.iter().skip(skip).cloned().collect();
+        self.listeners.rcu(|current| {
+            let mut next = Vec::clone(current);
+            next.push(Arc::clone(&listener));
+            next
+        });
+        drop(recent);
+        let subscription = Subscription {
+            rx,
+            listener,
+            bus: Arc::downgrade(self),
+            reported: 0,
+        };
+        (replayed, subscription)
+    }
+
+    fn remove(&self, listener: &Arc<Listener>) {
+        self.listeners.rcu(|current| {
+            current
+                .iter()
+                .filter(|l| !Arc::ptr_eq(l, listener))
+                .cloned()
+                .collect::<Vec<_>>()
+        });
+    }
+
+    pub(crate) fn listener_count(&self) -> usize {
+        self.listeners.load().len()
+    }
+
+    /// Totals: (allowed, denied, would-deny, dropped events).
+    pub(crate) fn totals(&self) -> (u64, u64, u64, u64) {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        (
+            get(&self.allowed),
+            get(&self.denied),
+            get(&self.would_deny),
+            get(&self.dropped),
+        )
+    }
+
+    /// Per-origin counters, most refused first.
+    pub(crate) fn origin_stats(&self) -> Vec<OriginStats> {
+        let origins = lock(&self.origins);
+        let mut stats: Vec<OriginStats> = origins
+            .iter()
+            .map(|(origin, c)| OriginStats {
+                origin: origin.to_string(),
+                allowed: c.allowed,
+                denied: c.denied,
+                would_deny: c.would_deny,
+                last_seen_ms: c.last_seen.map_or(0, unix_millis),
+                last_reason: c.last_reason.clone(),
+            })
+            .collect();
+        stats.sort_by(|a, b| {
+            (b.denied + b.would_deny, b.allowed, &a.origin).cmp(&(
+                a.denied + a.would_deny,
+                a.allowed,
+                &b.origin,
+            ))
+        });
+        stats
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decision::DenyReason;
+
+    fn refuse() -> Decision {
+        Decision::Refuse {
+            reason: DenyReason::OriginNotAllowed,
+            preflight: false,
+            enforced: true,
+        }
+    }
+
+    #[test]
+    fn origins_beyond_the_bound_are_counted_together() {
+        let bus = EventBus::new();
+        for i in 0..MAX_TRACKED_ORIGINS + 10 {
+            let origin = HeaderValue::from_str(&format!("https://o{i}.example")).unwrap();
+            bus.record(&refuse(), Some(&origin), &Method::POST, "/mcp");
+        }
+        let stats = bus.origin_stats();
+        assert_eq!(stats.len(), MAX_TRACKED_ORIGINS + 1);
+        let other = stats.iter().find(|s| s.origin == OTHER).unwrap();
+        assert_eq!(other.denied, 10);
+        assert_eq!(bus.totals().1, (MAX_TRACKED_ORIGINS + 10) as u64);
+    }
+
+    #[test]
+    fn a_full_listener_drops_and_counts_and_the_ring_is_bounded() {
+        let bus = EventBus::new();
+        let (_, mut sub) = bus.subscribe(0);
+        for _ in 0..LISTENER_QUEUE + 5 {
+            bus.record(&refuse(), None, &Method::GET, "/");
+        }
+        assert_eq!(sub.take_dropped(), Some((5, 5)));
+        assert_eq!(sub.take_dropped(), None);
+        assert_eq!(bus.totals().3, 5);
+        let (replay, _second) = bus.subscribe(10_000);
+        assert_eq!(replay.len(), MAX_REPLAY);
+        drop(sub);
+        assert_eq!(bus.listener_count(), 1);
+    }
+}

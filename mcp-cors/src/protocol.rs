@@ -1,0 +1,242 @@
+//! The admin protocol: line-delimited JSON over the admin Unix socket, shared by the server
+//! (this crate) and its clients (`mcp-cors-tui`).
+//!
+//! On connect the server sends one [`ServerLine::Hello`] naming the protocol and its
+//! version. The client then sends one [`Request`] per line and gets one reply per request;
+//! after `subscribe`, [`ServerLine::Event`] lines follow as decisions are made, with a
+//! [`ServerLine::Dropped`] line whenever events had to be dropped because the client read
+//! too slowly. A line longer than [`MAX_LINE`] bytes is refused and the connection closed.
+//!
+//! ```text
+//! <- {"type":"hello","protocol":"mcp-cors-admin","version":1,"server":"0.1.0"}
+//! -> {"cmd":"add_origin","origin":"https://app.example.com"}
+//! <- {"type":"origin_changed","origin":"https://app.example.com","changed":true}
+//! ```
+
+use std::path::PathBuf;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+
+use crate::decision::Verdict;
+use crate::policy::{PolicyDiff, PolicySettings};
+use crate::store::ReloadError;
+
+/// The protocol's name, in the hello line.
+pub const PROTOCOL: &str = "mcp-cors-admin";
+/// The protocol version this crate speaks. A client speaking another version must stop
+/// with a clear error rather than guess.
+pub const VERSION: u32 = 1;
+/// The longest line either side accepts, in bytes (without the newline).
+pub const MAX_LINE: usize = 64 * 1024;
+/// The most events a `subscribe` can replay.
+pub const MAX_REPLAY: usize = 512;
+
+/// Milliseconds since the Unix epoch: how times travel on the wire.
+pub fn unix_millis(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// A request from a client.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "cmd", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Request {
+    /// Optional: the client states the version it speaks; the server answers with an
+    /// error if it does not speak it.
+    Hello {
+        /// The client's protocol version.
+        version: u32,
+    },
+    /// Stream events from now on, after replaying up to `replay` recent ones.
+    Subscribe {
+        /// How many recent events to replay first (at most [`MAX_REPLAY`]).
+        #[serde(default)]
+        replay: usize,
+    },
+    /// The serving policy and where it came from.
+    Policy,
+    /// Counters, dropped events, reload status.
+    Stats,
+    /// Add an origin to `allowed_origins` in the policy file; the reply comes once the
+    /// new policy serves requests.
+    AddOrigin {
+        /// The origin (or wildcard entry), validated and normalised like the file's.
+        origin: String,
+    },
+    /// Remove an origin from `allowed_origins` in the policy file.
+    RemoveOrigin {
+        /// The origin, compared after normalisation.
+        origin: String,
+    },
+}
+
+/// A line from the server.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerLine {
+    /// The first line of every connection.
+    Hello {
+        /// Always [`PROTOCOL`].
+        protocol: String,
+        /// The server's [`VERSION`].
+        version: u32,
+        /// The server's mcp-cors version.
+        server: String,
+    },
+    /// Reply to `hello`.
+    HelloOk,
+    /// Reply to `subscribe`: how many events are replayed before the live ones.
+    Subscribed {
+        /// The number of replayed events that follow.
+        replayed: usize,
+    },
+    /// Reply to `policy`.
+    Policy(PolicyReply),
+    /// Reply to `stats`.
+    Stats(Stats),
+    /// Reply to `add_origin` / `remove_origin`: the policy file was edited and the new
+    /// policy serves requests (or nothing needed changing).
+    OriginChanged {
+        /// The origin as stored (normalised).
+        origin: String,
+        /// `false` when it was already present (add) — nothing was written.
+        changed: bool,
+    },
+    /// An event, after `subscribe`.
+    Event(Event),
+    /// Events were dropped because this client read too slowly.
+    Dropped {
+        /// Dropped since the last `dropped` line.
+        count: u64,
+        /// Dropped on this connection in all.
+        total: u64,
+    },
+    /// A request failed; the connection stays usable unless said otherwise.
+    Error {
+        /// A stable, machine-readable code.
+        code: ErrorCode,
+        /// What went wrong, for a person.
+        message: String,
+    },
+}
+
+/// Machine-readable error codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// Not JSON, or not a known command.
+    BadRequest,
+    /// The line exceeded [`MAX_LINE`]; the connection is closed.
+    LineTooLong,
+    /// The client speaks another protocol version.
+    UnsupportedVersion,
+    /// The origin is not a valid `allowed_origins` entry.
+    InvalidOrigin,
+    /// The origin to remove is not in the policy.
+    NotFound,
+    /// The policy file cannot be edited (symlink, invalid, unreadable, changed underneath).
+    Conflict,
+    /// The server has no policy file (a policy built in code).
+    NoFile,
+    /// Too many connections; this one is closed.
+    Busy,
+    /// The peer is another user; this connection is closed.
+    Forbidden,
+}
+
+/// Reply to `policy`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PolicyReply {
+    /// The policy file.
+    pub source: Option<PathBuf>,
+    /// `false` while failing closed.
+    pub loaded: bool,
+    /// The serving policy, normalised.
+    pub settings: PolicySettings,
+}
+
+/// Reply to `stats`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stats {
+    /// Requests allowed (with an `Origin`).
+    pub allowed: u64,
+    /// Requests refused.
+    pub denied: u64,
+    /// Requests that would have been refused (report-only mode).
+    pub would_deny: u64,
+    /// Events dropped for slow listeners, over all listeners.
+    pub dropped_events: u64,
+    /// Listeners subscribed now.
+    pub listeners: usize,
+    /// Per-origin counters, most refused first.
+    pub origins: Vec<OriginStats>,
+    /// `enforce` or `report-only`.
+    pub mode: crate::policy::Mode,
+    /// How many times the policy was replaced.
+    pub reloads: u64,
+    /// When the serving policy was put in place (Unix ms).
+    pub last_reload_ms: Option<u64>,
+    /// The last refused policy file, until a good one is applied.
+    pub last_error: Option<ReloadError>,
+    /// `false` while failing closed.
+    pub loaded: bool,
+}
+
+/// Counters for one origin.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OriginStats {
+    /// The origin as sent (or `(other)` once the table is full).
+    pub origin: String,
+    /// Allowed requests.
+    pub allowed: u64,
+    /// Refused requests.
+    pub denied: u64,
+    /// Would-be refusals (report-only).
+    pub would_deny: u64,
+    /// When it was last seen (Unix ms).
+    pub last_seen_ms: u64,
+    /// The reason of its last refusal.
+    pub last_reason: Option<String>,
+}
+
+/// Something the server decided or a change to its policy.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Event {
+    /// A decision on a request that carried `Origin`, or a `Host` refusal.
+    Decision(DecisionEvent),
+    /// A new policy now serves.
+    Reloaded {
+        /// When (Unix ms).
+        at_ms: u64,
+        /// What changed.
+        diff: PolicyDiff,
+    },
+    /// A policy file was refused; the previous policy keeps serving.
+    ReloadRejected {
+        /// When (Unix ms).
+        at_ms: u64,
+        /// Why, with file, line and column.
+        error: ReloadError,
+    },
+}
+
+/// One decision.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DecisionEvent {
+    /// When (Unix ms).
+    pub at_ms: u64,
+    /// `allow`, `deny` or `would-deny`.
+    pub verdict: Verdict,
+    /// The `Origin` as sent (lossy UTF-8), if any.
+    pub origin: Option<String>,
+    /// The request method.
+    pub method: String,
+    /// The request path.
+    pub path: String,
+    /// Whether it was a CORS preflight.
+    pub preflight: bool,
+    /// Why it was refused (`origin not allowed`, `method PUT not allowed`, …).
+    pub reason: Option<String>,
+}
