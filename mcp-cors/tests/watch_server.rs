@@ -1,16 +1,15 @@
 //! Hot reload in a real `HttpServer` over real sockets: several workers sharing one
 //! policy, load during a rewrite storm, and streams that survive a reload.
 
+mod common;
+
+use common::server::{post, start};
+
 use std::fs;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use actix_web::web::Bytes;
-use actix_web::{App, HttpResponse, HttpServer, web};
 use futures_util::StreamExt;
-use mcp_cors::McpCors;
 
 const A: &str = "https://a.example.com";
 const B: &str = "https://b.example.com";
@@ -19,64 +18,6 @@ const BOUND: Duration = Duration::from_millis(1500);
 fn policy(origins: &[&str]) -> String {
     let quoted: Vec<String> = origins.iter().map(|o| format!("{o:?}")).collect();
     format!("allowed_origins = [{}]\n", quoted.join(", "))
-}
-
-/// An SSE-style handler: 20 events, 50 ms apart.
-async fn events() -> HttpResponse {
-    let stream = futures_util::stream::iter(0..20).then(|i| async move {
-        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
-        Ok::<_, actix_web::Error>(Bytes::from(format!("data: {i}\n\n")))
-    });
-    HttpResponse::Ok()
-        .content_type("text/event-stream")
-        .streaming(stream)
-}
-
-struct Server {
-    addr: SocketAddr,
-    handle: actix_web::dev::ServerHandle,
-    made: Arc<Mutex<Vec<McpCors>>>,
-}
-
-/// Starts a real server with `workers` workers, each wrapping `McpCors::watched(path)`
-/// exactly as the README says; records every middleware the factory made.
-fn start(path: &Path, workers: usize) -> Server {
-    let made = Arc::new(Mutex::new(Vec::new()));
-    let path: PathBuf = path.to_path_buf();
-    let record = Arc::clone(&made);
-    let server = HttpServer::new(move || {
-        let cors = McpCors::watched(&path);
-        record.lock().unwrap().push(cors.clone());
-        App::new()
-            .wrap(cors)
-            .route("/events", web::get().to(events))
-            .default_service(web::to(|| async { HttpResponse::Ok().body("handler") }))
-    })
-    .workers(workers)
-    .bind(("127.0.0.1", 0))
-    .unwrap();
-    let addr = server.addrs()[0];
-    let server = server.run();
-    let handle = server.handle();
-    actix_web::rt::spawn(server);
-    Server { addr, handle, made }
-}
-
-/// Status and `Access-Control-Allow-Origin` of a POST from `origin`, on a new connection
-/// (so that successive requests land on different workers).
-async fn post(addr: SocketAddr, origin: &str) -> (u16, Option<String>) {
-    let res = awc::Client::new()
-        .post(format!("http://{addr}/mcp"))
-        .insert_header(("origin", origin))
-        .force_close()
-        .send()
-        .await
-        .expect("the request is answered");
-    let acao = res
-        .headers()
-        .get("access-control-allow-origin")
-        .map(|v| v.to_str().unwrap().to_owned());
-    (res.status().as_u16(), acao)
 }
 
 async fn wait_until_allowed(addr: SocketAddr, origin: &str) {

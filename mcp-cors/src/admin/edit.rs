@@ -158,12 +158,11 @@ fn edit(
         }
         Change::Remove(_) => {
             let before = list.len();
-            // The first entry's layout (no space after `[`, or a newline) passes to the
-            // entry that becomes first.
-            let first_prefix = list.get(0).and_then(|v| v.decor().prefix()).cloned();
-            list.retain(|v| !same(v));
-            if let (Some(prefix), Some(first)) = (first_prefix, list.get_mut(0)) {
-                first.decor_mut().set_prefix(prefix);
+            let doomed: Vec<usize> = (0..list.len())
+                .filter(|&i| list.get(i).is_some_and(same))
+                .collect();
+            for i in doomed.into_iter().rev() {
+                remove_keeping_layout(list, i);
             }
             if list.len() == before {
                 return Err(refuse(
@@ -185,26 +184,70 @@ fn edit(
 
 /// Appends `origin` laid out like the list's last entry: on its own line with the same
 /// indentation when the list is one entry per line, after a space otherwise. Only the
-/// whitespace is copied: a comment before the last entry belongs to it.
+/// whitespace is copied: a comment before the last entry belongs to it, and so does a
+/// comment after it on the same line (it stays on that line, before the new entry).
 fn push_like_the_others(list: &mut Array, origin: &str) {
-    let prefix = list.iter().last().map(|last| {
+    let indent = list.iter().last().map(|last| {
         let before = last
             .decor()
             .prefix()
             .and_then(|p| p.as_str())
             .unwrap_or(" ");
-        match before.rfind('\n') {
-            Some(i) => format!("\n{}", &before[i + 1..]),
-            None => " ".to_owned(),
-        }
+        before.rfind('\n').map(|i| before[i + 1..].to_owned())
     });
+    let trailing = list.trailing().as_str().unwrap_or("").to_owned();
+    let prefix = match (indent, trailing.rfind('\n')) {
+        // One entry per line, with whatever followed the last entry's comma on its line.
+        (Some(Some(indent)), Some(end)) => {
+            list.set_trailing(format!("\n{}", &trailing[end + 1..]));
+            format!("{}{indent}", &trailing[..=end])
+        }
+        (Some(Some(indent)), None) => format!("\n{indent}"),
+        (Some(None), _) => " ".to_owned(),
+        (None, _) => String::new(),
+    };
     let mut value = Value::from(origin);
-    match prefix {
-        Some(prefix) => value.decor_mut().set_prefix(prefix),
-        None => value.decor_mut().set_prefix(""),
-    }
+    value.decor_mut().set_prefix(prefix);
     value.decor_mut().set_suffix("");
     list.push_formatted(value);
+}
+
+/// The part of a decor up to and including its first newline: in a one-entry-per-line
+/// array, the comment that ends the previous entry's line.
+fn line_end(decor: &str) -> (&str, &str) {
+    decor
+        .find('\n')
+        .map_or(("", decor), |i| decor.split_at(i + 1))
+}
+
+/// Removes entry `i`. The comment ending the previous entry's line lives in entry `i`'s
+/// prefix; it is kept, replacing the comment ending entry `i`'s own line (which lives in
+/// the next entry's prefix, or the array's trailing text).
+fn remove_keeping_layout(list: &mut Array, i: usize) {
+    let raw =
+        |d: Option<&toml_edit::RawString>| d.and_then(|r| r.as_str()).unwrap_or("").to_owned();
+    let prefix = raw(list.get(i).and_then(|v| v.decor().prefix()));
+    list.remove(i);
+    if i == 0 {
+        // The new first entry takes the old first's place (`[` then its whitespace); the
+        // comment ending the removed entry's line goes with it.
+        if let Some(first) = list.get_mut(0) {
+            first.decor_mut().set_prefix(prefix);
+        }
+        return;
+    }
+    let kept = line_end(&prefix).0.to_owned();
+    match list.get_mut(i) {
+        Some(next) => {
+            let own = raw(next.decor().prefix());
+            next.decor_mut()
+                .set_prefix(format!("{kept}{}", line_end(&own).1));
+        }
+        None => {
+            let own = list.trailing().as_str().unwrap_or("").to_owned();
+            list.set_trailing(format!("{kept}{}", line_end(&own).1));
+        }
+    }
 }
 
 static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
@@ -310,6 +353,24 @@ mod tests {
         .unwrap()
         .unwrap();
         assert_eq!(out, "allowed_origins = [\"https://b.example\"]\n");
+        let source = "allowed_origins = [\n  \"https://a.example\",  # a\n  \"https://b.example\",  # b\n  \"https://c.example\",  # c\n]\n";
+        let remove = |o: &str| {
+            edit(source.as_bytes(), Path::new("c.toml"), Change::Remove(o), o)
+                .unwrap()
+                .unwrap()
+        };
+        assert_eq!(
+            remove("https://b.example"),
+            "allowed_origins = [\n  \"https://a.example\",  # a\n  \"https://c.example\",  # c\n]\n"
+        );
+        assert_eq!(
+            remove("https://c.example"),
+            "allowed_origins = [\n  \"https://a.example\",  # a\n  \"https://b.example\",  # b\n]\n"
+        );
+        assert_eq!(
+            remove("https://a.example"),
+            "allowed_origins = [\n  \"https://b.example\",  # b\n  \"https://c.example\",  # c\n]\n"
+        );
         let missing = edit(
             source.as_bytes(),
             Path::new("c.toml"),

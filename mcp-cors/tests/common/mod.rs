@@ -1,6 +1,8 @@
 //! A real actix service with recording handlers, and assertion helpers.
 #![allow(dead_code)] // each test file uses its own subset
 
+pub mod server;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 

@@ -1,0 +1,645 @@
+//! The admin socket end to end: a real server, a real Unix socket, real requests.
+
+mod common;
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use common::server::{Server, post, start};
+use mcp_cors::McpCors;
+use mcp_cors::protocol::{ErrorCode, Event, MAX_LINE, Request, ServerLine, Stats};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
+use tokio::net::UnixStream;
+use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
+
+const A: &str = "https://a.example.com";
+const B: &str = "https://b.example.com";
+const EVIL: &str = "https://evil.example";
+
+const POLICY: &str = "\
+# Production policy. Owner: platform team.
+allowed_origins = [
+  \"https://a.example.com\",  # the web UI
+]
+
+# Keep preflights cached for ten minutes.
+max_age = 600
+";
+
+struct Client {
+    lines: Lines<BufReader<OwnedReadHalf>>,
+    out: OwnedWriteHalf,
+}
+
+impl Client {
+    async fn connect(path: &Path) -> Client {
+        let (read, out) = UnixStream::connect(path)
+            .await
+            .expect("connect")
+            .into_split();
+        let mut client = Client {
+            lines: BufReader::new(read).lines(),
+            out,
+        };
+        match client.recv().await {
+            Some(ServerLine::Hello {
+                protocol, version, ..
+            }) => {
+                assert_eq!(protocol, mcp_cors::protocol::PROTOCOL);
+                assert_eq!(version, mcp_cors::protocol::VERSION);
+            }
+            other => panic!("expected hello, got {other:?}"),
+        }
+        client
+    }
+
+    async fn send_raw(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.out.write_all(bytes).await
+    }
+
+    async fn send(&mut self, request: &Request) {
+        let mut line = serde_json::to_vec(request).unwrap();
+        line.push(b'\n');
+        self.send_raw(&line).await.unwrap();
+    }
+
+    /// The next line, or `None` when the server closed the connection.
+    async fn recv(&mut self) -> Option<ServerLine> {
+        let line = tokio::time::timeout(Duration::from_secs(10), self.lines.next_line())
+            .await
+            .expect("the server answers within 10 s")
+            .ok()??;
+        Some(serde_json::from_str(&line).unwrap_or_else(|e| panic!("bad line {line:?}: {e}")))
+    }
+
+    async fn call(&mut self, request: Request) -> ServerLine {
+        self.send(&request).await;
+        self.recv().await.expect("a reply")
+    }
+
+    async fn stats(&mut self) -> Stats {
+        match self.call(Request::Stats).await {
+            ServerLine::Stats(stats) => stats,
+            other => panic!("expected stats, got {other:?}"),
+        }
+    }
+
+    /// Skips lines until an event matching `want` arrives.
+    async fn expect_event(&mut self, want: impl Fn(&Event) -> bool) -> Event {
+        loop {
+            match self.recv().await {
+                Some(ServerLine::Event(e)) if want(&e) => return e,
+                Some(_) => continue,
+                None => panic!("connection closed while waiting for an event"),
+            }
+        }
+    }
+}
+
+struct Setup {
+    _dir: tempfile::TempDir,
+    config: PathBuf,
+    socket: PathBuf,
+    server: Server,
+}
+
+fn setup(policy: &str) -> Setup {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("cors.toml");
+    fs::write(&config, policy).unwrap();
+    let server = start(&config, 1);
+    Setup {
+        socket: dir.path().join("cors.sock"),
+        _dir: dir,
+        config,
+        server,
+    }
+}
+
+async fn wait_for_socket(path: &Path) {
+    let start = Instant::now();
+    while UnixStream::connect(path).await.is_err() {
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "no admin socket at {}",
+            path.display()
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+#[actix_web::test]
+async fn subscribers_see_allow_and_deny_events_for_real_requests() {
+    let s = setup(POLICY);
+    wait_for_socket(&s.socket).await;
+    let mut client = Client::connect(&s.socket).await;
+    assert_eq!(
+        client.call(Request::Subscribe { replay: 0 }).await,
+        ServerLine::Subscribed { replayed: 0 }
+    );
+
+    assert_eq!(post(s.server.addr, A).await.0, 200);
+    assert_eq!(post(s.server.addr, EVIL).await.0, 403);
+    let Event::Decision(allow) = client
+        .expect_event(|e| matches!(e, Event::Decision(_)))
+        .await
+    else {
+        unreachable!()
+    };
+    assert_eq!(allow.verdict, mcp_cors::Verdict::Allow);
+    assert_eq!(allow.origin.as_deref(), Some(A));
+    assert_eq!(
+        (allow.method.as_str(), allow.path.as_str(), allow.preflight),
+        ("POST", "/mcp", false)
+    );
+    let Event::Decision(deny) = client
+        .expect_event(|e| matches!(e, Event::Decision(_)))
+        .await
+    else {
+        unreachable!()
+    };
+    assert_eq!(deny.verdict, mcp_cors::Verdict::Deny);
+    assert_eq!(deny.origin.as_deref(), Some(EVIL));
+    assert_eq!(deny.reason.as_deref(), Some("origin not allowed"));
+
+    // A later subscriber gets both replayed (the allow was kept because someone was
+    // listening); counters are kept per origin.
+    let mut late = Client::connect(&s.socket).await;
+    assert_eq!(
+        late.call(Request::Subscribe { replay: 10 }).await,
+        ServerLine::Subscribed { replayed: 2 }
+    );
+    let replayed = [late.recv().await, late.recv().await];
+    assert_eq!(
+        replayed,
+        [
+            Some(ServerLine::Event(Event::Decision(allow))),
+            Some(ServerLine::Event(Event::Decision(deny)))
+        ]
+    );
+    let stats = Client::connect(&s.socket).await.stats().await;
+    assert_eq!((stats.allowed, stats.denied), (1, 1));
+    assert_eq!(stats.origins[0].origin, EVIL);
+    assert_eq!(
+        stats.origins[0].last_reason.as_deref(),
+        Some("origin not allowed")
+    );
+    s.server.handle.stop(true).await;
+}
+
+#[actix_web::test]
+async fn reloads_and_rejections_are_events() {
+    let s = setup(POLICY);
+    wait_for_socket(&s.socket).await;
+    let mut client = Client::connect(&s.socket).await;
+    client.call(Request::Subscribe { replay: 0 }).await;
+    fs::write(&s.config, POLICY.replace(A, B)).unwrap();
+    let Event::Reloaded { diff, .. } = client
+        .expect_event(|e| matches!(e, Event::Reloaded { .. }))
+        .await
+    else {
+        unreachable!()
+    };
+    assert_eq!(
+        (diff.origins_added, diff.origins_removed),
+        (vec![B.to_owned()], vec![A.to_owned()])
+    );
+
+    fs::write(
+        &s.config,
+        "allowed_origins = [\"https://x.example/path\"]\n",
+    )
+    .unwrap();
+    let Event::ReloadRejected { error, .. } = client
+        .expect_event(|e| matches!(e, Event::ReloadRejected { .. }))
+        .await
+    else {
+        unreachable!()
+    };
+    assert_eq!(error.diagnostics[0].line, Some(1));
+    assert_eq!(client.stats().await.last_error, Some(error));
+    s.server.handle.stop(true).await;
+}
+
+#[actix_web::test]
+async fn add_and_remove_persist_with_comments_and_serve_before_the_reply() {
+    let s = setup(POLICY);
+    wait_for_socket(&s.socket).await;
+    let mut client = Client::connect(&s.socket).await;
+    assert_eq!(post(s.server.addr, B).await.0, 403);
+
+    let reply = client
+        .call(Request::AddOrigin {
+            origin: "https://B.example.com:443/".into(),
+        })
+        .await;
+    assert_eq!(
+        reply,
+        ServerLine::OriginChanged {
+            origin: B.into(),
+            changed: true
+        }
+    );
+    // Read-your-writes: no waiting, the very next request passes.
+    assert_eq!(post(s.server.addr, B).await, (200, Some(B.to_owned())));
+    let on_disk = fs::read_to_string(&s.config).unwrap();
+    assert_eq!(
+        on_disk,
+        POLICY.replace(
+            "  # the web UI\n",
+            "  # the web UI\n  \"https://b.example.com\",\n"
+        ),
+        "comments, order and layout are kept"
+    );
+    assert_eq!(
+        client.call(Request::AddOrigin { origin: B.into() }).await,
+        ServerLine::OriginChanged {
+            origin: B.into(),
+            changed: false
+        }
+    );
+
+    // Our own write's watcher event applies nothing twice.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(client.stats().await.reloads, 1);
+
+    let reply = client
+        .call(Request::RemoveOrigin { origin: B.into() })
+        .await;
+    assert_eq!(
+        reply,
+        ServerLine::OriginChanged {
+            origin: B.into(),
+            changed: true
+        }
+    );
+    assert_eq!(post(s.server.addr, B).await.0, 403);
+    assert_eq!(fs::read_to_string(&s.config).unwrap(), POLICY);
+
+    let reply = client
+        .call(Request::RemoveOrigin { origin: B.into() })
+        .await;
+    assert!(
+        matches!(
+            reply,
+            ServerLine::Error {
+                code: ErrorCode::NotFound,
+                ..
+            }
+        ),
+        "{reply:?}"
+    );
+    let reply = client
+        .call(Request::AddOrigin {
+            origin: "https://x.example/path".into(),
+        })
+        .await;
+    assert!(
+        matches!(
+            reply,
+            ServerLine::Error {
+                code: ErrorCode::InvalidOrigin,
+                ..
+            }
+        ),
+        "{reply:?}"
+    );
+    s.server.handle.stop(true).await;
+}
+
+#[actix_web::test]
+async fn concurrent_adds_from_two_clients_both_land() {
+    let s = setup(POLICY);
+    wait_for_socket(&s.socket).await;
+    let mut one = Client::connect(&s.socket).await;
+    let mut two = Client::connect(&s.socket).await;
+    for round in 0..5 {
+        let (x, y) = (
+            format!("https://one-{round}.example"),
+            format!("https://two-{round}.example"),
+        );
+        let (r1, r2) = tokio::join!(
+            one.call(Request::AddOrigin { origin: x.clone() }),
+            two.call(Request::AddOrigin { origin: y.clone() })
+        );
+        assert!(
+            matches!(r1, ServerLine::OriginChanged { changed: true, .. }),
+            "{r1:?}"
+        );
+        assert!(
+            matches!(r2, ServerLine::OriginChanged { changed: true, .. }),
+            "{r2:?}"
+        );
+    }
+    let on_disk = fs::read_to_string(&s.config).unwrap();
+    for round in 0..5 {
+        assert!(on_disk.contains(&format!("https://one-{round}.example")));
+        assert!(on_disk.contains(&format!("https://two-{round}.example")));
+        assert_eq!(
+            post(s.server.addr, &format!("https://two-{round}.example"))
+                .await
+                .0,
+            200
+        );
+    }
+    s.server.handle.stop(true).await;
+}
+
+#[actix_web::test]
+async fn an_edit_by_hand_is_kept_by_the_next_add() {
+    let s = setup(POLICY);
+    wait_for_socket(&s.socket).await;
+    let mut client = Client::connect(&s.socket).await;
+    fs::write(&s.config, POLICY.replace("max_age = 600", "max_age = 60")).unwrap();
+    client.call(Request::AddOrigin { origin: B.into() }).await;
+    let on_disk = fs::read_to_string(&s.config).unwrap();
+    assert!(
+        on_disk.contains("max_age = 60\n") && on_disk.contains(B),
+        "{on_disk}"
+    );
+    s.server.handle.stop(true).await;
+}
+
+#[actix_web::test]
+async fn a_symlinked_config_is_managed_elsewhere() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::create_dir(dir.path().join("source")).unwrap();
+    fs::write(dir.path().join("source/cors.toml"), POLICY).unwrap();
+    let config = dir.path().join("cors.toml");
+    std::os::unix::fs::symlink("source/cors.toml", &config).unwrap();
+    let server = start(&config, 1);
+    let socket = dir.path().join("cors.sock");
+    wait_for_socket(&socket).await;
+    let mut client = Client::connect(&socket).await;
+    match client.call(Request::AddOrigin { origin: B.into() }).await {
+        ServerLine::Error {
+            code: ErrorCode::Conflict,
+            message,
+        } => assert!(message.contains("managed elsewhere"), "{message}"),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    assert_eq!(
+        fs::read_to_string(dir.path().join("source/cors.toml")).unwrap(),
+        POLICY
+    );
+    server.handle.stop(true).await;
+}
+
+#[actix_web::test]
+async fn the_socket_is_0600_and_removed_on_shutdown() {
+    let s = setup(POLICY);
+    wait_for_socket(&s.socket).await;
+    let mode = fs::metadata(&s.socket).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    let Setup {
+        server,
+        socket,
+        _dir,
+        ..
+    } = s;
+    server.handle.stop(true).await;
+    drop(server.made); // the middlewares the test kept
+    let start = Instant::now();
+    while socket.exists() {
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "socket file left behind"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[actix_web::test]
+async fn a_stale_socket_is_replaced_and_a_live_one_is_not_stolen() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("cors.toml");
+    let socket = dir.path().join("cors.sock");
+    fs::write(&config, POLICY).unwrap();
+
+    // Stale: a socket file nobody listens on (a crashed process).
+    drop(std::os::unix::net::UnixListener::bind(&socket).unwrap());
+    let cors = McpCors::try_watched(&config).expect("a stale socket is replaced");
+    assert_eq!(cors.admin_socket().as_deref(), Some(socket.as_path()));
+    Client::connect(&socket).await;
+    drop(cors);
+    assert!(!socket.exists());
+
+    // Live: another process answers on it.
+    let other = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+    let err = McpCors::try_watched(&config).unwrap_err();
+    assert!(
+        err.to_string().contains("in use by another live process"),
+        "{err}"
+    );
+    let cors = McpCors::watched(&config); // serves requests, without an admin socket
+    assert!(cors.admin_socket().is_none());
+    assert!(
+        cors.policy()
+            .settings()
+            .allowed_origins
+            .contains(&A.to_owned())
+    );
+    let _peer = std::os::unix::net::UnixStream::connect(&socket).unwrap();
+    other
+        .accept()
+        .expect("the other process still owns its socket");
+}
+
+#[actix_web::test]
+async fn bad_input_gets_an_error_or_a_clean_close_and_harms_nothing() {
+    let s = setup(POLICY);
+    wait_for_socket(&s.socket).await;
+
+    let mut client = Client::connect(&s.socket).await;
+    client.send_raw(b"{not json\n").await.unwrap();
+    assert!(matches!(
+        client.recv().await,
+        Some(ServerLine::Error {
+            code: ErrorCode::BadRequest,
+            ..
+        })
+    ));
+    client
+        .send_raw(b"{\"cmd\":\"format_disk\"}\n")
+        .await
+        .unwrap();
+    assert!(matches!(
+        client.recv().await,
+        Some(ServerLine::Error {
+            code: ErrorCode::BadRequest,
+            ..
+        })
+    ));
+    client.send_raw(b"\n\n").await.unwrap();
+    assert_eq!(client.call(Request::Hello { version: 99 }).await, ServerLine::Error {
+        code: ErrorCode::UnsupportedVersion,
+        message: "this server speaks admin protocol version 1; the client speaks 99: use a matching mcp-cors-tui".into(),
+    });
+    let _ = client.stats().await; // still usable
+
+    // Over the size limit: an error, then the connection is closed.
+    let mut big = Client::connect(&s.socket).await;
+    let _ = big.send_raw(&vec![b'x'; MAX_LINE + 10]).await;
+    let _ = big.send_raw(b"\n").await;
+    assert!(matches!(
+        big.recv().await,
+        Some(ServerLine::Error {
+            code: ErrorCode::LineTooLong,
+            ..
+        })
+    ));
+    assert_eq!(big.recv().await, None);
+
+    // Binary garbage: closed, with a reason when it gets that far.
+    let mut garbage = Client::connect(&s.socket).await;
+    let _ = garbage.send_raw(&[0xff, 0xfe, 0x00, 0x80, b'\n']).await;
+    match garbage.recv().await {
+        None
+        | Some(ServerLine::Error {
+            code: ErrorCode::BadRequest,
+            ..
+        }) => {}
+        other => panic!("{other:?}"),
+    }
+
+    // A half-sent line, then gone; a subscriber that disconnects mid-stream.
+    let mut half = Client::connect(&s.socket).await;
+    half.send_raw(b"{\"cmd\":\"sta").await.unwrap();
+    drop(half);
+    let mut gone = Client::connect(&s.socket).await;
+    gone.call(Request::Subscribe { replay: 0 }).await;
+    drop(gone);
+    for _ in 0..20 {
+        assert_eq!(post(s.server.addr, EVIL).await.0, 403);
+    }
+
+    // Requests were never affected; other clients still work; the gone listener is gone.
+    assert_eq!(post(s.server.addr, A).await.0, 200);
+    let stats = client.stats().await;
+    assert_eq!(stats.listeners, 0);
+    assert_eq!(stats.denied, 20);
+    s.server.handle.stop(true).await;
+}
+
+/// Requests per second for `n` keep-alive requests from `A` over 4 connections.
+async fn throughput(addr: std::net::SocketAddr, n: usize) -> f64 {
+    let start = Instant::now();
+    let tasks: Vec<_> = (0..4)
+        .map(|_| {
+            actix_web::rt::spawn(async move {
+                let client = awc::Client::new();
+                for _ in 0..n / 4 {
+                    let res = client
+                        .post(format!("http://{addr}/mcp"))
+                        .insert_header(("origin", A))
+                        .send()
+                        .await
+                        .unwrap();
+                    assert_eq!(res.status().as_u16(), 200);
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    n as f64 / start.elapsed().as_secs_f64()
+}
+
+#[actix_web::test]
+async fn a_listener_that_never_reads_does_not_slow_requests_and_its_drops_are_counted() {
+    let s = setup(POLICY);
+    wait_for_socket(&s.socket).await;
+    const N: usize = 6000;
+    throughput(s.server.addr, 400).await; // warm up
+    let without = throughput(s.server.addr, N).await;
+
+    let mut stuck = Client::connect(&s.socket).await;
+    stuck.send(&Request::Subscribe { replay: 0 }).await; // and never read again
+    let with = throughput(s.server.addr, N).await;
+
+    let mut observer = Client::connect(&s.socket).await;
+    let stats = observer.stats().await;
+    println!(
+        "throughput without a listener {without:.0} req/s, with a stuck one {with:.0} req/s (ratio {:.2}); dropped {}",
+        with / without,
+        stats.dropped_events
+    );
+    assert!(
+        with >= 0.5 * without,
+        "a stuck listener slowed requests: {with:.0} vs {without:.0} req/s"
+    );
+    assert!(
+        stats.dropped_events > 0,
+        "events for the stuck listener must be dropped and counted"
+    );
+    assert_eq!(stats.listeners, 1);
+    drop(stuck);
+    s.server.handle.stop(true).await;
+}
+
+#[actix_web::test]
+async fn a_client_from_another_user_is_refused() {
+    let s = setup(POLICY);
+    wait_for_socket(&s.socket).await;
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        println!("skipped: not root, so no other uid can be taken to connect with");
+        return;
+    }
+    // Let the other user reach the socket at all: the file mode is not what is under test here.
+    let dir = s.socket.parent().unwrap();
+    fs::set_permissions(dir, fs::Permissions::from_mode(0o755)).unwrap();
+    fs::set_permissions(&s.socket, fs::Permissions::from_mode(0o666)).unwrap();
+    // This test binary, run again as uid 65534, is the other user's client.
+    use std::os::unix::process::CommandExt;
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "peer_client", "--nocapture", "--test-threads=1"])
+        .env("MCP_CORS_PEER_SOCKET", &s.socket)
+        .uid(65534)
+        .gid(65534)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let Some(line) = stdout
+        .lines()
+        .find_map(|l| l.split_once("PEER_REPLY: ").map(|(_, reply)| reply))
+    else {
+        panic!(
+            "no reply seen by the other user: {stdout} {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let reply: ServerLine = serde_json::from_str(line).unwrap();
+    assert!(
+        matches!(
+            reply,
+            ServerLine::Error {
+                code: ErrorCode::Forbidden,
+                ..
+            }
+        ),
+        "{reply:?}"
+    );
+    // The server's own user still gets in.
+    Client::connect(&s.socket).await;
+    s.server.handle.stop(true).await;
+}
+
+/// Not a test on its own: the client `a_client_from_another_user_is_refused` runs as
+/// another user. Prints the server's first line.
+#[test]
+fn peer_client() {
+    let Some(path) = std::env::var_os("MCP_CORS_PEER_SOCKET") else {
+        return;
+    };
+    use std::io::BufRead;
+    let stream = std::os::unix::net::UnixStream::connect(path).expect("connect as the other user");
+    let mut line = String::new();
+    std::io::BufReader::new(stream)
+        .read_line(&mut line)
+        .unwrap();
+    println!("PEER_REPLY: {}", line.trim_end());
+}
