@@ -1,0 +1,75 @@
+//! A real MCP Streamable HTTP server (rmcp + rmcp-actix-web) behind mcp-cors.
+//!
+//! ```sh
+//! cargo run --example mcp_server                      # examples/cors.toml, 127.0.0.1:8080
+//! cargo run --example mcp_server -- --config cors.toml --bind 127.0.0.1:9000
+//! ```
+//!
+//! `/mcp` speaks MCP (tools `echo`, `add`, `refresh_tools`); `GET /health` answers
+//! `{"status":"ok"}`. Edit the config file while it runs: the policy reloads. Watch and
+//! manage it with `cargo run -p mcp-cors-tui -- --config examples/cors.toml`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::AtomicUsize;
+
+use actix_web::{App, HttpServer};
+use clap::Parser;
+use mcp_cors::McpCors;
+use tracing_subscriber::EnvFilter;
+
+/// The mcp-cors example MCP server.
+#[derive(Debug, Parser)]
+struct Args {
+    /// The policy file (watched: edits take effect without a restart).
+    #[arg(long, default_value = "examples/cors.toml")]
+    config: PathBuf,
+    /// Where to listen.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    bind: SocketAddr,
+}
+
+#[actix_web::main]
+async fn main() -> std::io::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
+        .init();
+    let args = Args::parse();
+    if !args.bind.ip().is_loopback() {
+        // The MCP specification: local servers SHOULD bind only to localhost.
+        tracing::warn!(
+            bind = %args.bind,
+            "listening on a non-loopback address: make sure allowed_hosts and allowed_origins in {} are what you intend",
+            args.config.display()
+        );
+    }
+
+    // One call here to report the policy at start-up; the workers' calls below share it.
+    let cors = McpCors::watched(&args.config);
+    let status = cors.status();
+    if status.loaded {
+        tracing::info!(
+            config = %args.config.display(),
+            origins = ?cors.policy().settings().allowed_origins,
+            admin_socket = ?cors.admin_socket(),
+            "policy loaded"
+        );
+    }
+
+    let mcp = mcp_cors_e2e::mcp_service(Arc::new(AtomicUsize::new(0)));
+    let config = args.config.clone();
+    tracing::info!(bind = %args.bind, "MCP endpoint at http://{}/mcp", args.bind);
+    HttpServer::new(move || {
+        App::new()
+            .configure(mcp_cors_e2e::routes(mcp.clone()))
+            // Wrapped last, so it is the outermost layer: preflights and refusals never
+            // reach rmcp, and every response (errors included) gets the CORS headers.
+            .wrap(McpCors::watched(&config))
+    })
+    .bind(args.bind)?
+    .run()
+    .await?;
+    drop(cors);
+    Ok(())
+}

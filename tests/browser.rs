@@ -1,0 +1,316 @@
+//! The whole product where it matters: a page in headless Chromium (Debian's `chromium`,
+//! driven over W3C WebDriver by Debian's `chromium-driver`) speaks MCP with `fetch` to the
+//! example MCP server, served from another origin, behind `McpCors::watched`.
+//!
+//! The page is served on `http://localhost:PAGE` (allowed) and `http://127.0.0.1:PAGE`
+//! (refused) — two origins of one page server; the MCP server is `http://localhost:SRV`.
+//! Needs `/usr/bin/chromium` and `/usr/bin/chromedriver` (`.ci/run` installs them).
+
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+use mcp_cors::McpCors;
+use mcp_cors::protocol::{Event, Request, ServerLine};
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::UnixStream;
+
+const PAGE: &str = include_str!("browser/page.html");
+const CHROMIUM: &str = "/usr/bin/chromium";
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Serves the test page at `/` on both of its origins.
+fn start_page_server() -> SocketAddr {
+    let server = HttpServer::new(|| {
+        App::new().route(
+            "/",
+            web::get().to(|| async { HttpResponse::Ok().content_type("text/html; charset=utf-8").body(PAGE) }),
+        )
+    })
+    .workers(1)
+    .bind(("127.0.0.1", 0))
+    .unwrap();
+    let addr = server.addrs()[0];
+    actix_web::rt::spawn(server.run());
+    addr
+}
+
+/// The example's MCP app behind `McpCors::watched(config)`, plus `/whoami`, which tells
+/// the page which cookie it sent (for the credentials scenario).
+fn start_mcp_server(config: &Path, sessions: Arc<AtomicUsize>) -> (SocketAddr, McpCors) {
+    let cors = McpCors::try_watched(config).expect("valid test policy");
+    let mcp = mcp_cors_e2e::mcp_service(sessions);
+    let config = config.to_path_buf();
+    let server = HttpServer::new(move || {
+        App::new()
+            .configure(mcp_cors_e2e::routes(mcp.clone()))
+            .route(
+                "/whoami",
+                web::get().to(|req: HttpRequest| async move {
+                    let cookie = req.headers().get("cookie").and_then(|c| c.to_str().ok()).map(str::to_owned);
+                    HttpResponse::Ok().json(json!({ "cookie": cookie }))
+                }),
+            )
+            .wrap(McpCors::watched(&config))
+    })
+    .workers(2)
+    .bind(("127.0.0.1", 0))
+    .unwrap();
+    let addr = server.addrs()[0];
+    actix_web::rt::spawn(server.run());
+    (addr, cors)
+}
+
+/// A WebDriver session on a chromedriver child process; both are ended on drop.
+struct Browser {
+    driver: Child,
+    http: awc::Client,
+    url: String,
+    _profile: tempfile::TempDir,
+}
+
+impl Browser {
+    async fn start() -> Browser {
+        for tool in [CHROMIUM, CHROMEDRIVER] {
+            assert!(
+                Path::new(tool).exists(),
+                "{tool} is missing: install Debian's chromium and chromium-driver (`.ci/run` does)"
+            );
+        }
+        let port = free_port();
+        let driver = Command::new(CHROMEDRIVER)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start chromedriver");
+        let http = awc::Client::builder().timeout(Duration::from_secs(60)).finish();
+        let base = format!("http://127.0.0.1:{port}");
+        let start = Instant::now();
+        loop {
+            let ready = match http.get(format!("{base}/status")).send().await {
+                Ok(mut res) => res.json::<Value>().await.ok().is_some_and(|v| v["value"]["ready"] == true),
+                Err(_) => false,
+            };
+            if ready {
+                break;
+            }
+            assert!(start.elapsed() < Duration::from_secs(20), "chromedriver did not start");
+            actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+        }
+        let profile = tempfile::tempdir().unwrap();
+        let args = [
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--disable-quic",
+        ]
+        .into_iter()
+        .map(str::to_owned)
+        .chain([format!("--user-data-dir={}", profile.path().display())])
+        .collect::<Vec<_>>();
+        let caps = json!({"capabilities": {"alwaysMatch": {
+            "browserName": "chrome",
+            "goog:chromeOptions": {"binary": CHROMIUM, "args": args},
+            "timeouts": {"script": 30000, "pageLoad": 30000}
+        }}});
+        let mut res = http.post(format!("{base}/session")).send_json(&caps).await.expect("new session");
+        let body: Value = res.json().limit(1 << 20).await.unwrap();
+        let session = body["value"]["sessionId"].as_str().unwrap_or_else(|| panic!("no session: {body}")).to_owned();
+        Browser {
+            driver,
+            http,
+            url: format!("{base}/session/{session}"),
+            _profile: profile,
+        }
+    }
+
+    async fn command(&self, path: &str, body: Value) -> Value {
+        let mut res = self
+            .http
+            .post(format!("{}/{path}", self.url))
+            .send_json(&body)
+            .await
+            .unwrap_or_else(|e| panic!("webdriver {path}: {e}"));
+        let status = res.status();
+        let body: Value = res.json().limit(16 << 20).await.unwrap();
+        assert!(status.is_success(), "webdriver {path}: {status} {body}");
+        body["value"].clone()
+    }
+
+    async fn goto(&self, url: &str) {
+        self.command("url", json!({ "url": url })).await;
+    }
+
+    /// Runs `call` (an expression returning a promise) in the page; returns its value.
+    async fn run(&self, call: &str) -> Value {
+        let script = format!(
+            "const done = arguments[arguments.length - 1];\
+             ({call}).then(done, (e) => done({{ thrown: String(e) }}));"
+        );
+        self.command("execute/async", json!({ "script": script, "args": [] })).await
+    }
+
+    async fn add_cookie(&self, name: &str, value: &str) {
+        let cookie = json!({"cookie": {"name": name, "value": value, "path": "/", "sameSite": "Lax"}});
+        self.command("cookie", cookie).await;
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        // Ending chromedriver ends the browser it started.
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
+
+/// A line-delimited JSON client of the admin socket.
+struct Admin {
+    lines: tokio::io::Lines<BufReader<tokio::net::unix::OwnedReadHalf>>,
+    out: tokio::net::unix::OwnedWriteHalf,
+}
+
+impl Admin {
+    async fn connect(path: &Path) -> Admin {
+        let (read, out) = UnixStream::connect(path).await.expect("admin socket").into_split();
+        let mut admin = Admin { lines: BufReader::new(read).lines(), out };
+        assert!(matches!(admin.recv().await, ServerLine::Hello { .. }));
+        admin
+    }
+
+    async fn recv(&mut self) -> ServerLine {
+        let line = tokio::time::timeout(Duration::from_secs(10), self.lines.next_line())
+            .await
+            .expect("admin reply within 10 s")
+            .unwrap()
+            .expect("admin connection open");
+        serde_json::from_str(&line).unwrap()
+    }
+
+    async fn call(&mut self, request: Request) -> ServerLine {
+        let mut line = serde_json::to_vec(&request).unwrap();
+        line.push(b'\n');
+        self.out.write_all(&line).await.unwrap();
+        self.recv().await
+    }
+}
+
+/// Waits until a request from `origin` gets `want` from the MCP server (a reload landed).
+async fn wait_for_status(srv: SocketAddr, origin: &str, want: u16) {
+    let start = Instant::now();
+    loop {
+        let res = awc::Client::new()
+            .get(format!("http://localhost:{}/health", srv.port()))
+            .insert_header(("origin", origin))
+            .send()
+            .await
+            .unwrap();
+        if res.status().as_u16() == want {
+            return;
+        }
+        assert!(start.elapsed() < Duration::from_secs(5), "{origin} never got {want}");
+        actix_web::rt::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn write_policy(path: &Path, origins: &[&str], credentials: bool) {
+    let list: Vec<String> = origins.iter().map(|o| format!("{o:?}")).collect();
+    std::fs::write(
+        path,
+        format!("# browser test policy\nallowed_origins = [{}]\nallow_credentials = {credentials}\n", list.join(", ")),
+    )
+    .unwrap();
+}
+
+#[actix_web::test]
+async fn a_browser_speaks_mcp_across_origins_through_mcp_cors() {
+    let dir = tempfile::tempdir().unwrap();
+    let config: PathBuf = dir.path().join("cors.toml");
+    let page = start_page_server();
+    let allowed = format!("http://localhost:{}", page.port());
+    let refused = format!("http://127.0.0.1:{}", page.port());
+    write_policy(&config, &[&allowed], false);
+    let sessions = Arc::new(AtomicUsize::new(0));
+    let (srv, cors) = start_mcp_server(&config, Arc::clone(&sessions));
+    let base = format!("http://localhost:{}", srv.port());
+    let socket = cors.admin_socket().expect("admin socket");
+    let browser = Browser::start().await;
+
+    // 1. From an allowed origin, a whole MCP session succeeds in the browser.
+    browser.goto(&format!("{allowed}/")).await;
+    let out = browser.run(&format!("fullSession({base:?})")).await;
+    assert_eq!(out["initStatus"], 200, "{out}");
+    assert!(out["session"].as_str().is_some_and(|s| !s.is_empty()), "Mcp-Session-Id must be readable: {out}");
+    assert_eq!(out["serverProtocol"], "2025-06-18", "{out}");
+    assert_eq!(out["initializedStatus"], 202, "{out}");
+    assert_eq!(out["tools"], json!(["add", "echo", "refresh_tools"]), "{out}");
+    assert_eq!(out["sum"], "5", "{out}");
+    assert_eq!(out["streamStatus"], 200, "{out}");
+    assert_eq!(out["streamType"], "text/event-stream", "{out}");
+    assert!(out["streamText"].as_str().unwrap().contains("notifications/tools/list_changed"), "{out}");
+    assert!(out["deleteStatus"].as_u64().is_some_and(|s| (200..300).contains(&s)), "{out}");
+    assert_eq!(sessions.load(Ordering::SeqCst), 1);
+
+    // 2. From a refused origin: blocked in the browser, 403 at the server, no handler.
+    let mut events = Admin::connect(&socket).await;
+    assert!(matches!(events.call(Request::Subscribe { replay: 0 }).await, ServerLine::Subscribed { .. }));
+    browser.goto(&format!("{refused}/")).await;
+    let out = browser.run(&format!("tryInitialize({base:?})")).await;
+    assert_eq!(out["ok"], false, "the browser must block the call: {out}");
+    assert!(out["error"].as_str().unwrap().contains("TypeError"), "{out}");
+    let deny = loop {
+        if let ServerLine::Event(Event::Decision(d)) = events.recv().await {
+            if d.origin.as_deref() == Some(refused.as_str()) {
+                break d;
+            }
+        }
+    };
+    assert_eq!(deny.verdict, mcp_cors::Verdict::Deny);
+    assert!(deny.preflight, "the browser's preflight was the request refused");
+    assert_eq!(deny.reason.as_deref(), Some("origin not allowed"));
+    assert_eq!(sessions.load(Ordering::SeqCst), 1, "the MCP handler never ran");
+
+    // 3. The refused origin is added over the admin socket: the next attempt succeeds.
+    let mut admin = Admin::connect(&socket).await;
+    let reply = admin.call(Request::AddOrigin { origin: refused.clone() }).await;
+    assert!(matches!(reply, ServerLine::OriginChanged { changed: true, .. }), "{reply:?}");
+    let out = browser.run(&format!("tryInitialize({base:?})")).await;
+    assert_eq!((out["ok"].clone(), out["status"].clone()), (json!(true), json!(200)), "{out}");
+    assert!(std::fs::read_to_string(&config).unwrap().contains(&refused));
+
+    // 4. With credentials: a cookie for the server goes along and the call works.
+    write_policy(&config, &[&allowed, &refused], true);
+    let start = Instant::now();
+    while !cors.policy().settings().allow_credentials {
+        assert!(start.elapsed() < Duration::from_secs(5), "credentials policy not reloaded");
+        actix_web::rt::time::sleep(Duration::from_millis(20)).await;
+    }
+    browser.goto(&format!("{base}/health")).await;
+    browser.add_cookie("mcp_demo", "s3cret").await;
+    browser.goto(&format!("{allowed}/")).await;
+    let who = browser.run(&format!("whoami({base:?})")).await;
+    assert_eq!(who["ok"], true, "{who}");
+    assert_eq!(who["body"]["cookie"], "mcp_demo=s3cret", "{who}");
+    let out = browser.run(&format!("tryInitialize({base:?}, 'include')")).await;
+    assert_eq!((out["ok"].clone(), out["status"].clone()), (json!(true), json!(200)), "{out}");
+
+    // 5. The origin is removed by editing cors.toml on disk: the next call fails.
+    write_policy(&config, &[&refused], true);
+    wait_for_status(srv, &allowed, 403).await;
+    let out = browser.run(&format!("tryInitialize({base:?}, 'include')")).await;
+    assert_eq!(out["ok"], false, "{out}");
+}
