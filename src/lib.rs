@@ -118,7 +118,8 @@ pub fn routes(mcp: StreamableHttpService<DemoTools>) -> impl FnOnce(&mut web::Se
     move |cfg| {
         cfg.route(
             "/health",
-            web::get().to(|| async { HttpResponse::Ok().json(serde_json::json!({"status": "ok"})) }),
+            web::get()
+                .to(|| async { HttpResponse::Ok().json(serde_json::json!({"status": "ok"})) }),
         )
         .service(web::scope("/mcp").service(mcp.scope()));
     }

@@ -25,7 +25,11 @@ const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// Serves the test page at `/` on both of its origins.
@@ -33,7 +37,11 @@ fn start_page_server() -> SocketAddr {
     let server = HttpServer::new(|| {
         App::new().route(
             "/",
-            web::get().to(|| async { HttpResponse::Ok().content_type("text/html; charset=utf-8").body(PAGE) }),
+            web::get().to(|| async {
+                HttpResponse::Ok()
+                    .content_type("text/html; charset=utf-8")
+                    .body(PAGE)
+            }),
         )
     })
     .workers(1)
@@ -56,7 +64,11 @@ fn start_mcp_server(config: &Path, sessions: Arc<AtomicUsize>) -> (SocketAddr, M
             .route(
                 "/whoami",
                 web::get().to(|req: HttpRequest| async move {
-                    let cookie = req.headers().get("cookie").and_then(|c| c.to_str().ok()).map(str::to_owned);
+                    let cookie = req
+                        .headers()
+                        .get("cookie")
+                        .and_then(|c| c.to_str().ok())
+                        .map(str::to_owned);
                     HttpResponse::Ok().json(json!({ "cookie": cookie }))
                 }),
             )
@@ -93,18 +105,27 @@ impl Browser {
             .stderr(Stdio::null())
             .spawn()
             .expect("start chromedriver");
-        let http = awc::Client::builder().timeout(Duration::from_secs(60)).finish();
+        let http = awc::Client::builder()
+            .timeout(Duration::from_secs(60))
+            .finish();
         let base = format!("http://127.0.0.1:{port}");
         let start = Instant::now();
         loop {
             let ready = match http.get(format!("{base}/status")).send().await {
-                Ok(mut res) => res.json::<Value>().await.ok().is_some_and(|v| v["value"]["ready"] == true),
+                Ok(mut res) => res
+                    .json::<Value>()
+                    .await
+                    .ok()
+                    .is_some_and(|v| v["value"]["ready"] == true),
                 Err(_) => false,
             };
             if ready {
                 break;
             }
-            assert!(start.elapsed() < Duration::from_secs(20), "chromedriver did not start");
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "chromedriver did not start"
+            );
             actix_web::rt::time::sleep(Duration::from_millis(50)).await;
         }
         let profile = tempfile::tempdir().unwrap();
@@ -127,9 +148,16 @@ impl Browser {
             "goog:chromeOptions": {"binary": CHROMIUM, "args": args},
             "timeouts": {"script": 30000, "pageLoad": 30000}
         }}});
-        let mut res = http.post(format!("{base}/session")).send_json(&caps).await.expect("new session");
+        let mut res = http
+            .post(format!("{base}/session"))
+            .send_json(&caps)
+            .await
+            .expect("new session");
         let body: Value = res.json().limit(1 << 20).await.unwrap();
-        let session = body["value"]["sessionId"].as_str().unwrap_or_else(|| panic!("no session: {body}")).to_owned();
+        let session = body["value"]["sessionId"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no session: {body}"))
+            .to_owned();
         Browser {
             driver,
             http,
@@ -161,11 +189,13 @@ impl Browser {
             "const done = arguments[arguments.length - 1];\
              ({call}).then(done, (e) => done({{ thrown: String(e) }}));"
         );
-        self.command("execute/async", json!({ "script": script, "args": [] })).await
+        self.command("execute/async", json!({ "script": script, "args": [] }))
+            .await
     }
 
     async fn add_cookie(&self, name: &str, value: &str) {
-        let cookie = json!({"cookie": {"name": name, "value": value, "path": "/", "sameSite": "Lax"}});
+        let cookie =
+            json!({"cookie": {"name": name, "value": value, "path": "/", "sameSite": "Lax"}});
         self.command("cookie", cookie).await;
     }
 }
@@ -186,8 +216,14 @@ struct Admin {
 
 impl Admin {
     async fn connect(path: &Path) -> Admin {
-        let (read, out) = UnixStream::connect(path).await.expect("admin socket").into_split();
-        let mut admin = Admin { lines: BufReader::new(read).lines(), out };
+        let (read, out) = UnixStream::connect(path)
+            .await
+            .expect("admin socket")
+            .into_split();
+        let mut admin = Admin {
+            lines: BufReader::new(read).lines(),
+            out,
+        };
         assert!(matches!(admin.recv().await, ServerLine::Hello { .. }));
         admin
     }
@@ -222,7 +258,10 @@ async fn wait_for_status(srv: SocketAddr, origin: &str, want: u16) {
         if res.status().as_u16() == want {
             return;
         }
-        assert!(start.elapsed() < Duration::from_secs(5), "{origin} never got {want}");
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "{origin} never got {want}"
+        );
         actix_web::rt::time::sleep(Duration::from_millis(20)).await;
     }
 }
@@ -231,7 +270,10 @@ fn write_policy(path: &Path, origins: &[&str], credentials: bool) {
     let list: Vec<String> = origins.iter().map(|o| format!("{o:?}")).collect();
     std::fs::write(
         path,
-        format!("# browser test policy\nallowed_origins = [{}]\nallow_credentials = {credentials}\n", list.join(", ")),
+        format!(
+            "# browser test policy\nallowed_origins = [{}]\nallow_credentials = {credentials}\n",
+            list.join(", ")
+        ),
     )
     .unwrap();
 }
@@ -254,24 +296,48 @@ async fn a_browser_speaks_mcp_across_origins_through_mcp_cors() {
     browser.goto(&format!("{allowed}/")).await;
     let out = browser.run(&format!("fullSession({base:?})")).await;
     assert_eq!(out["initStatus"], 200, "{out}");
-    assert!(out["session"].as_str().is_some_and(|s| !s.is_empty()), "Mcp-Session-Id must be readable: {out}");
+    assert!(
+        out["session"].as_str().is_some_and(|s| !s.is_empty()),
+        "Mcp-Session-Id must be readable: {out}"
+    );
     assert_eq!(out["serverProtocol"], "2025-06-18", "{out}");
     assert_eq!(out["initializedStatus"], 202, "{out}");
-    assert_eq!(out["tools"], json!(["add", "echo", "refresh_tools"]), "{out}");
+    assert_eq!(
+        out["tools"],
+        json!(["add", "echo", "refresh_tools"]),
+        "{out}"
+    );
     assert_eq!(out["sum"], "5", "{out}");
     assert_eq!(out["streamStatus"], 200, "{out}");
     assert_eq!(out["streamType"], "text/event-stream", "{out}");
-    assert!(out["streamText"].as_str().unwrap().contains("notifications/tools/list_changed"), "{out}");
-    assert!(out["deleteStatus"].as_u64().is_some_and(|s| (200..300).contains(&s)), "{out}");
+    assert!(
+        out["streamText"]
+            .as_str()
+            .unwrap()
+            .contains("notifications/tools/list_changed"),
+        "{out}"
+    );
+    assert!(
+        out["deleteStatus"]
+            .as_u64()
+            .is_some_and(|s| (200..300).contains(&s)),
+        "{out}"
+    );
     assert_eq!(sessions.load(Ordering::SeqCst), 1);
 
     // 2. From a refused origin: blocked in the browser, 403 at the server, no handler.
     let mut events = Admin::connect(&socket).await;
-    assert!(matches!(events.call(Request::Subscribe { replay: 0 }).await, ServerLine::Subscribed { .. }));
+    assert!(matches!(
+        events.call(Request::Subscribe { replay: 0 }).await,
+        ServerLine::Subscribed { .. }
+    ));
     browser.goto(&format!("{refused}/")).await;
     let out = browser.run(&format!("tryInitialize({base:?})")).await;
     assert_eq!(out["ok"], false, "the browser must block the call: {out}");
-    assert!(out["error"].as_str().unwrap().contains("TypeError"), "{out}");
+    assert!(
+        out["error"].as_str().unwrap().contains("TypeError"),
+        "{out}"
+    );
     let deny = loop {
         if let ServerLine::Event(Event::Decision(d)) = events.recv().await {
             if d.origin.as_deref() == Some(refused.as_str()) {
@@ -280,23 +346,44 @@ async fn a_browser_speaks_mcp_across_origins_through_mcp_cors() {
         }
     };
     assert_eq!(deny.verdict, mcp_cors::Verdict::Deny);
-    assert!(deny.preflight, "the browser's preflight was the request refused");
+    assert!(
+        deny.preflight,
+        "the browser's preflight was the request refused"
+    );
     assert_eq!(deny.reason.as_deref(), Some("origin not allowed"));
-    assert_eq!(sessions.load(Ordering::SeqCst), 1, "the MCP handler never ran");
+    assert_eq!(
+        sessions.load(Ordering::SeqCst),
+        1,
+        "the MCP handler never ran"
+    );
 
     // 3. The refused origin is added over the admin socket: the next attempt succeeds.
     let mut admin = Admin::connect(&socket).await;
-    let reply = admin.call(Request::AddOrigin { origin: refused.clone() }).await;
-    assert!(matches!(reply, ServerLine::OriginChanged { changed: true, .. }), "{reply:?}");
+    let reply = admin
+        .call(Request::AddOrigin {
+            origin: refused.clone(),
+        })
+        .await;
+    assert!(
+        matches!(reply, ServerLine::OriginChanged { changed: true, .. }),
+        "{reply:?}"
+    );
     let out = browser.run(&format!("tryInitialize({base:?})")).await;
-    assert_eq!((out["ok"].clone(), out["status"].clone()), (json!(true), json!(200)), "{out}");
+    assert_eq!(
+        (out["ok"].clone(), out["status"].clone()),
+        (json!(true), json!(200)),
+        "{out}"
+    );
     assert!(std::fs::read_to_string(&config).unwrap().contains(&refused));
 
     // 4. With credentials: a cookie for the server goes along and the call works.
     write_policy(&config, &[&allowed, &refused], true);
     let start = Instant::now();
     while !cors.policy().settings().allow_credentials {
-        assert!(start.elapsed() < Duration::from_secs(5), "credentials policy not reloaded");
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "credentials policy not reloaded"
+        );
         actix_web::rt::time::sleep(Duration::from_millis(20)).await;
     }
     browser.goto(&format!("{base}/health")).await;
@@ -305,12 +392,20 @@ async fn a_browser_speaks_mcp_across_origins_through_mcp_cors() {
     let who = browser.run(&format!("whoami({base:?})")).await;
     assert_eq!(who["ok"], true, "{who}");
     assert_eq!(who["body"]["cookie"], "mcp_demo=s3cret", "{who}");
-    let out = browser.run(&format!("tryInitialize({base:?}, 'include')")).await;
-    assert_eq!((out["ok"].clone(), out["status"].clone()), (json!(true), json!(200)), "{out}");
+    let out = browser
+        .run(&format!("tryInitialize({base:?}, 'include')"))
+        .await;
+    assert_eq!(
+        (out["ok"].clone(), out["status"].clone()),
+        (json!(true), json!(200)),
+        "{out}"
+    );
 
     // 5. The origin is removed by editing cors.toml on disk: the next call fails.
     write_policy(&config, &[&refused], true);
     wait_for_status(srv, &allowed, 403).await;
-    let out = browser.run(&format!("tryInitialize({base:?}, 'include')")).await;
+    let out = browser
+        .run(&format!("tryInitialize({base:?}, 'include')"))
+        .await;
     assert_eq!(out["ok"], false, "{out}");
 }
