@@ -1,23 +1,68 @@
 //! `mcp-cors-tui`: operate a running mcp-cors server from the terminal.
+//!
+//! Without a subcommand it starts the interactive UI; the subcommands are for scripts and
+//! CI. Every subcommand but `check` talks to the server's admin socket, found from
+//! `--config` (as the server derives it) or given with `--socket`.
 
 mod check;
+mod cli;
+mod clock;
+mod conn;
+#[cfg(test)]
+mod fixtures;
+mod input;
+mod state;
+mod terminal;
+mod ui;
+mod view;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 
-/// Operate an mcp-cors guarded MCP server: validate policy files, watch decisions live,
-/// allow or remove origins without a restart.
+use conn::Target;
+
+/// Operate an mcp-cors guarded MCP server: watch decisions live, allow or remove origins
+/// without a restart, validate policy files.
 #[derive(Debug, Parser)]
 #[command(name = "mcp-cors-tui", version, about)]
 struct Cli {
+    #[command(flatten)]
+    target: TargetArgs,
     #[command(subcommand)]
-    command: Command,
+    command: Option<Command>,
+}
+
+/// Where the admin socket is.
+#[derive(Debug, Args)]
+struct TargetArgs {
+    /// The policy file the server watches; its admin socket is found from it.
+    #[arg(long, global = true, default_value = "cors.toml", value_name = "FILE")]
+    config: PathBuf,
+    /// The admin socket itself (overrides --config).
+    #[arg(long, global = true, value_name = "PATH", conflicts_with = "config")]
+    socket: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Follow decisions live, one line per event (like `kubectl logs -f`).
+    Tail {
+        /// Print each event as the JSON line the server sent.
+        #[arg(long)]
+        json: bool,
+        /// Print up to this many recent events first.
+        #[arg(long, default_value_t = 0, value_name = "N")]
+        replay: usize,
+    },
+    /// List or change the allowed origins (the policy file is edited in place).
+    Origins {
+        #[command(subcommand)]
+        command: OriginsCommand,
+    },
+    /// Totals, mode, listeners, reloads and the last reload error.
+    Status,
     /// Validate a policy file offline, printing each error with its line and column
     /// (like `nginx -t`). Exit 0 when valid, 1 otherwise.
     Check {
@@ -26,9 +71,40 @@ enum Command {
     },
 }
 
+#[derive(Debug, Subcommand)]
+enum OriginsCommand {
+    /// Print the allowed origins, one per line.
+    List,
+    /// Allow an origin (or wildcard entry); succeeds if it was already allowed.
+    Add {
+        /// e.g. https://app.example.com, https://*.example.com, http://localhost:*
+        origin: String,
+    },
+    /// Stop allowing an origin; fails if it is not in the policy.
+    Remove {
+        /// The origin, as listed by `origins list`.
+        origin: String,
+    },
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let target = Target {
+        config: cli.target.config,
+        socket: cli.target.socket,
+    };
+    let socket = target.socket_path();
     match cli.command {
-        Command::Check { file } => check::run(&file),
+        None => ui::run(socket),
+        Some(Command::Check { file }) => check::run(&file),
+        Some(Command::Tail { json, replay }) => cli::execute(cli::tail::run(&socket, json, replay)),
+        Some(Command::Status) => cli::execute(cli::status::run(&socket)),
+        Some(Command::Origins { command }) => cli::execute(async {
+            match command {
+                OriginsCommand::List => cli::origins::list(&socket).await,
+                OriginsCommand::Add { origin } => cli::origins::add(&socket, &origin).await,
+                OriginsCommand::Remove { origin } => cli::origins::remove(&socket, &origin).await,
+            }
+        }),
     }
 }

@@ -1,0 +1,49 @@
+//! The scriptable subcommands: one line of output per item on stdout, errors on stderr,
+//! exit 0 on success and 1 otherwise.
+
+pub mod origins;
+pub mod status;
+pub mod tail;
+
+use std::future::Future;
+use std::io;
+use std::process::ExitCode;
+
+use crate::conn::ConnError;
+
+/// Why a subcommand failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// Talking to the server failed, or it refused the request.
+    #[error(transparent)]
+    Conn(#[from] ConnError),
+    /// Writing the output failed.
+    #[error("cannot write output: {0}")]
+    Output(#[from] io::Error),
+}
+
+/// Runs a subcommand's future to completion and turns its outcome into an exit code.
+pub fn execute<F>(command: F) -> ExitCode
+where
+    F: Future<Output = Result<(), CliError>>,
+{
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("mcp-cors-tui: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(command) {
+        Ok(()) => ExitCode::SUCCESS,
+        // A reader that went away (`| head`) is not an error of ours.
+        Err(CliError::Output(e)) if e.kind() == io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("mcp-cors-tui: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,98 @@
+//! `tail [--json]`: follow decisions, one line per event, like `kubectl logs -f`.
+
+use std::io::Write;
+use std::path::Path;
+
+use mcp_cors::protocol::{Event, Request, ServerLine};
+
+use super::CliError;
+use crate::clock;
+use crate::conn::{Client, ConnError};
+
+/// Follows events until the connection ends (an error: the stream is meant to be endless)
+/// or stdout is closed. `replay` recent events are printed first.
+pub async fn run(socket: &Path, json: bool, replay: usize) -> Result<(), CliError> {
+    let mut client = Client::connect(socket).await?;
+    client.call(&Request::Subscribe { replay }).await?;
+    loop {
+        let (raw, line) = client.recv_raw().await?;
+        match line {
+            ServerLine::Event(event) => {
+                let mut out = std::io::stdout().lock();
+                if json {
+                    writeln!(out, "{raw}")?;
+                } else {
+                    writeln!(out, "{}", plain(&event))?;
+                }
+                // Lines reach a pipe as they happen, not when a buffer fills.
+                out.flush()?;
+            }
+            ServerLine::Dropped { count, total } => {
+                eprintln!(
+                    "mcp-cors-tui: the server dropped {count} events ({total} in all): reading too slowly"
+                );
+            }
+            ServerLine::Error { code, message } => {
+                return Err(ConnError::Refused { code, message }.into());
+            }
+            _ => {}
+        }
+    }
+}
+
+/// An event as one readable line: time, verdict, origin, method, path, reason.
+pub fn plain(event: &Event) -> String {
+    match event {
+        Event::Decision(d) => {
+            let mut line = format!(
+                "{} {:<10} {} {} {}",
+                clock::iso(d.at_ms),
+                d.verdict.to_string(),
+                d.origin.as_deref().unwrap_or("-"),
+                d.method,
+                d.path
+            );
+            if d.preflight {
+                line.push_str(" (preflight)");
+            }
+            if let Some(reason) = &d.reason {
+                line.push_str(": ");
+                line.push_str(reason);
+            }
+            line
+        }
+        Event::Reloaded { at_ms, diff } => {
+            format!("{} {:<10} {diff}", clock::iso(*at_ms), "reloaded")
+        }
+        Event::ReloadRejected { at_ms, error } => format!(
+            "{} {:<10} {}",
+            clock::iso(*at_ms),
+            "rejected",
+            error.message.replace('\n', " | ")
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mcp_cors::Verdict;
+    use mcp_cors::protocol::DecisionEvent;
+
+    #[test]
+    fn plain_lines_name_time_verdict_origin_method_path_reason() {
+        let event = Event::Decision(DecisionEvent {
+            at_ms: 1_700_000_000_000,
+            verdict: Verdict::Deny,
+            origin: Some("https://evil.example".into()),
+            method: "OPTIONS".into(),
+            path: "/mcp".into(),
+            preflight: true,
+            reason: Some("origin not allowed".into()),
+        });
+        assert_eq!(
+            plain(&event),
+            "2023-11-14T22:13:20.000Z deny       https://evil.example OPTIONS /mcp (preflight): origin not allowed"
+        );
+    }
+}

@@ -1,0 +1,131 @@
+//! Models for unit and rendering tests: fixed times, fixed data.
+
+use std::path::PathBuf;
+use std::time::{Duration, UNIX_EPOCH};
+
+use mcp_cors::protocol::{DecisionEvent, Event, OriginStats, PolicyReply, Stats};
+use mcp_cors::{PolicySettings, ReloadError, Verdict};
+
+use crate::conn::NetMsg;
+use crate::state::{App, Msg};
+
+/// 2024-05-01T12:00:00Z: "now" in every test.
+pub const NOW: u64 = 1_714_564_800_000;
+
+/// A decision `secs_ago` seconds before [`NOW`].
+pub fn decision(secs_ago: u64, verdict: Verdict, origin: &str, path: &str) -> Event {
+    let reason = match verdict {
+        Verdict::Allow => None,
+        _ => Some("origin not allowed".to_owned()),
+    };
+    Event::Decision(DecisionEvent {
+        at_ms: NOW - secs_ago * 1000,
+        verdict,
+        origin: Some(origin.to_owned()),
+        method: "POST".to_owned(),
+        path: path.to_owned(),
+        preflight: false,
+        reason,
+    })
+}
+
+/// Counters with two refused origins.
+pub fn stats() -> Stats {
+    Stats {
+        allowed: 42,
+        denied: 7,
+        would_deny: 1,
+        dropped_events: 3,
+        listeners: 1,
+        origins: vec![
+            OriginStats {
+                origin: "https://app.example.com".into(),
+                allowed: 42,
+                last_seen_ms: NOW - 1000,
+                ..OriginStats::default()
+            },
+            OriginStats {
+                origin: "https://evil.example".into(),
+                denied: 5,
+                last_seen_ms: NOW - 5000,
+                last_reason: Some("origin not allowed".into()),
+                ..OriginStats::default()
+            },
+            OriginStats {
+                origin: "http://localhost:3000".into(),
+                denied: 2,
+                would_deny: 1,
+                last_seen_ms: NOW - 120_000,
+                last_reason: Some("header X-Debug not allowed".into()),
+                ..OriginStats::default()
+            },
+        ],
+        reloads: 2,
+        loaded: true,
+        ..Stats::default()
+    }
+}
+
+/// A policy allowing two origins.
+pub fn policy() -> PolicyReply {
+    PolicyReply {
+        source: Some(PathBuf::from("/etc/mcp/cors.toml")),
+        loaded: true,
+        settings: PolicySettings {
+            allowed_origins: vec![
+                "https://app.example.com".into(),
+                "http://localhost:*".into(),
+            ],
+            ..PolicySettings::default()
+        },
+    }
+}
+
+/// A refused reload, 30 s before [`NOW`].
+pub fn reload_error() -> ReloadError {
+    ReloadError {
+        at: UNIX_EPOCH + Duration::from_millis(NOW - 30_000),
+        message:
+            "/etc/mcp/cors.toml:3:5: allowed_origins: \"https://a.com/x\": an origin has no path"
+                .into(),
+        diagnostics: Vec::new(),
+    }
+}
+
+/// A connected app with counters, policy and a few events.
+pub fn streaming_app() -> App {
+    let mut app = App::new(PathBuf::from("/etc/mcp/cors.sock"), NOW);
+    for msg in [
+        NetMsg::Connected {
+            server: "0.1.0".into(),
+        },
+        NetMsg::Replay(vec![
+            decision(9, Verdict::Allow, "https://app.example.com", "/mcp"),
+            decision(8, Verdict::Deny, "https://evil.example", "/mcp"),
+        ]),
+        NetMsg::Event(decision(
+            6,
+            Verdict::WouldDeny,
+            "http://localhost:3000",
+            "/sse",
+        )),
+        NetMsg::Event(Event::Reloaded {
+            at_ms: NOW - 4000,
+            diff: mcp_cors::PolicyDiff {
+                origins_added: vec!["http://localhost:*".into()],
+                ..Default::default()
+            },
+        }),
+        NetMsg::Event(decision(
+            2,
+            Verdict::Allow,
+            "https://app.example.com",
+            "/mcp",
+        )),
+        NetMsg::Stats(stats()),
+        NetMsg::Policy(policy()),
+    ] {
+        app.update(Msg::Net(msg));
+    }
+    app
+}

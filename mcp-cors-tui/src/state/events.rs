@@ -1,0 +1,133 @@
+//! The recent events, in a ring of fixed capacity: memory stays bounded whatever the rate.
+
+use std::collections::VecDeque;
+
+use mcp_cors::protocol::Event;
+
+/// How many events the UI keeps.
+pub const CAPACITY: usize = 10_000;
+
+/// An event with its arrival number, which identifies it across ring rotations (used to
+/// freeze the view while paused).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Entry {
+    /// Arrival number, from 1, never reused.
+    pub seq: u64,
+    /// The event.
+    pub event: Event,
+}
+
+/// A ring buffer of the most recent events, oldest first.
+#[derive(Debug, Clone)]
+pub struct EventRing {
+    entries: VecDeque<Entry>,
+    capacity: usize,
+    next_seq: u64,
+}
+
+impl Default for EventRing {
+    fn default() -> Self {
+        EventRing::with_capacity(CAPACITY)
+    }
+}
+
+impl EventRing {
+    /// An empty ring holding at most `capacity` events.
+    pub fn with_capacity(capacity: usize) -> EventRing {
+        EventRing {
+            entries: VecDeque::with_capacity(capacity.min(1024)),
+            capacity: capacity.max(1),
+            next_seq: 1,
+        }
+    }
+
+    /// Appends an event, forgetting the oldest when full.
+    pub fn push(&mut self, event: Event) {
+        if self.entries.len() == self.capacity {
+            self.entries.pop_front();
+        }
+        self.entries.push_back(Entry {
+            seq: self.next_seq,
+            event,
+        });
+        self.next_seq += 1;
+    }
+
+    /// Appends the events replayed after a (re)connect, skipping those already held: if
+    /// the newest held event is among them (same server, connection re-established), only
+    /// what follows it is new; otherwise (a restarted server) all are.
+    pub fn merge_replay(&mut self, replay: Vec<Event>) {
+        let skip = self
+            .entries
+            .back()
+            .and_then(|last| replay.iter().rposition(|e| *e == last.event))
+            .map_or(0, |pos| pos + 1);
+        for event in replay.into_iter().skip(skip) {
+            self.push(event);
+        }
+    }
+
+    /// Events held, oldest first.
+    pub fn iter(&self) -> impl DoubleEndedIterator<Item = &Entry> {
+        self.entries.iter()
+    }
+
+    /// How many events are held.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether no event is held.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// The arrival number of the newest event (0 when none arrived yet).
+    pub fn last_seq(&self) -> u64 {
+        self.next_seq - 1
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mcp_cors::PolicyDiff;
+
+    fn ev(at_ms: u64) -> Event {
+        Event::Reloaded {
+            at_ms,
+            diff: PolicyDiff::default(),
+        }
+    }
+
+    fn times(ring: &EventRing) -> Vec<u64> {
+        ring.iter()
+            .map(|e| match e.event {
+                Event::Reloaded { at_ms, .. } => at_ms,
+                _ => 0,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn keeps_only_the_newest_events() {
+        let mut ring = EventRing::with_capacity(3);
+        for t in 1..=5 {
+            ring.push(ev(t));
+        }
+        assert_eq!(times(&ring), [3, 4, 5]);
+        assert_eq!(ring.last_seq(), 5);
+        assert_eq!(ring.iter().next().map(|e| e.seq), Some(3));
+    }
+
+    #[test]
+    fn replay_after_reconnect_skips_what_was_seen() {
+        let mut ring = EventRing::with_capacity(10);
+        ring.merge_replay(vec![ev(1), ev(2)]);
+        ring.merge_replay(vec![ev(1), ev(2), ev(3)]);
+        assert_eq!(times(&ring), [1, 2, 3]);
+        // A restarted server replays only its own events: all are new.
+        ring.merge_replay(vec![ev(7)]);
+        assert_eq!(times(&ring), [1, 2, 3, 7]);
+    }
+}

@@ -1,0 +1,71 @@
+//! The `/` filter on the event tail: a case-insensitive substring of the origin, the path
+//! or the verdict.
+
+use mcp_cors::protocol::Event;
+
+/// The filter text, and whether it is being edited.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Filter {
+    /// The text; empty matches everything.
+    pub text: String,
+    /// Whether keys go to the filter prompt.
+    pub editing: bool,
+}
+
+impl Filter {
+    /// Whether `event` passes. Reload events match `reload` (and `rejected` for refused
+    /// files), so an operator can follow policy changes alone.
+    pub fn matches(&self, event: &Event) -> bool {
+        if self.text.is_empty() {
+            return true;
+        }
+        let needle = self.text.to_lowercase();
+        let has = |hay: &str| hay.to_lowercase().contains(&needle);
+        match event {
+            Event::Decision(d) => {
+                d.origin.as_deref().is_some_and(has) || has(&d.path) || has(&d.verdict.to_string())
+            }
+            Event::Reloaded { .. } => has("reloaded"),
+            Event::ReloadRejected { .. } => has("reload rejected"),
+        }
+    }
+
+    /// Whether a filter is in force.
+    pub fn is_active(&self) -> bool {
+        !self.text.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mcp_cors::Verdict;
+    use mcp_cors::protocol::DecisionEvent;
+
+    fn decision(verdict: Verdict, origin: &str, path: &str) -> Event {
+        Event::Decision(DecisionEvent {
+            at_ms: 0,
+            verdict,
+            origin: Some(origin.into()),
+            method: "POST".into(),
+            path: path.into(),
+            preflight: false,
+            reason: None,
+        })
+    }
+
+    #[test]
+    fn matches_origin_path_or_verdict_ignoring_case() {
+        let f = |t: &str| Filter {
+            text: t.into(),
+            editing: false,
+        };
+        let e = decision(Verdict::WouldDeny, "https://Evil.example", "/mcp/x");
+        assert!(f("").matches(&e));
+        assert!(f("evil").matches(&e));
+        assert!(f("/MCP").matches(&e));
+        assert!(f("would-deny").matches(&e));
+        assert!(!f("allow").matches(&e));
+        assert!(!f("POST").matches(&e), "the method is not a filter field");
+    }
+}

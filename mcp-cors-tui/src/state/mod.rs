@@ -1,0 +1,555 @@
+//! The model of the interactive UI and its update function (The Elm Architecture): every
+//! key and every message from the connection goes through [`App::update`], which changes
+//! the model and returns what the run loop must do. Nothing here touches a terminal or a
+//! socket, so it is tested directly.
+
+pub mod dialog;
+pub mod events;
+pub mod filter;
+
+use std::path::PathBuf;
+
+use mcp_cors::ReloadError;
+use mcp_cors::protocol::{Event, OriginStats, PolicyReply, Request, Stats};
+
+use crate::conn::NetMsg;
+pub use dialog::{AddOrigin, Dialog, Validation};
+pub use events::{Entry, EventRing};
+pub use filter::Filter;
+
+/// How many lines PageUp/PageDown move.
+const PAGE: usize = 10;
+
+/// The panel that receives movement keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Focus {
+    /// The event tail.
+    #[default]
+    Events,
+    /// The origins denied most often.
+    Denied,
+    /// The allowed origins.
+    Policy,
+}
+
+impl Focus {
+    fn next(self) -> Focus {
+        match self {
+            Focus::Events => Focus::Denied,
+            Focus::Denied => Focus::Policy,
+            Focus::Policy => Focus::Events,
+        }
+    }
+
+    fn prev(self) -> Focus {
+        self.next().next()
+    }
+}
+
+/// The connection as the header shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConnStatus {
+    /// The first attempt is under way.
+    Connecting,
+    /// Connected to a server of this version.
+    Connected {
+        /// The server's mcp-cors version.
+        server: String,
+    },
+    /// Down; the next attempt is at `retry_at_ms`.
+    Disconnected {
+        /// Why.
+        reason: String,
+        /// When the next attempt starts (Unix ms).
+        retry_at_ms: u64,
+    },
+}
+
+/// Where keys go, which decides how they are read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InputMode {
+    /// Panels and global keys.
+    Normal,
+    /// The help screen is shown.
+    Help,
+    /// Typing into the `/` filter.
+    Filter,
+    /// Typing into the add-origin prompt.
+    Prompt,
+    /// A yes/no question.
+    Confirm,
+}
+
+/// What the operator asked for, already decoded from a key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// Leave the program.
+    Quit,
+    /// Show or hide the key help.
+    ToggleHelp,
+    /// Focus the next panel.
+    FocusNext,
+    /// Focus the previous panel.
+    FocusPrev,
+    /// Move up one line (scroll back in the tail).
+    Up,
+    /// Move down one line.
+    Down,
+    /// Move up a page.
+    PageUp,
+    /// Move down a page.
+    PageDown,
+    /// To the oldest line / first item.
+    Top,
+    /// To the newest line / last item; in the tail, resumes following.
+    Bottom,
+    /// Freeze or resume the tail.
+    TogglePause,
+    /// Open the `/` filter prompt.
+    StartFilter,
+    /// Drop the filter.
+    ClearFilter,
+    /// Allow the selected denied origin (denied panel) or add an origin (policy panel).
+    Allow,
+    /// Open the add-origin prompt.
+    AddOrigin,
+    /// Remove the selected allowed origin (policy panel).
+    Remove,
+    /// A character typed into a prompt.
+    Char(char),
+    /// Delete the last character of a prompt.
+    Backspace,
+    /// Enter in a prompt, or yes to a question.
+    Submit,
+    /// Escape from a prompt, or no to a question.
+    Cancel,
+}
+
+/// A message for [`App::update`].
+// Messages are built once and moved into `update`; boxing the large ones would only add
+// an allocation per event.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone, PartialEq)]
+pub enum Msg {
+    /// The operator's action.
+    Action(Action),
+    /// News from the connection.
+    Net(NetMsg),
+    /// Time passed; `now_ms` is the wall clock in Unix ms.
+    Tick {
+        /// Now.
+        now_ms: u64,
+    },
+}
+
+/// What the run loop must do after an update.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Effect {
+    /// Send this request to the server.
+    Send(Request),
+    /// Restore the terminal and exit.
+    Quit,
+}
+
+/// A one-line message for the operator in the footer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notice {
+    /// The message.
+    pub text: String,
+    /// Whether it reports a failure.
+    pub error: bool,
+}
+
+/// The whole state of the interactive UI.
+#[derive(Debug, Clone)]
+pub struct App {
+    /// The admin socket path, shown in the header.
+    pub socket: PathBuf,
+    /// The connection.
+    pub conn: ConnStatus,
+    /// Recent events.
+    pub events: EventRing,
+    /// Last counters received.
+    pub stats: Option<Stats>,
+    /// Last policy received.
+    pub policy: Option<PolicyReply>,
+    /// The refused policy file, shown as a banner until a good reload.
+    pub reload_error: Option<ReloadError>,
+    /// Events the server dropped for this UI.
+    pub dropped_here: u64,
+    /// The tail filter.
+    pub filter: Filter,
+    /// The focused panel.
+    pub focus: Focus,
+    /// The open dialog.
+    pub dialog: Option<Dialog>,
+    /// Whether the help is shown.
+    pub help: bool,
+    /// While paused, the newest event shown (its arrival number).
+    pub paused_at: Option<u64>,
+    /// Lines scrolled back from the newest shown.
+    pub scroll: usize,
+    /// Selected row of the denied panel.
+    pub denied_selected: usize,
+    /// Selected row of the policy panel.
+    pub policy_selected: usize,
+    /// The footer message.
+    pub notice: Option<Notice>,
+    /// Now, in Unix ms, for relative times.
+    pub now_ms: u64,
+    /// A reason to stop at once (protocol version mismatch).
+    pub fatal: Option<String>,
+}
+
+impl App {
+    /// A fresh model for the socket at `socket`, at time `now_ms`.
+    pub fn new(socket: PathBuf, now_ms: u64) -> App {
+        App {
+            socket,
+            conn: ConnStatus::Connecting,
+            events: EventRing::default(),
+            stats: None,
+            policy: None,
+            reload_error: None,
+            dropped_here: 0,
+            filter: Filter::default(),
+            focus: Focus::default(),
+            dialog: None,
+            help: false,
+            paused_at: None,
+            scroll: 0,
+            denied_selected: 0,
+            policy_selected: 0,
+            notice: None,
+            now_ms,
+            fatal: None,
+        }
+    }
+
+    /// Where keys go now.
+    pub fn input_mode(&self) -> InputMode {
+        match &self.dialog {
+            Some(Dialog::Confirm { .. }) => InputMode::Confirm,
+            Some(Dialog::AddOrigin(_)) => InputMode::Prompt,
+            None if self.help => InputMode::Help,
+            None if self.filter.editing => InputMode::Filter,
+            None => InputMode::Normal,
+        }
+    }
+
+    /// The events the tail shows: filtered, and frozen at the pause point when paused.
+    pub fn visible_events(&self) -> Vec<&Entry> {
+        let until = self.paused_at.unwrap_or(u64::MAX);
+        self.events
+            .iter()
+            .filter(|e| e.seq <= until && self.filter.matches(&e.event))
+            .collect()
+    }
+
+    /// Origins with refusals, most refused first.
+    pub fn denied_origins(&self) -> Vec<&OriginStats> {
+        let Some(stats) = &self.stats else {
+            return Vec::new();
+        };
+        let mut denied: Vec<&OriginStats> = stats
+            .origins
+            .iter()
+            .filter(|o| o.denied + o.would_deny > 0)
+            .collect();
+        denied.sort_by(|a, b| {
+            (b.denied + b.would_deny)
+                .cmp(&(a.denied + a.would_deny))
+                .then(b.last_seen_ms.cmp(&a.last_seen_ms))
+        });
+        denied
+    }
+
+    /// The allowed origins of the serving policy.
+    pub fn allowed_origins(&self) -> &[String] {
+        self.policy
+            .as_ref()
+            .map_or(&[], |p| p.settings.allowed_origins.as_slice())
+    }
+
+    /// Applies `msg`; returns what the run loop must do.
+    pub fn update(&mut self, msg: Msg) -> Option<Effect> {
+        match msg {
+            Msg::Action(action) => self.act(action),
+            Msg::Net(net) => self.receive(net),
+            Msg::Tick { now_ms } => {
+                self.now_ms = now_ms;
+                None
+            }
+        }
+    }
+
+    fn act(&mut self, action: Action) -> Option<Effect> {
+        if action == Action::Quit {
+            return Some(Effect::Quit);
+        }
+        match self.input_mode() {
+            InputMode::Help => {
+                if matches!(action, Action::ToggleHelp | Action::Cancel) {
+                    self.help = false;
+                }
+                None
+            }
+            InputMode::Filter => {
+                self.edit_filter(action);
+                None
+            }
+            InputMode::Prompt => self.edit_prompt(action),
+            InputMode::Confirm => self.answer(action),
+            InputMode::Normal => self.normal(action),
+        }
+    }
+
+    fn normal(&mut self, action: Action) -> Option<Effect> {
+        match action {
+            Action::ToggleHelp => self.help = true,
+            Action::FocusNext => self.focus = self.focus.next(),
+            Action::FocusPrev => self.focus = self.focus.prev(),
+            Action::Up => self.move_by(-1),
+            Action::Down => self.move_by(1),
+            Action::PageUp => self.move_by(-(PAGE as isize)),
+            Action::PageDown => self.move_by(PAGE as isize),
+            Action::Top => self.move_by(isize::MIN / 2),
+            Action::Bottom => self.jump_to_bottom(),
+            Action::TogglePause => self.toggle_pause(),
+            Action::StartFilter => self.filter.editing = true,
+            Action::ClearFilter | Action::Cancel => self.filter.text.clear(),
+            Action::Allow => self.allow(),
+            Action::AddOrigin => self.open_prompt(),
+            Action::Remove => self.ask_remove(),
+            Action::Quit | Action::Char(_) | Action::Backspace | Action::Submit => {}
+        }
+        None
+    }
+
+    /// Moves the focused panel's cursor by `delta` (negative: up / back in time).
+    fn move_by(&mut self, delta: isize) {
+        match self.focus {
+            Focus::Events => self.scroll_by(delta),
+            Focus::Denied => {
+                let len = self.denied_origins().len();
+                self.denied_selected = step(self.denied_selected, delta, len);
+            }
+            Focus::Policy => {
+                let len = self.allowed_origins().len();
+                self.policy_selected = step(self.policy_selected, delta, len);
+            }
+        }
+    }
+
+    /// Scrolling back freezes the tail, so the lines being read do not run away.
+    fn scroll_by(&mut self, delta: isize) {
+        if delta < 0 && self.paused_at.is_none() {
+            self.paused_at = Some(self.events.last_seq());
+        }
+        let max = self.visible_events().len().saturating_sub(1);
+        let back = self.scroll as isize - delta;
+        self.scroll = back.clamp(0, max as isize) as usize;
+    }
+
+    fn jump_to_bottom(&mut self) {
+        match self.focus {
+            Focus::Events => {
+                self.scroll = 0;
+                self.paused_at = None;
+            }
+            _ => self.move_by(isize::MAX / 2),
+        }
+    }
+
+    fn toggle_pause(&mut self) {
+        if self.paused_at.take().is_none() {
+            self.paused_at = Some(self.events.last_seq());
+        } else {
+            self.scroll = 0;
+        }
+    }
+
+    fn allow(&mut self) {
+        match self.focus {
+            Focus::Denied => {
+                let Some(origin) = self
+                    .denied_origins()
+                    .get(self.denied_selected)
+                    .map(|o| o.origin.clone())
+                else {
+                    return self.tell("no denied origin selected", true);
+                };
+                self.dialog = Some(Dialog::Confirm {
+                    question: format!(
+                        "Allow {origin}? It is added to allowed_origins in the policy file."
+                    ),
+                    request: Request::AddOrigin { origin },
+                });
+            }
+            Focus::Policy => self.open_prompt(),
+            Focus::Events => self.tell(
+                "to allow an origin, select it in the denied panel (Tab), or press n to type one",
+                true,
+            ),
+        }
+    }
+
+    fn open_prompt(&mut self) {
+        self.dialog = Some(Dialog::AddOrigin(AddOrigin::new()));
+    }
+
+    fn ask_remove(&mut self) {
+        if self.focus != Focus::Policy {
+            return self.tell(
+                "to remove an origin, select it in the policy panel (Tab)",
+                true,
+            );
+        }
+        let Some(origin) = self.allowed_origins().get(self.policy_selected).cloned() else {
+            return self.tell("no allowed origin selected", true);
+        };
+        self.dialog = Some(Dialog::Confirm {
+            question: format!(
+                "Remove {origin}? Requests from it are refused once the file is saved."
+            ),
+            request: Request::RemoveOrigin { origin },
+        });
+    }
+
+    fn edit_filter(&mut self, action: Action) {
+        match action {
+            Action::Char(c) => self.filter.text.push(c),
+            Action::Backspace => {
+                self.filter.text.pop();
+            }
+            Action::Submit => self.filter.editing = false,
+            Action::Cancel => {
+                self.filter.text.clear();
+                self.filter.editing = false;
+            }
+            _ => {}
+        }
+        // The filter changes which lines exist; an old scroll offset would point anywhere.
+        self.scroll = 0;
+    }
+
+    fn edit_prompt(&mut self, action: Action) -> Option<Effect> {
+        let base = self.policy.as_ref().map(|p| p.settings.clone());
+        let Some(Dialog::AddOrigin(prompt)) = &mut self.dialog else {
+            return None;
+        };
+        match action {
+            Action::Char(c) => prompt.input.push(c),
+            Action::Backspace => {
+                prompt.input.pop();
+            }
+            Action::Cancel => {
+                self.dialog = None;
+                return None;
+            }
+            Action::Submit => return self.submit_prompt(),
+            _ => return None,
+        }
+        prompt.revalidate(base.as_ref());
+        None
+    }
+
+    fn submit_prompt(&mut self) -> Option<Effect> {
+        let Some(Dialog::AddOrigin(prompt)) = &self.dialog else {
+            return None;
+        };
+        // Only a valid origin leaves the dialog; an invalid one keeps it open with its
+        // diagnostic, so the operator can fix the typo.
+        let Validation::Valid { normalised, .. } = &prompt.check else {
+            return None;
+        };
+        let origin = normalised.clone();
+        self.dialog = None;
+        self.tell(&format!("adding {origin}…"), false);
+        Some(Effect::Send(Request::AddOrigin { origin }))
+    }
+
+    fn answer(&mut self, action: Action) -> Option<Effect> {
+        match action {
+            Action::Submit => {
+                let Some(Dialog::Confirm { request, .. }) = self.dialog.take() else {
+                    return None;
+                };
+                self.tell("sending…", false);
+                Some(Effect::Send(request))
+            }
+            Action::Cancel => {
+                self.dialog = None;
+                None
+            }
+            _ => None,
+        }
+    }
+
+    fn tell(&mut self, text: &str, error: bool) {
+        self.notice = Some(Notice {
+            text: text.to_owned(),
+            error,
+        });
+    }
+
+    fn receive(&mut self, msg: NetMsg) -> Option<Effect> {
+        match msg {
+            NetMsg::Connected { server } => self.conn = ConnStatus::Connected { server },
+            NetMsg::Replay(events) => self.events.merge_replay(events),
+            NetMsg::Event(event) => self.observe(event),
+            NetMsg::Dropped { count } => self.dropped_here += count,
+            NetMsg::Stats(stats) => self.set_stats(stats),
+            NetMsg::Policy(policy) => self.set_policy(policy),
+            NetMsg::Disconnected { reason, retry_in } => {
+                let retry_ms = u64::try_from(retry_in.as_millis()).unwrap_or(u64::MAX);
+                self.conn = ConnStatus::Disconnected {
+                    reason,
+                    retry_at_ms: self.now_ms.saturating_add(retry_ms),
+                };
+            }
+            NetMsg::CommandDone(Ok(text)) => self.tell(&text, false),
+            NetMsg::CommandDone(Err(text)) => self.tell(&text, true),
+            NetMsg::Fatal(reason) => {
+                self.fatal = Some(reason);
+                return Some(Effect::Quit);
+            }
+        }
+        None
+    }
+
+    /// Reload events update the banner at once, ahead of the next stats poll.
+    fn observe(&mut self, event: Event) {
+        match &event {
+            Event::Reloaded { .. } => self.reload_error = None,
+            Event::ReloadRejected { error, .. } => self.reload_error = Some(error.clone()),
+            Event::Decision(_) => {}
+        }
+        self.events.push(event);
+    }
+
+    fn set_stats(&mut self, stats: Stats) {
+        self.reload_error = stats.last_error.clone();
+        self.stats = Some(stats);
+        let len = self.denied_origins().len();
+        self.denied_selected = self.denied_selected.min(len.saturating_sub(1));
+    }
+
+    fn set_policy(&mut self, policy: PolicyReply) {
+        let len = policy.settings.allowed_origins.len();
+        self.policy_selected = self.policy_selected.min(len.saturating_sub(1));
+        if let Some(Dialog::AddOrigin(prompt)) = &mut self.dialog {
+            prompt.revalidate(Some(&policy.settings));
+        }
+        self.policy = Some(policy);
+    }
+}
+
+/// `index` moved by `delta` within `0..len`.
+fn step(index: usize, delta: isize, len: usize) -> usize {
+    let last = len.saturating_sub(1) as isize;
+    (index as isize).saturating_add(delta).clamp(0, last.max(0)) as usize
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,257 @@
+//! Update logic, key by key, without a terminal.
+
+use std::time::Duration;
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use mcp_cors::Verdict;
+use mcp_cors::protocol::{Event, Request};
+
+use super::*;
+use crate::fixtures::{self, NOW, decision};
+use crate::input::map_key;
+
+/// Presses `code` the way the run loop does: key → action (for the current mode) → update.
+fn press(app: &mut App, code: KeyCode) -> Option<Effect> {
+    let action = map_key(KeyEvent::new(code, KeyModifiers::NONE), app.input_mode())?;
+    app.update(Msg::Action(action))
+}
+
+fn type_text(app: &mut App, text: &str) {
+    for c in text.chars() {
+        press(app, KeyCode::Char(c));
+    }
+}
+
+fn origins(app: &App) -> Vec<String> {
+    app.visible_events()
+        .iter()
+        .filter_map(|e| match &e.event {
+            Event::Decision(d) => d.origin.clone(),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn slash_filters_the_tail_as_you_type_and_esc_clears() {
+    let mut app = fixtures::streaming_app();
+    assert_eq!(app.visible_events().len(), 5);
+    press(&mut app, KeyCode::Char('/'));
+    assert_eq!(app.input_mode(), InputMode::Filter);
+    type_text(&mut app, "evil");
+    assert_eq!(origins(&app), ["https://evil.example"]);
+    press(&mut app, KeyCode::Enter);
+    assert_eq!(app.input_mode(), InputMode::Normal);
+    assert_eq!(app.filter.text, "evil", "Enter keeps the filter");
+    press(&mut app, KeyCode::Esc);
+    assert_eq!(app.visible_events().len(), 5);
+}
+
+#[test]
+fn filter_by_verdict_and_reload() {
+    let mut app = fixtures::streaming_app();
+    press(&mut app, KeyCode::Char('/'));
+    type_text(&mut app, "would");
+    assert_eq!(origins(&app), ["http://localhost:3000"]);
+    for _ in 0..5 {
+        press(&mut app, KeyCode::Backspace);
+    }
+    type_text(&mut app, "reload");
+    assert_eq!(app.visible_events().len(), 1);
+}
+
+#[test]
+fn allowing_the_most_denied_origin_asks_then_sends_add_origin() {
+    let mut app = fixtures::streaming_app();
+    press(&mut app, KeyCode::Tab);
+    assert_eq!(app.focus, Focus::Denied);
+    assert_eq!(
+        press(&mut app, KeyCode::Char('a')),
+        None,
+        "nothing is sent before yes"
+    );
+    assert!(
+        matches!(&app.dialog, Some(Dialog::Confirm { question, .. }) if question.contains("https://evil.example"))
+    );
+    assert_eq!(
+        press(&mut app, KeyCode::Char('y')),
+        Some(Effect::Send(Request::AddOrigin {
+            origin: "https://evil.example".into()
+        }))
+    );
+    assert_eq!(app.dialog, None);
+}
+
+#[test]
+fn saying_no_sends_nothing() {
+    let mut app = fixtures::streaming_app();
+    press(&mut app, KeyCode::Tab);
+    press(&mut app, KeyCode::Down);
+    press(&mut app, KeyCode::Char('a'));
+    assert!(
+        matches!(&app.dialog, Some(Dialog::Confirm { question, .. }) if question.contains("localhost:3000"))
+    );
+    assert_eq!(press(&mut app, KeyCode::Char('n')), None);
+    assert_eq!(app.dialog, None);
+}
+
+#[test]
+fn removing_an_allowed_origin_asks_first() {
+    let mut app = fixtures::streaming_app();
+    press(&mut app, KeyCode::BackTab);
+    assert_eq!(app.focus, Focus::Policy);
+    press(&mut app, KeyCode::Down);
+    press(&mut app, KeyCode::Down); // clamped to the last origin
+    press(&mut app, KeyCode::Char('d'));
+    assert_eq!(
+        press(&mut app, KeyCode::Enter),
+        Some(Effect::Send(Request::RemoveOrigin {
+            origin: "http://localhost:*".into()
+        }))
+    );
+}
+
+#[test]
+fn remove_outside_the_policy_panel_explains_instead() {
+    let mut app = fixtures::streaming_app();
+    assert_eq!(press(&mut app, KeyCode::Char('d')), None);
+    assert_eq!(app.dialog, None);
+    assert!(app.notice.as_ref().is_some_and(|n| n.error));
+}
+
+#[test]
+fn the_add_prompt_validates_as_you_type_and_only_sends_a_valid_origin() {
+    let mut app = fixtures::streaming_app();
+    press(&mut app, KeyCode::Char('n'));
+    assert_eq!(app.input_mode(), InputMode::Prompt);
+    type_text(&mut app, "https://New.example.com/app");
+    let Some(Dialog::AddOrigin(prompt)) = &app.dialog else {
+        panic!("prompt closed")
+    };
+    assert!(matches!(&prompt.check, Validation::Invalid(m) if m.contains("path")));
+    assert_eq!(
+        press(&mut app, KeyCode::Enter),
+        None,
+        "an invalid origin is not sent"
+    );
+    for _ in 0.."/app".len() {
+        press(&mut app, KeyCode::Backspace);
+    }
+    assert_eq!(
+        press(&mut app, KeyCode::Enter),
+        Some(Effect::Send(Request::AddOrigin {
+            origin: "https://new.example.com".into()
+        }))
+    );
+    assert_eq!(app.dialog, None);
+}
+
+#[test]
+fn escape_closes_the_prompt_without_sending() {
+    let mut app = fixtures::streaming_app();
+    press(&mut app, KeyCode::Char('n'));
+    type_text(&mut app, "q");
+    assert_eq!(press(&mut app, KeyCode::Esc), None);
+    assert_eq!(app.dialog, None);
+}
+
+#[test]
+fn pause_freezes_the_tail_and_end_resumes() {
+    let mut app = fixtures::streaming_app();
+    press(&mut app, KeyCode::Char(' '));
+    app.update(Msg::Net(NetMsg::Event(decision(
+        0,
+        Verdict::Deny,
+        "https://late.example",
+        "/mcp",
+    ))));
+    assert!(!origins(&app).contains(&"https://late.example".to_owned()));
+    press(&mut app, KeyCode::End);
+    assert_eq!(app.paused_at, None);
+    assert_eq!(
+        origins(&app).last().map(String::as_str),
+        Some("https://late.example")
+    );
+}
+
+#[test]
+fn scrolling_back_pauses_and_is_bounded() {
+    let mut app = fixtures::streaming_app();
+    press(&mut app, KeyCode::Up);
+    assert!(app.paused_at.is_some());
+    assert_eq!(app.scroll, 1);
+    press(&mut app, KeyCode::PageUp);
+    assert_eq!(app.scroll, 4, "never past the oldest event");
+    press(&mut app, KeyCode::PageDown);
+    assert_eq!(app.scroll, 0);
+}
+
+#[test]
+fn reload_events_raise_and_clear_the_banner() {
+    let mut app = fixtures::streaming_app();
+    let error = fixtures::reload_error();
+    app.update(Msg::Net(NetMsg::Event(Event::ReloadRejected {
+        at_ms: NOW,
+        error: error.clone(),
+    })));
+    assert_eq!(app.reload_error, Some(error));
+    app.update(Msg::Net(NetMsg::Event(Event::Reloaded {
+        at_ms: NOW,
+        diff: Default::default(),
+    })));
+    assert_eq!(app.reload_error, None);
+}
+
+#[test]
+fn a_disconnect_keeps_the_screen_and_a_reconnect_does_not_duplicate() {
+    let mut app = fixtures::streaming_app();
+    let before = app.events.len();
+    app.update(Msg::Net(NetMsg::Disconnected {
+        reason: "connection lost".into(),
+        retry_in: Duration::from_secs(2),
+    }));
+    assert_eq!(
+        app.conn,
+        ConnStatus::Disconnected {
+            reason: "connection lost".into(),
+            retry_at_ms: NOW + 2000
+        }
+    );
+    assert_eq!(app.events.len(), before);
+    assert!(app.stats.is_some() && app.policy.is_some());
+    let replay: Vec<Event> = app.events.iter().map(|e| e.event.clone()).collect();
+    app.update(Msg::Net(NetMsg::Replay(replay)));
+    assert_eq!(app.events.len(), before);
+}
+
+#[test]
+fn a_version_mismatch_quits() {
+    let mut app = fixtures::streaming_app();
+    let effect = app.update(Msg::Net(NetMsg::Fatal("version 2 vs 1".into())));
+    assert_eq!(effect, Some(Effect::Quit));
+    assert_eq!(app.fatal.as_deref(), Some("version 2 vs 1"));
+}
+
+#[test]
+fn help_opens_and_closes_and_q_quits() {
+    let mut app = fixtures::streaming_app();
+    press(&mut app, KeyCode::Char('?'));
+    assert_eq!(app.input_mode(), InputMode::Help);
+    press(&mut app, KeyCode::Esc);
+    assert_eq!(app.input_mode(), InputMode::Normal);
+    assert_eq!(press(&mut app, KeyCode::Char('q')), Some(Effect::Quit));
+}
+
+#[test]
+fn the_event_buffer_is_bounded() {
+    let mut app = App::new("/s".into(), NOW);
+    for _ in 0..events::CAPACITY + 50 {
+        app.update(Msg::Net(NetMsg::Event(decision(
+            0,
+            Verdict::Allow,
+            "https://a.example",
+            "/",
+        ))));
+    }
+    assert_eq!(app.events.len(), events::CAPACITY);
+}

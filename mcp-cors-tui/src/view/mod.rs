@@ -1,0 +1,58 @@
+//! Rendering: a pure function of the model ([`App`]) onto a frame, one module per panel.
+//! Times are rendered from event times and `App::now_ms`, never from the wall clock.
+
+mod banner;
+mod denied;
+mod dialog;
+mod events;
+mod footer;
+mod header;
+mod help;
+mod policy;
+pub mod styles;
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Flex, Layout, Rect};
+
+use crate::state::App;
+
+/// Draws the whole screen.
+pub fn render(frame: &mut Frame, app: &App) {
+    let [header, banner, body, footer] = Layout::vertical([
+        Constraint::Length(header::HEIGHT),
+        Constraint::Length(banner::height(app)),
+        Constraint::Min(6),
+        Constraint::Length(1),
+    ])
+    .areas(frame.area());
+    header::render(frame, header, app);
+    banner::render(frame, banner, app);
+    let [tail, side] =
+        Layout::horizontal([Constraint::Percentage(55), Constraint::Percentage(45)]).areas(body);
+    events::render(frame, tail, app);
+    let [denied, policy] =
+        Layout::vertical([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(side);
+    denied::render(frame, denied, app);
+    policy::render(frame, policy, app);
+    footer::render(frame, footer, app);
+    if let Some(open) = &app.dialog {
+        dialog::render(frame, open);
+    }
+    if app.help {
+        help::render(frame);
+    }
+}
+
+/// A rectangle of `width` × `height` centred in `area` (shrunk to fit).
+fn centered(area: Rect, width: u16, height: u16) -> Rect {
+    let [row] = Layout::vertical([Constraint::Length(height.min(area.height))])
+        .flex(Flex::Center)
+        .areas(area);
+    let [rect] = Layout::horizontal([Constraint::Length(width.min(area.width))])
+        .flex(Flex::Center)
+        .areas(row);
+    rect
+}
+
+#[cfg(test)]
+mod tests;

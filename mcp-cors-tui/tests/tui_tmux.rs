@@ -1,0 +1,174 @@
+//! The interactive UI end to end: the real binary in a real terminal (tmux), against a
+//! real server. A denied request shows up; allowing it from the denied-origins panel makes
+//! the next request from that origin pass, and the policy file on disk holds it.
+
+mod common;
+
+use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use common::{EVIL, POLICY, Server, s, wait_for};
+
+/// A tmux server of our own (its own socket name), killed when dropped, even when the
+/// test fails.
+struct Tmux {
+    name: String,
+}
+
+impl Tmux {
+    fn start(command: &str) -> Tmux {
+        let version = Command::new("tmux").arg("-V").output();
+        assert!(
+            version.is_ok_and(|o| o.status.success()),
+            "tmux is required for this test but was not found on PATH: install it (apt-get install -y tmux)"
+        );
+        // Unique per process and per test: tests run in parallel threads.
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, Ordering::SeqCst);
+        let name = format!("mcp-cors-tui-test-{}-{n}", std::process::id());
+        let tmux = Tmux { name };
+        let status = tmux
+            .cmd()
+            .args([
+                "new-session",
+                "-d",
+                "-x",
+                "160",
+                "-y",
+                "48",
+                "-s",
+                "tui",
+                command,
+            ])
+            .status()
+            .expect("run tmux");
+        assert!(status.success(), "tmux new-session failed");
+        tmux
+    }
+
+    fn cmd(&self) -> Command {
+        let mut cmd = Command::new("tmux");
+        cmd.args(["-L", &self.name]);
+        cmd
+    }
+
+    fn screen(&self) -> String {
+        let out = self
+            .cmd()
+            .args(["capture-pane", "-p", "-t", "tui"])
+            .output()
+            .expect("tmux capture-pane");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn keys(&self, keys: &[&str]) {
+        let status = self
+            .cmd()
+            .args(["send-keys", "-t", "tui"])
+            .args(keys)
+            .status()
+            .expect("tmux send-keys");
+        assert!(status.success());
+    }
+
+    /// Waits until the screen shows `text`; on timeout, fails showing the screen.
+    fn wait_for_text(&self, text: &str) {
+        let mut last = String::new();
+        let found = (0..300).any(|_| {
+            last = self.screen();
+            if last.contains(text) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+            false
+        });
+        assert!(found, "the screen never showed {text:?}; it shows:\n{last}");
+    }
+
+    fn running(&self) -> bool {
+        self.cmd()
+            .args(["has-session", "-t", "tui"])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        // The server is already gone when the UI quit and closed the last session.
+        let _ = self
+            .cmd()
+            .arg("kill-server")
+            .stderr(std::process::Stdio::null())
+            .status();
+    }
+}
+
+#[test]
+fn a_denied_origin_is_allowed_from_the_denied_panel() {
+    let server = Server::start(POLICY);
+    assert_eq!(server.post(EVIL), 403);
+    let command = format!(
+        "'{}' --config '{}'",
+        env!("CARGO_BIN_EXE_mcp-cors-tui"),
+        s(&server.config)
+    );
+    let tmux = Tmux::start(&command);
+
+    // The refusal arrives through the replay, the counters through the first poll.
+    tmux.wait_for_text("● connected");
+    tmux.wait_for_text(&format!("POST    {EVIL} /mcp  origin not allowed"));
+    tmux.wait_for_text("denied 1");
+
+    tmux.keys(&["Tab"]);
+    tmux.keys(&["a"]);
+    tmux.wait_for_text(&format!("Allow {EVIL}?"));
+    tmux.keys(&["y"]);
+    tmux.wait_for_text(&format!("allowed {EVIL}"));
+
+    assert_eq!(server.post(EVIL), 200, "the next request from it passes");
+    assert!(server.policy_text().contains(&format!("\"{EVIL}\"")));
+    assert!(
+        server.policy_text().contains("# the web UI"),
+        "comments kept"
+    );
+    tmux.wait_for_text(&format!("RELOADED   +{EVIL}"));
+    tmux.wait_for_text(&format!("POST    {EVIL} /mcp"));
+    tmux.wait_for_text("allowed 1");
+
+    tmux.keys(&["q"]);
+    wait_for(Duration::from_secs(5), "the UI to quit on q", || {
+        !tmux.running()
+    });
+}
+
+#[test]
+fn the_ui_reconnects_when_the_server_restarts() {
+    let server = Server::start(POLICY);
+    assert_eq!(server.post(EVIL), 403);
+    let config = server.config.clone();
+    let command = format!(
+        "'{}' --config '{}'",
+        env!("CARGO_BIN_EXE_mcp-cors-tui"),
+        s(&config)
+    );
+    let tmux = Tmux::start(&command);
+    tmux.wait_for_text("● connected");
+    tmux.wait_for_text(&format!("{EVIL} /mcp  origin not allowed"));
+
+    // Keep the folder (and the event already on screen) but stop the server.
+    let dir = server.stop();
+    tmux.wait_for_text("✕ disconnected");
+    tmux.wait_for_text(&format!("{EVIL} /mcp  origin not allowed"));
+
+    let restarted = Server::start_in(dir, POLICY);
+    tmux.wait_for_text("● connected");
+    assert_eq!(restarted.post("https://other.example"), 403);
+    tmux.wait_for_text("https://other.example /mcp  origin not allowed");
+    let screen = tmux.screen();
+    assert!(
+        screen.contains(&format!("{EVIL} /mcp")),
+        "the old events are kept:\n{screen}"
+    );
+}
