@@ -1,0 +1,128 @@
+//! The baseline for every performance figure: one small handler, served bare, behind
+//! actix-cors configured to the same effect, or behind McpCors.
+//!
+//! ```sh
+//! cargo run --release --example bench_server -- --cors mcp --bind 127.0.0.1:8081
+//! cargo run --release --example bench_server -- --cors mcp --watched bench.toml
+//! cargo run --release --example bench_server -- --cors actix
+//! cargo run --release --example bench_server -- --cors none
+//! ```
+//!
+//! The policy (both middlewares): origins `https://app.example.com`,
+//! `https://admin.example.com`, `http://localhost:5173`; methods GET, POST, DELETE; the
+//! MCP request headers; `Mcp-Session-Id` and friends exposed; max-age 600; refusals
+//! blocked. `scripts/load.sh` drives it with wrk.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use actix_web::{App, HttpResponse, HttpServer, web};
+use clap::{Parser, ValueEnum};
+use mcp_cors::{McpCors, Policy};
+
+/// The origins both middlewares allow.
+const ORIGINS: [&str; 3] = [
+    "https://app.example.com",
+    "https://admin.example.com",
+    "http://localhost:5173",
+];
+const HEADERS: [&str; 6] = [
+    "content-type",
+    "accept",
+    "authorization",
+    "mcp-session-id",
+    "mcp-protocol-version",
+    "last-event-id",
+];
+const EXPOSED: [&str; 4] = [
+    "Mcp-Session-Id",
+    "Mcp-Protocol-Version",
+    "WWW-Authenticate",
+    "Last-Event-ID",
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Cors {
+    /// McpCors.
+    Mcp,
+    /// actix-cors, configured alike.
+    Actix,
+    /// No CORS middleware.
+    None,
+}
+
+/// A minimal server for load tests.
+#[derive(Debug, Parser)]
+struct Args {
+    /// Which middleware to put in front of the handler.
+    #[arg(long, value_enum)]
+    cors: Cors,
+    /// Where to listen.
+    #[arg(long, default_value = "127.0.0.1:8081")]
+    bind: SocketAddr,
+    /// With `--cors mcp`: serve this policy file, watched (and its admin socket), instead
+    /// of the built-in static policy.
+    #[arg(long)]
+    watched: Option<PathBuf>,
+    /// actix worker threads.
+    #[arg(long, default_value_t = 1)]
+    workers: usize,
+}
+
+fn static_policy() -> Policy {
+    let quoted: Vec<String> = ORIGINS.iter().map(|o| format!("{o:?}")).collect();
+    let source = format!(
+        "allowed_origins = [{}]\nallowed_hosts = [\"*\"]\n",
+        quoted.join(", ")
+    );
+    match Policy::from_toml_str(&source) {
+        Ok(policy) => policy,
+        Err(e) => unreachable!("the built-in policy is valid: {e}"),
+    }
+}
+
+fn actix_cors() -> actix_cors::Cors {
+    let mut cors = actix_cors::Cors::default()
+        .allowed_methods(["GET", "POST", "DELETE"])
+        .allowed_headers(HEADERS)
+        .expose_headers(EXPOSED)
+        .max_age(600)
+        .block_on_origin_mismatch(true);
+    for origin in ORIGINS {
+        cors = cors.allowed_origin(origin);
+    }
+    cors
+}
+
+async fn handler() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .body(r#"{"jsonrpc":"2.0","id":1,"result":{}}"#)
+}
+
+#[actix_web::main]
+async fn main() -> std::io::Result<()> {
+    let args = Args::parse();
+    let mcp = match (&args.watched, args.cors) {
+        (Some(path), Cors::Mcp) => McpCors::try_watched(path).map_err(std::io::Error::other)?,
+        _ => McpCors::from_policy(static_policy()),
+    };
+    // Three distinct apps, so that `none` is truly bare and each mode pays only for its
+    // own middleware.
+    macro_rules! serve {
+        ($app:expr) => {
+            HttpServer::new($app)
+                .workers(args.workers)
+                .bind(args.bind)?
+                .run()
+                .await
+        };
+    }
+    match args.cors {
+        Cors::None => serve!(|| App::new().route("/mcp", web::to(handler))),
+        Cors::Actix => serve!(|| App::new()
+            .route("/mcp", web::to(handler))
+            .wrap(actix_cors())),
+        Cors::Mcp => serve!(move || App::new().route("/mcp", web::to(handler)).wrap(mcp.clone())),
+    }
+}
