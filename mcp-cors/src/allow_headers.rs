@@ -1,6 +1,6 @@
 //! `allowed_headers` and `allowed_methods`: what a preflight may ask for.
 
-use std::collections::HashSet;
+use foldhash::HashSet;
 
 /// The request headers a preflight may ask for. Matching is case-insensitive; an entry
 /// ending in `*` (`Mcp-Param-*`) admits every header with that prefix.

@@ -9,7 +9,10 @@
 //! - each listener has a bounded queue; when it is full the event is dropped for that
 //!   listener and counted, and the listener is told how many it missed.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
+
+// Seeded per process, so origins chosen by clients cannot be made to collide on purpose.
+use foldhash::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::SystemTime;
@@ -46,6 +49,11 @@ impl Subscription {
     /// The next event, or `None` once the bus is gone.
     pub(crate) async fn recv(&mut self) -> Option<Arc<Event>> {
         self.rx.recv().await
+    }
+
+    /// The next event if one is already queued.
+    pub(crate) fn try_recv(&mut self) -> Option<Arc<Event>> {
+        self.rx.try_recv().ok()
     }
 
     /// Events dropped for this subscriber since the last call, and in all.
@@ -109,7 +117,7 @@ impl EventBus {
             denied: AtomicU64::new(0),
             would_deny: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
-            origins: Mutex::new(HashMap::new()),
+            origins: Mutex::new(HashMap::default()),
         })
     }
 

@@ -5,8 +5,8 @@
 //! the browser still sends `Host: attacker.example`. Refusing hosts the server does not
 //! answer for closes that door.
 
+use foldhash::HashMap;
 use std::borrow::Cow;
-use std::collections::HashMap;
 
 use crate::origin::{parse_port, split_host_port};
 

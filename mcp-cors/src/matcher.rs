@@ -5,7 +5,8 @@
 //! shorter suffix of the host is a key); port wildcards are one lookup on the host; regexes
 //! are one pass of a [`RegexSet`].
 
-use std::collections::{HashMap, HashSet};
+// foldhash: several times faster than SipHash on short keys, and seeded per process.
+use foldhash::{HashMap, HashSet};
 
 use regex::RegexSet;
 

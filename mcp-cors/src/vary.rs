@@ -7,6 +7,11 @@ use actix_web::http::header::{self, HeaderMap, HeaderValue};
 /// `Vary: *` already covers everything and is left alone; a name already present (in any
 /// case) is not added twice; several `Vary` lines are folded into one.
 pub(crate) fn add(headers: &mut HeaderMap, name: &'static str) {
+    // The common case, without allocating: the handler set no `Vary`.
+    if !headers.contains_key(header::VARY) {
+        headers.insert(header::VARY, HeaderValue::from_static(name));
+        return;
+    }
     let existing: Vec<&str> = headers
         .get_all(header::VARY)
         .filter_map(|v| v.to_str().ok())

@@ -14,18 +14,21 @@ use crate::conn::{Client, ConnError};
 pub async fn run(socket: &Path, json: bool, replay: usize) -> Result<(), CliError> {
     let mut client = Client::connect(socket).await?;
     client.call(&Request::Subscribe { replay }).await?;
+    // Buffered, and flushed whenever no further line is already waiting: each line still
+    // reaches a pipe as it happens, but a burst costs one write, not one per line.
+    let mut out = std::io::BufWriter::new(std::io::stdout());
     loop {
         let (raw, line) = client.recv_raw().await?;
         match line {
             ServerLine::Event(event) => {
-                let mut out = std::io::stdout().lock();
                 if json {
                     writeln!(out, "{raw}")?;
                 } else {
                     writeln!(out, "{}", plain(&event))?;
                 }
-                // Lines reach a pipe as they happen, not when a buffer fills.
-                out.flush()?;
+                if !client.line_pending() {
+                    out.flush()?;
+                }
             }
             ServerLine::Dropped { count, total } => {
                 eprintln!(

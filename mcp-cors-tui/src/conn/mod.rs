@@ -211,6 +211,12 @@ impl Client {
         }
     }
 
+    /// Whether another whole line has already been received (so the next `recv` will not
+    /// wait). Lets a follower batch its output under load and still flush when idle.
+    pub fn line_pending(&self) -> bool {
+        self.lines.read_buffer().contains(&b'\n')
+    }
+
     /// The next line from the server, parsed.
     pub async fn recv(&mut self) -> Result<ServerLine, ConnError> {
         self.recv_raw().await.map(|(_, line)| line)
