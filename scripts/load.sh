@@ -13,6 +13,12 @@ RUNS=${1:-5}
 DUR=${2:-5}
 PORT=${PORT:-18181}
 CONNS=${CONNS:-32}
+# The server and wrk on separate cores: unpinned, their scheduling interference alone
+# moved results by 10-15% between identical scenarios on a 2-core machine.
+SERVER_CPU=${SERVER_CPU:-0}
+WRK_CPU=${WRK_CPU:-1}
+PIN=()
+if command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ]; then PIN=(taskset -c); fi
 ORIGIN="https://app.example.com"
 URL="http://127.0.0.1:$PORT/mcp"
 WORK=$(mktemp -d)
@@ -36,7 +42,7 @@ policy() { # a policy file equal in effect to the built-in one; $1 tags the vers
 
 SERVER_PID=""
 start_server() { # args: bench_server flags
-  "$SERVER" --bind "127.0.0.1:$PORT" "$@" >"$WORK/server.log" 2>&1 &
+  ${PIN[@]:+"${PIN[@]}" "$SERVER_CPU"} "$SERVER" --bind "127.0.0.1:$PORT" "$@" >"$WORK/server.log" 2>&1 &
   SERVER_PID=$!
   for _ in $(seq 100); do
     curl -s -o /dev/null "http://127.0.0.1:$PORT/mcp" && return 0
@@ -51,7 +57,7 @@ rss_kb() { awk '/VmRSS/ {print $2}' "/proc/$SERVER_PID/status"; }
 measure() {
   local out=$1; shift
   local text
-  text=$(wrk -t1 -c"$CONNS" -d"${DUR}s" --latency "$@" "$URL")
+  text=$(${PIN[@]:+"${PIN[@]}" "$WRK_CPU"} wrk -t1 -c"$CONNS" -d"${DUR}s" --latency "$@" "$URL")
   local rps p50 p99 bad errors
   rps=$(awk '/^Requests\/sec/ {print $2}' <<<"$text")
   p50=$(awk '$1=="50%" {print $2}' <<<"$text")
@@ -78,7 +84,7 @@ run_scenario() { # name, server flags..., then "--" and wrk flags
   stop_server
 }
 
-echo "machine: $(nproc) cores, $(uname -sr); wrk -t1 -c$CONNS -d${DUR}s; $RUNS paired runs" >&2
+echo "machine: $(nproc) cores, $(uname -sr); wrk -t1 -c$CONNS -d${DUR}s; $RUNS paired runs; pinned: ${PIN[*]:-no} (server cpu $SERVER_CPU, wrk cpu $WRK_CPU)" >&2
 for run in $(seq "$RUNS"); do
   echo "run $run/$RUNS" >&2
   # Actual requests from an allowed origin, the three modes back to back.

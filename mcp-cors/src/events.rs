@@ -5,7 +5,8 @@
 //! - counters (totals and per origin) are always kept; the per-origin table is bounded,
 //!   because origins are chosen by whoever sends the request;
 //! - refusals and policy changes always go into a bounded ring, replayed to new
-//!   subscribers; allows are only turned into events while someone listens;
+//!   subscribers; allows are only turned into events while someone listens (and can take
+//!   them), and go to live listeners only;
 //! - each listener has a bounded queue; when it is full the event is dropped for that
 //!   listener and counted, and the listener is told how many it missed.
 
@@ -142,8 +143,20 @@ impl EventBus {
             self.count_origin(origin, decision);
         }
         let refused = verdict != Verdict::Allow;
-        if !refused && self.listeners.load().is_empty() {
-            return; // Nobody listens, and allows are not kept for replay.
+        if !refused {
+            let listeners = self.listeners.load();
+            if listeners.is_empty() {
+                return; // Nobody listens, and allows are not kept for replay.
+            }
+            // Listeners that cannot take another event would drop it anyway: count the
+            // drop without building the event.
+            if listeners.iter().all(|l| l.tx.capacity() == 0) {
+                for listener in listeners.iter() {
+                    listener.dropped.fetch_add(1, Ordering::Relaxed);
+                    self.dropped.fetch_add(1, Ordering::Relaxed);
+                }
+                return;
+            }
         }
         let event = Event::Decision(DecisionEvent {
             at_ms: unix_millis(SystemTime::now()),
@@ -161,7 +174,12 @@ impl EventBus {
             ),
             reason: decision.reason().map(ToString::to_string),
         });
-        self.publish(event);
+        if refused {
+            self.publish(event);
+        } else {
+            // Allows go to live listeners only: no replay ring, no lock.
+            self.fan_out(&Arc::new(event));
+        }
     }
 
     fn count_origin(&self, origin: &str, decision: &Decision) {
@@ -189,16 +207,22 @@ impl EventBus {
     pub(crate) fn publish(&self, event: Event) {
         let event = Arc::new(event);
         // The ring lock is held while fanning out, so a subscriber registered under the
-        // same lock sees each event exactly once: in its replay or live.
+        // same lock sees each kept event exactly once: in its replay or live.
         let mut recent = lock(&self.recent);
         if recent.len() == MAX_REPLAY {
             recent.pop_front();
         }
         recent.push_back(Arc::clone(&event));
+        self.fan_out(&event);
+        drop(recent);
+    }
+
+    /// Sends `event` to every listener that has room; counts it as dropped for the rest.
+    fn fan_out(&self, event: &Arc<Event>) {
         let listeners = self.listeners.load();
         let mut closed = false;
         for listener in listeners.iter() {
-            match listener.tx.try_send(Arc::clone(&event)) {
+            match listener.tx.try_send(Arc::clone(event)) {
                 Ok(()) => {}
                 Err(mpsc::error::TrySendError::Full(_)) => {
                     listener.dropped.fetch_add(1, Ordering::Relaxed);
@@ -207,7 +231,6 @@ impl EventBus {
                 Err(mpsc::error::TrySendError::Closed(_)) => closed = true,
             }
         }
-        drop(recent);
         if closed {
             self.listeners.rcu(|current| {
                 current

@@ -164,20 +164,16 @@ async fn subscribers_see_allow_and_deny_events_for_real_requests() {
     assert_eq!(deny.origin.as_deref(), Some(EVIL));
     assert_eq!(deny.reason.as_deref(), Some("origin not allowed"));
 
-    // A later subscriber gets both replayed (the allow was kept because someone was
-    // listening); counters are kept per origin.
+    // A later subscriber gets the refusal replayed (allows go to live listeners only);
+    // counters are kept per origin.
     let mut late = Client::connect(&s.socket).await;
     assert_eq!(
         late.call(Request::Subscribe { replay: 10 }).await,
-        ServerLine::Subscribed { replayed: 2 }
+        ServerLine::Subscribed { replayed: 1 }
     );
-    let replayed = [late.recv().await, late.recv().await];
     assert_eq!(
-        replayed,
-        [
-            Some(ServerLine::Event(Event::Decision(allow))),
-            Some(ServerLine::Event(Event::Decision(deny)))
-        ]
+        late.recv().await,
+        Some(ServerLine::Event(Event::Decision(deny)))
     );
     let stats = Client::connect(&s.socket).await.stats().await;
     assert_eq!((stats.allowed, stats.denied), (1, 1));
@@ -642,4 +638,53 @@ fn peer_client() {
         .read_line(&mut line)
         .unwrap();
     println!("PEER_REPLY: {}", line.trim_end());
+}
+
+#[actix_web::test]
+async fn a_second_process_on_the_same_config_gets_a_clear_error_not_the_socket() {
+    let s = setup(POLICY);
+    wait_for_socket(&s.socket).await;
+    // This test binary, run again, is the second server process on the same file.
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "second_server_process",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("MCP_CORS_SECOND_CONFIG", &s.config)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let Some(error) = stdout
+        .lines()
+        .find_map(|l| l.split_once("SECOND: ").map(|(_, e)| e.to_owned()))
+    else {
+        panic!(
+            "the second process said nothing: {stdout} {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    assert!(error.contains("in use by another live process"), "{error}");
+    assert!(
+        error.contains("cors.sock"),
+        "the error names the socket: {error}"
+    );
+    // The first process still owns and serves its socket.
+    let mut client = Client::connect(&s.socket).await;
+    let _ = client.stats().await;
+    s.server.handle.stop(true).await;
+}
+
+/// Not a test on its own: the second server process of the test above. Prints what
+/// `McpCors::try_watched` says about the config another process already serves.
+#[test]
+fn second_server_process() {
+    let Some(config) = std::env::var_os("MCP_CORS_SECOND_CONFIG") else {
+        return;
+    };
+    match McpCors::try_watched(config) {
+        Ok(_) => println!("SECOND: started (the socket was taken over!)"),
+        Err(e) => println!("SECOND: {e}"),
+    }
 }
