@@ -4,10 +4,10 @@ mod common;
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::server::{Server, post, start};
+use common::server::{Setup, post, setup, start, wait_for_socket};
 use mcp_cors::McpCors;
 use mcp_cors::protocol::{ErrorCode, Event, MAX_LINE, Request, ServerLine, Stats};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
@@ -98,42 +98,9 @@ impl Client {
     }
 }
 
-struct Setup {
-    _dir: tempfile::TempDir,
-    config: PathBuf,
-    socket: PathBuf,
-    server: Server,
-}
-
-fn setup(policy: &str) -> Setup {
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("cors.toml");
-    fs::write(&config, policy).unwrap();
-    let server = start(&config, 1);
-    Setup {
-        socket: dir.path().join("cors.sock"),
-        _dir: dir,
-        config,
-        server,
-    }
-}
-
-async fn wait_for_socket(path: &Path) {
-    let start = Instant::now();
-    while UnixStream::connect(path).await.is_err() {
-        assert!(
-            start.elapsed() < Duration::from_secs(5),
-            "no admin socket at {}",
-            path.display()
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-}
-
 #[actix_web::test]
 async fn subscribers_see_allow_and_deny_events_for_real_requests() {
-    let s = setup(POLICY);
-    wait_for_socket(&s.socket).await;
+    let s = setup(POLICY).await;
     let mut client = Client::connect(&s.socket).await;
     assert_eq!(
         client.call(Request::Subscribe { replay: 0 }).await,
@@ -187,8 +154,7 @@ async fn subscribers_see_allow_and_deny_events_for_real_requests() {
 
 #[actix_web::test]
 async fn reloads_and_rejections_are_events() {
-    let s = setup(POLICY);
-    wait_for_socket(&s.socket).await;
+    let s = setup(POLICY).await;
     let mut client = Client::connect(&s.socket).await;
     client.call(Request::Subscribe { replay: 0 }).await;
     fs::write(&s.config, POLICY.replace(A, B)).unwrap();
@@ -221,8 +187,7 @@ async fn reloads_and_rejections_are_events() {
 
 #[actix_web::test]
 async fn add_and_remove_persist_with_comments_and_serve_before_the_reply() {
-    let s = setup(POLICY);
-    wait_for_socket(&s.socket).await;
+    let s = setup(POLICY).await;
     let mut client = Client::connect(&s.socket).await;
     assert_eq!(post(s.server.addr, B).await.0, 403);
 
@@ -307,8 +272,7 @@ async fn add_and_remove_persist_with_comments_and_serve_before_the_reply() {
 
 #[actix_web::test]
 async fn concurrent_adds_from_two_clients_both_land() {
-    let s = setup(POLICY);
-    wait_for_socket(&s.socket).await;
+    let s = setup(POLICY).await;
     let mut one = Client::connect(&s.socket).await;
     let mut two = Client::connect(&s.socket).await;
     for round in 0..5 {
@@ -345,8 +309,7 @@ async fn concurrent_adds_from_two_clients_both_land() {
 
 #[actix_web::test]
 async fn an_edit_by_hand_is_kept_by_the_next_add() {
-    let s = setup(POLICY);
-    wait_for_socket(&s.socket).await;
+    let s = setup(POLICY).await;
     let mut client = Client::connect(&s.socket).await;
     fs::write(&s.config, POLICY.replace("max_age = 600", "max_age = 60")).unwrap();
     client.call(Request::AddOrigin { origin: B.into() }).await;
@@ -385,8 +348,7 @@ async fn a_symlinked_config_is_managed_elsewhere() {
 
 #[actix_web::test]
 async fn the_socket_is_0600_and_removed_on_shutdown() {
-    let s = setup(POLICY);
-    wait_for_socket(&s.socket).await;
+    let s = setup(POLICY).await;
     let mode = fs::metadata(&s.socket).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600);
     let Setup {
@@ -445,8 +407,7 @@ async fn a_stale_socket_is_replaced_and_a_live_one_is_not_stolen() {
 
 #[actix_web::test]
 async fn bad_input_gets_an_error_or_a_clean_close_and_harms_nothing() {
-    let s = setup(POLICY);
-    wait_for_socket(&s.socket).await;
+    let s = setup(POLICY).await;
 
     let mut client = Client::connect(&s.socket).await;
     client.send_raw(b"{not json\n").await.unwrap();
@@ -546,8 +507,7 @@ async fn throughput(addr: std::net::SocketAddr, n: usize) -> f64 {
 
 #[actix_web::test]
 async fn a_listener_that_never_reads_does_not_slow_requests_and_its_drops_are_counted() {
-    let s = setup(POLICY);
-    wait_for_socket(&s.socket).await;
+    let s = setup(POLICY).await;
     const N: usize = 6000;
     throughput(s.server.addr, 400).await; // warm up
     let without = throughput(s.server.addr, N).await;
@@ -578,8 +538,7 @@ async fn a_listener_that_never_reads_does_not_slow_requests_and_its_drops_are_co
 
 #[actix_web::test]
 async fn a_client_from_another_user_is_refused() {
-    let s = setup(POLICY);
-    wait_for_socket(&s.socket).await;
+    let s = setup(POLICY).await;
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 {
         println!("skipped: not root, so no other uid can be taken to connect with");
@@ -642,8 +601,7 @@ fn peer_client() {
 
 #[actix_web::test]
 async fn a_second_process_on_the_same_config_gets_a_clear_error_not_the_socket() {
-    let s = setup(POLICY);
-    wait_for_socket(&s.socket).await;
+    let s = setup(POLICY).await;
     // This test binary, run again, is the second server process on the same file.
     let out = std::process::Command::new(std::env::current_exe().unwrap())
         .args([

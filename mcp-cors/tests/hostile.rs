@@ -3,13 +3,12 @@
 
 mod common;
 
-use std::fs;
 use std::time::{Duration, Instant};
 
 use actix_web::http::header::HeaderValue;
 use actix_web::http::{Method, StatusCode};
 use actix_web::{App, HttpResponse, test, web};
-use common::server::{post, start};
+use common::server::{Setup, post, setup};
 use common::*;
 use mcp_cors::protocol::{ErrorCode, Request, ServerLine};
 use mcp_cors::{McpCors, Policy};
@@ -176,16 +175,12 @@ async fn assert_admin_works(socket: &std::path::Path) {
 
 #[actix_web::test]
 async fn a_thousand_held_connections_starve_no_one() {
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("cors.toml");
-    fs::write(&config, FILE_POLICY).unwrap();
-    let server = start(&config, 1);
-    let socket = dir.path().join("cors.sock");
-    let start_time = Instant::now();
-    while UnixStream::connect(&socket).await.is_err() {
-        assert!(start_time.elapsed() < Duration::from_secs(5));
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    let Setup {
+        server,
+        socket,
+        _dir,
+        ..
+    } = setup(FILE_POLICY).await;
 
     let mut held = Vec::new();
     for _ in 0..1000 {
@@ -203,16 +198,12 @@ async fn a_thousand_held_connections_starve_no_one() {
 
 #[actix_web::test]
 async fn slowloris_and_a_100_mb_line_are_cut_off() {
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("cors.toml");
-    fs::write(&config, FILE_POLICY).unwrap();
-    let server = start(&config, 1);
-    let socket = dir.path().join("cors.sock");
-    let start_time = Instant::now();
-    while UnixStream::connect(&socket).await.is_err() {
-        assert!(start_time.elapsed() < Duration::from_secs(5));
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    let Setup {
+        server,
+        socket,
+        _dir,
+        ..
+    } = setup(FILE_POLICY).await;
 
     // One byte a second: never a complete line. The server closes it once idle too long.
     let slow = {

@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use actix_web::web::Bytes;
 use actix_web::{App, HttpResponse, HttpServer, web};
@@ -67,4 +67,42 @@ pub async fn post(addr: SocketAddr, origin: &str) -> (u16, Option<String>) {
         .get("access-control-allow-origin")
         .map(|v| v.to_str().unwrap().to_owned());
     (res.status().as_u16(), acao)
+}
+
+/// A real server on a policy file in its own folder, with its admin socket answering.
+pub struct Setup {
+    pub _dir: tempfile::TempDir,
+    pub config: PathBuf,
+    pub socket: PathBuf,
+    pub server: Server,
+}
+
+/// Writes `policy` to a fresh `cors.toml`, starts a one-worker server on it, and waits
+/// until its admin socket (`cors.sock`) answers.
+pub async fn setup(policy: &str) -> Setup {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("cors.toml");
+    std::fs::write(&config, policy).unwrap();
+    let server = start(&config, 1);
+    let socket = dir.path().join("cors.sock");
+    wait_for_socket(&socket).await;
+    Setup {
+        _dir: dir,
+        config,
+        socket,
+        server,
+    }
+}
+
+/// Waits (5 s at most) until something accepts connections at `path`.
+pub async fn wait_for_socket(path: &Path) {
+    let start = Instant::now();
+    while tokio::net::UnixStream::connect(path).await.is_err() {
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "no admin socket at {}",
+            path.display()
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
 }
