@@ -180,7 +180,16 @@ fn normalise_host_port(scheme: &str, authority: &str) -> Result<(String, Option<
         .filter(|h| !h.is_empty())
         .ok_or_else(|| "the origin has no host".to_string())?;
     // Non-special (extension) schemes keep the host as written; browsers send it lower-cased.
-    Ok((host.to_ascii_lowercase(), url.port()))
+    let host = host.to_ascii_lowercase();
+    // The URL parser decodes percent-escapes and lets through characters no browser puts in
+    // an origin (`+`, `` ` ``, a decoded `*`). Such an entry could never match a request,
+    // and would not load again in its normal form: refuse it.
+    if !valid_request_host(&host) {
+        return Err(format!(
+            "`{host}` is not a host name a browser sends (letters, digits, `-`, `.`, or an IP address)"
+        ));
+    }
+    Ok((host, url.port()))
 }
 
 /// `*.com` would admit every site under a top-level domain; demand at least two labels
@@ -335,6 +344,11 @@ mod tests {
             "a.com",
             "https://",
             "https://a*b.com",
+            "https://a%2Ab.com",
+            "https://a+b.com",
+            // Found by fuzzing (fuzz target `origin`): a percent-encoded `*` decoded into the
+            // host made normalisation not idempotent.
+            " https://+OOOOKOOOOOOOOOOdxtenOO+3+++%2A-+++++++`:*\r\r",
             "https://*.com",
             "https://*.1.2.3.4",
             "null",
