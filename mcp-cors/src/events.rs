@@ -10,13 +10,14 @@
 //! - each listener has a bounded queue; when it is full the event is dropped for that
 //!   listener and counted, and the listener is told how many it missed.
 
+use std::borrow::Cow;
 use std::collections::VecDeque;
 
 // Seeded per process, so origins chosen by clients cannot be made to collide on purpose.
 use foldhash::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use actix_web::http::Method;
 use actix_web::http::header::HeaderValue;
@@ -26,11 +27,23 @@ use tokio::sync::mpsc;
 use crate::decision::{Decision, Verdict};
 use crate::protocol::{DecisionEvent, Event, MAX_REPLAY, OriginStats, unix_millis};
 
-/// Events a listener may have queued before new ones are dropped for it.
-pub(crate) const LISTENER_QUEUE: usize = 1024;
+/// Events a listener may have queued before new ones are dropped for it: enough for
+/// [`LISTENER_POLL`] at a few hundred thousand decisions a second.
+pub(crate) const LISTENER_QUEUE: usize = 4096;
+/// How often a listener with nothing queued looks again. Listeners poll rather than being
+/// woken, so that a request never pays for waking another thread (a system call).
+pub(crate) const LISTENER_POLL: Duration = Duration::from_millis(10);
 /// Distinct origins counted one by one; the rest are counted together as `(other)`.
 pub(crate) const MAX_TRACKED_ORIGINS: usize = 1024;
+/// The most origins a `stats` reply lists (the most refused first).
+pub(crate) const MAX_REPORTED_ORIGINS: usize = 200;
 const OTHER: &str = "(other)";
+/// Longest origin kept as a counter key or in an event. A browser's origin is at most
+/// about 290 bytes (scheme, 253-byte host, port); anything longer is refused as malformed
+/// and clipped here, so a hostile header cannot make events or counters large.
+pub(crate) const MAX_ORIGIN_TEXT: usize = 300;
+/// Longest path (or reason) kept in an event.
+pub(crate) const MAX_PATH_TEXT: usize = 1024;
 
 struct Listener {
     tx: mpsc::Sender<Arc<Event>>,
@@ -48,8 +61,19 @@ pub(crate) struct Subscription {
 
 impl Subscription {
     /// The next event, or `None` once the bus is gone.
+    ///
+    /// Polls every [`LISTENER_POLL`] instead of awaiting the channel: an awaiting
+    /// receiver registers a waker, and then every request's `try_send` would wake this
+    /// thread, a system call on the request path. Polling costs a listener at most
+    /// `LISTENER_POLL` of latency and the request path nothing.
     pub(crate) async fn recv(&mut self) -> Option<Arc<Event>> {
-        self.rx.recv().await
+        loop {
+            match self.rx.try_recv() {
+                Ok(event) => return Some(event),
+                Err(mpsc::error::TryRecvError::Disconnected) => return None,
+                Err(mpsc::error::TryRecvError::Empty) => tokio::time::sleep(LISTENER_POLL).await,
+            }
+        }
     }
 
     /// The next event if one is already queued.
@@ -138,7 +162,7 @@ impl EventBus {
             Verdict::WouldDeny => &self.would_deny,
         }
         .fetch_add(1, Ordering::Relaxed);
-        let origin = origin.map(|o| String::from_utf8_lossy(o.as_bytes()));
+        let origin = origin.map(|o| clip(header_text(o), MAX_ORIGIN_TEXT));
         if let Some(origin) = &origin {
             self.count_origin(origin, decision);
         }
@@ -161,9 +185,9 @@ impl EventBus {
         let event = Event::Decision(DecisionEvent {
             at_ms: unix_millis(SystemTime::now()),
             verdict,
-            origin: origin.map(|o| o.into_owned()),
-            method: method.to_string(),
-            path: path.to_owned(),
+            origin: origin.map(Cow::into_owned),
+            method: method.as_str().to_owned(),
+            path: clip(Cow::Borrowed(path), MAX_PATH_TEXT).into_owned(),
             preflight: matches!(
                 decision,
                 Decision::Preflight { .. }
@@ -172,7 +196,10 @@ impl EventBus {
                         ..
                     }
             ),
-            reason: decision.reason().map(ToString::to_string),
+            reason: decision
+                .reason()
+                .map(|r| clip(Cow::Owned(r.to_string()), MAX_PATH_TEXT).into_owned()),
+            count: 1,
         });
         if refused {
             self.publish(event);
@@ -199,7 +226,8 @@ impl EventBus {
             Verdict::WouldDeny => counts.would_deny += 1,
         }
         if let Some(reason) = decision.reason() {
-            counts.last_reason = Some(reason.to_string());
+            counts.last_reason =
+                Some(clip(Cow::Owned(reason.to_string()), MAX_PATH_TEXT).into_owned());
         }
     }
 
@@ -292,10 +320,10 @@ impl EventBus {
         )
     }
 
-    /// Per-origin counters, most refused first.
-    pub(crate) fn origin_stats(&self) -> Vec<OriginStats> {
-        let origins = lock(&self.origins);
-        let mut stats: Vec<OriginStats> = origins
+    /// Per-origin counters, most refused first, at most `limit` of them.
+    pub(crate) fn origin_stats(&self, limit: usize) -> Vec<OriginStats> {
+        // Copy under the lock (every request takes it), sort and cut outside it.
+        let mut stats: Vec<OriginStats> = lock(&self.origins)
             .iter()
             .map(|(origin, c)| OriginStats {
                 origin: origin.to_string(),
@@ -313,8 +341,52 @@ impl EventBus {
                 &b.origin,
             ))
         });
+        stats.truncate(limit);
         stats
     }
+}
+
+/// Appends `event` to a batch about to be sent, folding it into the batch's last event
+/// when both are the same decision (verdict, origin, method, path, preflight, reason): a
+/// run of identical decisions travels as one event with a count, like `uniq -c`.
+pub(crate) fn push_folded(batch: &mut Vec<Event>, event: &Event) {
+    if let (Some(Event::Decision(last)), Event::Decision(next)) = (batch.last_mut(), event) {
+        if same_decision(last, next) {
+            last.count += next.count;
+            return;
+        }
+    }
+    batch.push(event.clone());
+}
+
+fn same_decision(a: &DecisionEvent, b: &DecisionEvent) -> bool {
+    a.verdict == b.verdict
+        && a.preflight == b.preflight
+        && a.path == b.path
+        && a.origin == b.origin
+        && a.method == b.method
+        && a.reason == b.reason
+}
+
+/// A header's text: borrowed when it is UTF-8 (the usual case, checked without copying),
+/// lossy otherwise.
+fn header_text(value: &HeaderValue) -> Cow<'_, str> {
+    match std::str::from_utf8(value.as_bytes()) {
+        Ok(text) => Cow::Borrowed(text),
+        Err(_) => String::from_utf8_lossy(value.as_bytes()),
+    }
+}
+
+/// `text`, cut to at most `max` bytes (on a character boundary) with `…` appended when cut.
+fn clip(text: Cow<'_, str>, max: usize) -> Cow<'_, str> {
+    if text.len() <= max {
+        return text;
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    Cow::Owned(format!("{}…", &text[..end]))
 }
 
 #[cfg(test)]
@@ -337,11 +409,88 @@ mod tests {
             let origin = HeaderValue::from_str(&format!("https://o{i}.example")).unwrap();
             bus.record(&refuse(), Some(&origin), &Method::POST, "/mcp");
         }
-        let stats = bus.origin_stats();
+        let stats = bus.origin_stats(usize::MAX);
         assert_eq!(stats.len(), MAX_TRACKED_ORIGINS + 1);
+        assert_eq!(
+            bus.origin_stats(MAX_REPORTED_ORIGINS).len(),
+            MAX_REPORTED_ORIGINS
+        );
         let other = stats.iter().find(|s| s.origin == OTHER).unwrap();
         assert_eq!(other.denied, 10);
         assert_eq!(bus.totals().1, (MAX_TRACKED_ORIGINS + 10) as u64);
+    }
+
+    fn decision(origin: &str, path: &str) -> Event {
+        Event::Decision(DecisionEvent {
+            at_ms: 1,
+            verdict: Verdict::Allow,
+            origin: Some(origin.into()),
+            method: "POST".into(),
+            path: path.into(),
+            preflight: false,
+            reason: None,
+            count: 1,
+        })
+    }
+
+    #[test]
+    fn runs_of_identical_decisions_are_folded_with_a_count() {
+        let mut batch = Vec::new();
+        for event in [
+            decision("https://a.example", "/mcp"),
+            decision("https://a.example", "/mcp"),
+            decision("https://a.example", "/mcp"),
+            decision("https://b.example", "/mcp"),
+            decision("https://a.example", "/mcp"),
+            decision("https://a.example", "/health"),
+        ] {
+            push_folded(&mut batch, &event);
+        }
+        let counts: Vec<(String, String, u64)> = batch
+            .iter()
+            .map(|e| match e {
+                Event::Decision(d) => (d.origin.clone().unwrap(), d.path.clone(), d.count),
+                other => panic!("not a decision: {other:?}"),
+            })
+            .collect();
+        assert_eq!(
+            counts,
+            [
+                ("https://a.example".into(), "/mcp".into(), 3),
+                ("https://b.example".into(), "/mcp".into(), 1),
+                ("https://a.example".into(), "/mcp".into(), 1),
+                ("https://a.example".into(), "/health".into(), 1),
+            ]
+        );
+    }
+
+    #[test]
+    fn huge_origins_and_paths_are_clipped_in_events_and_counters() {
+        let bus = EventBus::new();
+        let (_, mut sub) = bus.subscribe(0);
+        let origin =
+            HeaderValue::from_str(&format!("https://{}.example", "a".repeat(100_000))).unwrap();
+        let path = format!("/{}", "p".repeat(100_000));
+        bus.record(&refuse(), Some(&origin), &Method::POST, &path);
+        let Some(event) = sub.try_recv() else {
+            panic!("no event")
+        };
+        let Event::Decision(d) = &*event else {
+            panic!("not a decision")
+        };
+        let origin = d.origin.as_deref().unwrap();
+        assert!(origin.len() <= MAX_ORIGIN_TEXT + '…'.len_utf8() && origin.ends_with('…'));
+        assert!(d.path.len() <= MAX_PATH_TEXT + '…'.len_utf8() && d.path.ends_with('…'));
+        let stats = bus.origin_stats(usize::MAX);
+        assert!(stats[0].origin.len() <= MAX_ORIGIN_TEXT + '…'.len_utf8());
+        // A whole event line stays far below the protocol's line limit.
+        let line =
+            serde_json::to_string(&crate::protocol::ServerLine::Event((*event).clone())).unwrap();
+        assert!(
+            line.len() < crate::protocol::MAX_LINE / 16,
+            "{} bytes",
+            line.len()
+        );
     }
 
     #[test]

@@ -1,14 +1,18 @@
 //! The actix-web middleware: [`McpCors`] (the `Transform`, cheap to clone, one per worker)
 //! and the per-worker service that applies the decision to each request.
 
+use std::future::Future;
+use std::marker::PhantomData;
 use std::path::Path;
-use std::rc::Rc;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll, ready};
 
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
 use actix_web::http::header;
-use futures_util::future::{Either, LocalBoxFuture, Ready, ready};
+use futures_util::future::{self, Either, Ready};
+use pin_project_lite::pin_project;
 
 use crate::decision::Decision;
 use crate::error::Error;
@@ -167,8 +171,8 @@ where
     type Future = Ready<Result<Self::Transform, Self::InitError>>;
 
     fn new_transform(&self, service: S) -> Self::Future {
-        ready(Ok(McpCorsMiddleware {
-            service: Rc::new(service),
+        future::ready(Ok(McpCorsMiddleware {
+            service,
             store: Arc::clone(&self.store),
         }))
     }
@@ -177,7 +181,7 @@ where
 /// The per-worker service built by [`McpCors`]; not used directly.
 #[derive(Debug)]
 pub struct McpCorsMiddleware<S> {
-    service: Rc<S>,
+    service: S,
     store: Arc<PolicyStore>,
 }
 
@@ -190,7 +194,7 @@ where
 {
     type Response = ServiceResponse<EitherBody<B>>;
     type Error = actix_web::Error;
-    type Future = Either<Ready<Answer<B>>, LocalBoxFuture<'static, Answer<B>>>;
+    type Future = Either<Ready<Answer<B>>, PassThrough<S::Future, B>>;
 
     forward_ready!(service);
 
@@ -219,7 +223,9 @@ where
             } => {
                 tracing::debug!(%reason, path = req.path(), "request refused");
                 let res = response::forbidden(&reason, preflight);
-                Either::Left(ready(Ok(req.into_response(res).map_into_right_body())))
+                Either::Left(future::ready(Ok(req
+                    .into_response(res)
+                    .map_into_right_body())))
             }
             Decision::Preflight {
                 allow_origin,
@@ -228,7 +234,9 @@ where
             } => {
                 let res =
                     response::preflight(&policy, allow_origin, allow_headers, private_network);
-                Either::Left(ready(Ok(req.into_response(res).map_into_right_body())))
+                Either::Left(future::ready(Ok(req
+                    .into_response(res)
+                    .map_into_right_body())))
             }
             Decision::Allow { allow_origin } => {
                 let cors = CorsHeaders::new(&policy, allow_origin);
@@ -251,23 +259,51 @@ where
     S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error> + 'static,
     B: MessageBody + 'static,
 {
-    /// Runs the handler and adds `cors` (or only `Vary: Origin`) to whatever it answers,
-    /// errors included. The body is passed through untouched, so streams stay streams.
+    /// Runs the handler; its answer gets `cors` (or only `Vary: Origin`), errors included.
     fn pass_through(
         &self,
         req: ServiceRequest,
         cors: Option<CorsHeaders>,
-    ) -> LocalBoxFuture<'static, Answer<B>> {
-        let call = self.service.call(req);
-        Box::pin(async move {
-            match call.await {
-                Ok(mut res) => {
-                    response::decorate(res.headers_mut(), cors);
-                    Ok(res.map_into_left_body())
-                }
-                // The error becomes a response further out; make that one decorated too.
-                Err(error) => Err(response::DecoratedError::new(error, cors).into()),
+    ) -> PassThrough<S::Future, B> {
+        PassThrough {
+            call: self.service.call(req),
+            cors,
+            body: PhantomData,
+        }
+    }
+}
+
+pin_project! {
+    /// The handler's future, decorating whatever it answers. A named future rather than a
+    /// boxed one: it is on the path of every request, and costs no allocation.
+    #[doc(hidden)]
+    pub struct PassThrough<F, B> {
+        #[pin]
+        call: F,
+        cors: Option<CorsHeaders>,
+        body: PhantomData<B>,
+    }
+}
+
+impl<F, B> Future for PassThrough<F, B>
+where
+    F: Future<Output = Result<ServiceResponse<B>, actix_web::Error>>,
+    B: MessageBody,
+{
+    type Output = Answer<B>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let answer = ready!(this.call.poll(cx));
+        let cors = this.cors.take();
+        Poll::Ready(match answer {
+            // The body is passed through untouched, so streams stay streams.
+            Ok(mut res) => {
+                response::decorate(res.headers_mut(), cors);
+                Ok(res.map_into_left_body())
             }
+            // The error becomes a response further out; make that one decorated too.
+            Err(error) => Err(response::DecoratedError::new(error, cors).into()),
         })
     }
 }

@@ -8,7 +8,7 @@
 //! too slowly. A line longer than [`MAX_LINE`] bytes is refused and the connection closed.
 //!
 //! ```text
-//! <- {"type":"hello","protocol":"mcp-cors-admin","version":1,"server":"0.1.0"}
+//! <- {"type":"hello","protocol":"mcp-cors-admin","version":2,"server":"0.1.0"}
 //! -> {"cmd":"add_origin","origin":"https://app.example.com"}
 //! <- {"type":"origin_changed","origin":"https://app.example.com","changed":true}
 //! ```
@@ -26,7 +26,7 @@ use crate::store::ReloadError;
 pub const PROTOCOL: &str = "mcp-cors-admin";
 /// The protocol version this crate speaks. A client speaking another version must stop
 /// with a clear error rather than guess.
-pub const VERSION: u32 = 1;
+pub const VERSION: u32 = 2;
 /// The longest line either side accepts, in bytes (without the newline).
 pub const MAX_LINE: usize = 64 * 1024;
 /// The most events a `subscribe` can replay.
@@ -239,4 +239,17 @@ pub struct DecisionEvent {
     pub preflight: bool,
     /// Why it was refused (`origin not allowed`, `method PUT not allowed`, …).
     pub reason: Option<String>,
+    /// How many identical decisions in a row this event stands for (same verdict, origin,
+    /// method, path, preflight and reason; `at_ms` is the first one's time). The server
+    /// folds such runs when it sends a batch, so a busy tail stays readable and cheap.
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    pub count: u64,
+}
+
+fn one() -> u64 {
+    1
+}
+
+fn is_one(n: &u64) -> bool {
+    *n == 1
 }

@@ -430,10 +430,16 @@ async fn bad_input_gets_an_error_or_a_clean_close_and_harms_nothing() {
         })
     ));
     client.send_raw(b"\n\n").await.unwrap();
-    assert_eq!(client.call(Request::Hello { version: 99 }).await, ServerLine::Error {
-        code: ErrorCode::UnsupportedVersion,
-        message: "this server speaks admin protocol version 1; the client speaks 99: use a matching mcp-cors-tui".into(),
-    });
+    assert_eq!(
+        client.call(Request::Hello { version: 99 }).await,
+        ServerLine::Error {
+            code: ErrorCode::UnsupportedVersion,
+            message: format!(
+                "this server speaks admin protocol version {}; the client speaks 99: use a matching mcp-cors-tui",
+                mcp_cors::protocol::VERSION
+            ),
+        }
+    );
     let _ = client.stats().await; // still usable
 
     // Over the size limit: an error, then the connection is closed.
@@ -480,16 +486,18 @@ async fn bad_input_gets_an_error_or_a_clean_close_and_harms_nothing() {
     s.server.handle.stop(true).await;
 }
 
-/// Requests per second for `n` keep-alive requests from `A` over 4 connections.
+/// Requests per second for `n` keep-alive requests from `A` over 4 connections, each to
+/// its own path, so that no two events are alike (the server folds runs of identical
+/// decisions, which would hide a stuck listener's backlog).
 async fn throughput(addr: std::net::SocketAddr, n: usize) -> f64 {
     let start = Instant::now();
     let tasks: Vec<_> = (0..4)
-        .map(|_| {
+        .map(|t| {
             actix_web::rt::spawn(async move {
                 let client = awc::Client::new();
-                for _ in 0..n / 4 {
+                for i in 0..n / 4 {
                     let res = client
-                        .post(format!("http://{addr}/mcp"))
+                        .post(format!("http://{addr}/mcp/{t}/{i}"))
                         .insert_header(("origin", A))
                         .send()
                         .await

@@ -92,6 +92,7 @@ mod tests {
             path: "/mcp".into(),
             preflight: true,
             reason: Some("origin not allowed".into()),
+            count: 1,
         });
         assert_eq!(
             plain(&event),

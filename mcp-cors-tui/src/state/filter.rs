@@ -51,6 +51,7 @@ mod tests {
             path: path.into(),
             preflight: false,
             reason: None,
+            count: 1,
         })
     }
 
