@@ -646,3 +646,87 @@ fn second_server_process() {
         Err(e) => println!("SECOND: {e}"),
     }
 }
+
+#[actix_web::test]
+async fn admin_edits_racing_the_watcher_never_make_the_policy_go_back() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let s = setup(POLICY).await;
+    let cors = s.server.made.lock().unwrap()[0].clone();
+    let done = Arc::new(AtomicBool::new(false));
+    // Makes the watcher reread the file all the time, without changing it: open for
+    // writing and close (an inotify close-write event).
+    let toucher = std::thread::spawn({
+        let (config, done) = (s.config.clone(), Arc::clone(&done));
+        move || {
+            while !done.load(Ordering::SeqCst) {
+                drop(fs::OpenOptions::new().append(true).open(&config).unwrap());
+                std::thread::sleep(Duration::from_millis(2));
+            }
+        }
+    });
+    // Once an origin serves, it must serve for good: every add only adds.
+    let monitor = std::thread::spawn({
+        let (cors, done) = (cors.clone(), Arc::clone(&done));
+        move || {
+            let mut seen = std::collections::BTreeSet::new();
+            while !done.load(Ordering::SeqCst) {
+                let policy = cors.policy();
+                let now = &policy.settings().allowed_origins;
+                if let Some(gone) = seen.iter().find(|o| !now.contains(o)) {
+                    return Err(format!("{gone} served, then no longer: {now:?}"));
+                }
+                seen.extend(now.iter().cloned());
+            }
+            Ok(seen.len())
+        }
+    });
+    let mut client = Client::connect(&s.socket).await;
+    for i in 0..60 {
+        let origin = format!("https://race-{i}.example");
+        let reply = client
+            .call(Request::AddOrigin {
+                origin: origin.clone(),
+            })
+            .await;
+        assert!(
+            matches!(reply, ServerLine::OriginChanged { changed: true, .. }),
+            "{reply:?}"
+        );
+        // Read-your-writes, and it stays.
+        assert!(cors.policy().settings().allowed_origins.contains(&origin));
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    done.store(true, Ordering::SeqCst);
+    toucher.join().unwrap();
+    let seen = monitor.join().unwrap().unwrap();
+    assert_eq!(seen, 61);
+    assert_eq!(cors.policy().settings().allowed_origins.len(), 61);
+    s.server.handle.stop(true).await;
+}
+
+#[actix_web::test]
+async fn an_add_over_an_empty_file_is_refused_and_the_file_left_alone() {
+    let s = setup(POLICY).await;
+    let mut client = Client::connect(&s.socket).await;
+    fs::write(&s.config, "").unwrap(); // an editor that truncated, and has not written yet
+    match client.call(Request::AddOrigin { origin: B.into() }).await {
+        ServerLine::Error {
+            code: ErrorCode::Conflict,
+            message,
+        } => assert!(
+            message.starts_with("the file is being changed or is invalid: ")
+                && message.contains("empty"),
+            "{message}"
+        ),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    assert_eq!(fs::read(&s.config).unwrap(), b"", "never written over");
+    assert_eq!(
+        post(s.server.addr, A).await.0,
+        200,
+        "the last good policy serves"
+    );
+    assert_eq!(post(s.server.addr, B).await.0, 403);
+    s.server.handle.stop(true).await;
+}

@@ -387,22 +387,22 @@ impl Connection {
                 })
             }
             Request::Stats => ServerLine::Stats(stats(&store)),
-            Request::AddOrigin { origin } => self.change(&store, Change::Add(&origin)),
-            Request::RemoveOrigin { origin } => self.change(&store, Change::Remove(&origin)),
+            Request::AddOrigin { origin } => self.change(&store, Change::Add(&origin)).await,
+            Request::RemoveOrigin { origin } => self.change(&store, Change::Remove(&origin)).await,
         };
         self.send(&reply).await.is_ok()
     }
 
-    fn change(&self, store: &Arc<PolicyStore>, change: Change<'_>) -> ServerLine {
+    async fn change(&self, store: &Arc<PolicyStore>, change: Change<'_>) -> ServerLine {
         if store.status().source.is_none() {
             return ServerLine::Error {
                 code: ErrorCode::NoFile,
                 message: "this server's policy was built in code; there is no file to edit".into(),
             };
         }
-        // Runs to completion on this single-threaded runtime: two clients' edits are
-        // applied one after the other, never interleaved.
-        match edit::change_origins(store, &self.config, change) {
+        // Two clients' edits may interleave only while one waits for a file being
+        // written to settle; each replaces the file only if it still holds what it read.
+        match edit::change_origins(store, &self.config, change).await {
             Ok((origin, changed)) => {
                 tracing::info!(%origin, changed, ?change, "policy edited through the admin socket");
                 ServerLine::OriginChanged { origin, changed }
