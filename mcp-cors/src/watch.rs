@@ -386,3 +386,53 @@ fn folders_to_watch(path: &Path) -> Vec<(PathBuf, Vec<OsString>)> {
     }
     folders
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::{Arc, Barrier};
+
+    const OLD: &str = "allowed_origins = [\"https://a.example\"]\n";
+    const NEW: &str = "allowed_origins = [\"https://a.example\", \"https://b.example\"]\n";
+
+    /// An admin edit replaces the file and applies it under the appliers' lock; a reload
+    /// that starts meanwhile must read the file only once the edit is done. (Reading first
+    /// and applying after the edit put the old policy back.)
+    #[test]
+    fn a_reload_cannot_undo_an_edit_applied_while_it_ran() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cors.toml");
+        std::fs::write(&path, OLD).unwrap();
+        let store = Arc::new(PolicyStore::for_file(
+            &path,
+            crate::registry::read_policy(&path),
+        ));
+        let (tx, _rx) = mpsc::sync_channel(QUEUE);
+        let mut watcher = FileWatcher::new(
+            path.clone(),
+            Arc::downgrade(&store),
+            tx,
+            Arc::new(Flags::default()),
+        );
+        let locked = Arc::new(Barrier::new(2));
+        let admin = thread::spawn({
+            let (store, path, locked) = (Arc::clone(&store), path.clone(), Arc::clone(&locked));
+            move || {
+                let mut applying = store.applying();
+                locked.wait();
+                // Give the reload time to start (and, if it did not wait, read OLD).
+                thread::sleep(Duration::from_millis(100));
+                let temp = path.with_extension("tmp");
+                std::fs::write(&temp, NEW).unwrap();
+                std::fs::rename(&temp, &path).unwrap();
+                applying.apply_source(NEW.as_bytes()).unwrap();
+            }
+        });
+        locked.wait();
+        assert!(matches!(watcher.reload(false), Outcome::Settled));
+        admin.join().unwrap();
+        let origins = store.load_full().settings().allowed_origins.clone();
+        assert_eq!(origins, ["https://a.example", "https://b.example"]);
+        assert_eq!(store.status().reloads, 1, "the edit, and nothing after it");
+    }
+}
