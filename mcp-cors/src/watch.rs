@@ -9,7 +9,8 @@
 //!
 //! A file that fails to parse may be half-written. Its failure is only reported once the
 //! file has stayed the same for [`CONFIRM`]; until then, and after, the last good policy
-//! keeps serving. An empty file is always treated as half-written: it is never applied.
+//! keeps serving. An empty file (or one with only comments) is always treated as
+//! half-written: it is never applied.
 //!
 //! The debouncer is written here rather than taken from `notify-debouncer-full` because
 //! that one restarts its timer on every event, so a file rewritten faster than the timeout
