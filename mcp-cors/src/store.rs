@@ -159,19 +159,18 @@ impl PolicyStore {
     /// what serves. A refused file changes nothing; the caller decides whether the refusal
     /// is final ([`PolicyStore::record_rejection`]) or the file is still being written.
     pub(crate) fn apply_source(&self, bytes: &[u8]) -> Result<Applied, PolicyError> {
-        let mut state = self.lock_state();
-        let settled = state.status.loaded && state.status.last_error.is_none();
-        if settled && state.last_bytes.as_deref() == Some(bytes) {
-            return Ok(Applied::Unchanged);
+        self.applying().apply_source(bytes)
+    }
+
+    /// Takes the appliers' lock. Whoever reads the file (or writes it) and applies what it
+    /// read must do both while holding this: otherwise the watcher could read the file
+    /// just before an admin edit replaces it, apply those old bytes just after the edit
+    /// was applied, and make the policy flap back to before the edit.
+    pub(crate) fn applying(&self) -> Applying<'_> {
+        Applying {
+            store: self,
+            state: self.lock_state(),
         }
-        let path = state.status.source.clone().unwrap_or_default();
-        let policy = parse_source(bytes, &path)?;
-        state.last_bytes = Some(bytes.to_vec());
-        state.status.last_error = None;
-        if state.status.loaded && **self.current.load() == policy {
-            return Ok(Applied::Unchanged);
-        }
-        Ok(Applied::Swapped(self.swap_locked(&mut state, policy)))
     }
 
     /// Records a refusal as final: the file (`bytes`, or unreadable when `None`) is
@@ -186,11 +185,6 @@ impl PolicyStore {
             at_ms: unix_millis(rejection.at),
             error: rejection,
         });
-    }
-
-    /// Whether these bytes are the ones last applied or refused (nothing to do).
-    pub(crate) fn is_current_source(&self, bytes: &[u8]) -> bool {
-        self.lock_state().last_bytes.as_deref() == Some(bytes)
     }
 
     fn swap_locked(&self, state: &mut ReloadState, policy: Policy) -> PolicyDiff {
@@ -227,20 +221,60 @@ impl PolicyStore {
     }
 }
 
-/// Parses a policy file's bytes. An empty file is refused: it is almost always a file
-/// caught between truncation and writing, and serving it would silently refuse every
-/// origin. (`allowed_origins = []` says "no origin" on purpose.)
+/// The appliers' lock, held: the file can be read (or replaced) and applied as one step.
+pub(crate) struct Applying<'a> {
+    store: &'a PolicyStore,
+    state: MutexGuard<'a, ReloadState>,
+}
+
+impl Applying<'_> {
+    /// Whether these bytes are the ones last applied or refused (nothing to do).
+    pub(crate) fn is_current_source(&self, bytes: &[u8]) -> bool {
+        self.state.last_bytes.as_deref() == Some(bytes)
+    }
+
+    /// [`PolicyStore::apply_source`], under the lock already held.
+    pub(crate) fn apply_source(&mut self, bytes: &[u8]) -> Result<Applied, PolicyError> {
+        let state = &mut *self.state;
+        let settled = state.status.loaded && state.status.last_error.is_none();
+        if settled && state.last_bytes.as_deref() == Some(bytes) {
+            return Ok(Applied::Unchanged);
+        }
+        let path = state.status.source.clone().unwrap_or_default();
+        let policy = parse_source(bytes, &path)?;
+        state.last_bytes = Some(bytes.to_vec());
+        state.status.last_error = None;
+        if state.status.loaded && **self.store.current.load() == policy {
+            return Ok(Applied::Unchanged);
+        }
+        Ok(Applied::Swapped(self.store.swap_locked(state, policy)))
+    }
+}
+
+/// Parses a policy file's bytes. An empty file, or one with only comments, is refused: it
+/// is almost always a file caught between truncation and writing (an editor writes the
+/// header comments first), and serving it would silently refuse every origin.
+/// (`allowed_origins = []` says "no origin" on purpose.)
 pub(crate) fn parse_source(bytes: &[u8], path: &Path) -> Result<Policy, PolicyError> {
     let invalid = |message: String| PolicyError::Invalid {
         diagnostics: vec![Diagnostic::message(message)],
     };
-    if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Err(invalid(
-            "the file is empty; write `allowed_origins = []` to allow no origin".into(),
+    let empty = || {
+        invalid(
+            "the file is empty (no settings, at most comments); write `allowed_origins = []` to \
+             allow no origin"
+                .into(),
         )
-        .in_file(path));
-    }
+        .in_file(path)
+    };
     let text = std::str::from_utf8(bytes)
         .map_err(|e| invalid(format!("the file is not UTF-8 text: {e}")).in_file(path))?;
+    let comment_only = text.lines().all(|line| {
+        let line = line.trim();
+        line.is_empty() || line.starts_with('#')
+    });
+    if comment_only {
+        return Err(empty());
+    }
     Policy::from_toml_str(text).map_err(|e| e.in_file(path))
 }

@@ -9,7 +9,8 @@
 //!
 //! A file that fails to parse may be half-written. Its failure is only reported once the
 //! file has stayed the same for [`CONFIRM`]; until then, and after, the last good policy
-//! keeps serving. An empty file is always treated as half-written: it is never applied.
+//! keeps serving. An empty file (or one with only comments) is always treated as
+//! half-written: it is never applied.
 //!
 //! The debouncer is written here rather than taken from `notify-debouncer-full` because
 //! that one restarts its timer on every event, so a file rewritten faster than the timeout
@@ -17,8 +18,9 @@
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
-use std::sync::{Mutex, Weak};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::{Arc, Mutex, Weak};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
@@ -38,6 +40,11 @@ pub(crate) const CONFIRM: Duration = Duration::from_millis(300);
 /// overflow, network file systems) or the folder could not be watched.
 pub(crate) const POLL: Duration = Duration::from_secs(1);
 
+/// Notifications queued for the watcher thread, at most. When the queue is full a
+/// notification is dropped and a flag set instead: the thread then rereads the file, which
+/// is all any notification would have made it do.
+const QUEUE: usize = 256;
+
 /// Paths with a running watcher thread, for tests that check nothing leaks.
 static RUNNING: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
 
@@ -53,10 +60,20 @@ enum Msg {
     Stop,
 }
 
+/// Set by the notification callback and by [`WatchHandle`], read by the watcher thread.
+#[derive(Debug, Default)]
+struct Flags {
+    /// The thread must stop (its `Stop` message may not fit in a full queue).
+    stop: AtomicBool,
+    /// A notification was dropped because the queue was full.
+    overflowed: AtomicBool,
+}
+
 /// Owns the watcher thread; dropping it stops the thread.
 #[derive(Debug)]
 pub(crate) struct WatchHandle {
-    stop: Sender<Msg>,
+    wake: SyncSender<Msg>,
+    flags: Arc<Flags>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -71,7 +88,9 @@ impl std::fmt::Debug for Msg {
 
 impl Drop for WatchHandle {
     fn drop(&mut self) {
-        let _ = self.stop.send(Msg::Stop);
+        self.flags.stop.store(true, Ordering::SeqCst);
+        // Never blocks: when the queue is full the thread is awake anyway and sees the flag.
+        let _ = self.wake.try_send(Msg::Stop);
         if let Some(thread) = self.thread.take() {
             // The store can be dropped by the watcher thread itself (it holds a strong
             // reference while reloading); it must not wait for itself.
@@ -84,10 +103,11 @@ impl Drop for WatchHandle {
 
 /// Starts watching `path` (absolute) for `store`.
 pub(crate) fn spawn(path: PathBuf, store: Weak<PolicyStore>) -> std::io::Result<WatchHandle> {
-    let (tx, rx) = mpsc::channel();
+    let (tx, rx) = mpsc::sync_channel(QUEUE);
+    let flags = Arc::new(Flags::default());
     // The folder watch is registered before this returns, so no save made after
     // `McpCors::watched` returns can be missed.
-    let mut watcher = FileWatcher::new(path.clone(), store, tx.clone());
+    let mut watcher = FileWatcher::new(path.clone(), store, tx.clone(), Arc::clone(&flags));
     RUNNING
         .lock()
         .unwrap_or_else(|e| e.into_inner())
@@ -104,7 +124,8 @@ pub(crate) fn spawn(path: PathBuf, store: Weak<PolicyStore>) -> std::io::Result<
         })
         .inspect_err(|_| unregister(&path))?;
     Ok(WatchHandle {
-        stop: tx,
+        wake: tx,
+        flags,
         thread: Some(thread),
     })
 }
@@ -131,20 +152,27 @@ struct FileWatcher {
     /// The folders watched and the names in them that concern the config file.
     folders: Vec<(PathBuf, Vec<OsString>)>,
     store: Weak<PolicyStore>,
-    events: Sender<Msg>,
+    events: SyncSender<Msg>,
+    flags: Arc<Flags>,
     notify: Option<RecommendedWatcher>,
     /// Set once a missing file was reported, so it is not reported every poll.
     reported_missing: bool,
 }
 
 impl FileWatcher {
-    fn new(path: PathBuf, store: Weak<PolicyStore>, events: Sender<Msg>) -> Self {
+    fn new(
+        path: PathBuf,
+        store: Weak<PolicyStore>,
+        events: SyncSender<Msg>,
+        flags: Arc<Flags>,
+    ) -> Self {
         let folders = folders_to_watch(&path);
         let mut watcher = FileWatcher {
             path,
             folders,
             store,
             events,
+            flags,
             notify: None,
             reported_missing: false,
         };
@@ -156,8 +184,12 @@ impl FileWatcher {
     /// registration is tried again at each poll.
     fn start_notify(&mut self) {
         let events = self.events.clone();
+        let flags = Arc::clone(&self.flags);
         let result = notify::recommended_watcher(move |event| {
-            let _ = events.send(Msg::Fs(event));
+            // notify's own thread must never block on us; a full queue is a flag instead.
+            if let Err(TrySendError::Full(_)) = events.try_send(Msg::Fs(event)) {
+                flags.overflowed.store(true, Ordering::SeqCst);
+            }
         })
         .and_then(|mut watcher| {
             for (folder, _) in &self.folders {
@@ -188,16 +220,20 @@ impl FileWatcher {
                 .flatten()
                 .min()
                 .unwrap_or(next_poll);
-            match rx.recv_timeout(wake.saturating_duration_since(Instant::now())) {
+            let concerns_us = match rx.recv_timeout(wake.saturating_duration_since(Instant::now()))
+            {
                 Ok(Msg::Stop) | Err(RecvTimeoutError::Disconnected) => return,
-                Ok(Msg::Fs(event)) => {
-                    if self.concerns_us(&event) {
-                        let now = Instant::now();
-                        burst = Some((burst.map_or(now, |(first, _)| first), now));
-                        confirm_at = None;
-                    }
-                }
-                Err(RecvTimeoutError::Timeout) => {}
+                Ok(Msg::Fs(event)) => self.concerns_us(&event),
+                Err(RecvTimeoutError::Timeout) => false,
+            };
+            if self.flags.stop.load(Ordering::SeqCst) {
+                return;
+            }
+            // A dropped notification may have been ours: count it as one.
+            if concerns_us || self.flags.overflowed.swap(false, Ordering::SeqCst) {
+                let now = Instant::now();
+                burst = Some((burst.map_or(now, |(first, _)| first), now));
+                confirm_at = None;
             }
             // Deadlines are checked after every wake-up, not only on time-outs: a steady
             // stream of events must not starve the maximum wait.
@@ -266,34 +302,24 @@ impl FileWatcher {
         let Some(store) = self.store.upgrade() else {
             return Outcome::Gone;
         };
+        // Read and apply under the appliers' lock, as one step: an admin edit (which
+        // replaces the file and applies it under the same lock) cannot land between our
+        // read and our apply and then be undone by our stale bytes.
+        let mut applying = store.applying();
         let bytes = match std::fs::read(&self.path) {
             Ok(bytes) => bytes,
             Err(source) => {
-                if confirm && !self.reported_missing {
-                    self.reported_missing = true;
-                    tracing::warn!(
-                        file = %self.path.display(),
-                        error = %source,
-                        "cannot read the policy file; the last good policy keeps serving"
-                    );
-                    let error = PolicyError::Read {
-                        path: self.path.clone(),
-                        source,
-                    };
-                    store.record_rejection(None, &error);
-                }
-                return if self.reported_missing {
-                    Outcome::Settled
-                } else {
-                    Outcome::Unsettled
-                };
+                drop(applying);
+                return self.unreadable(&store, confirm, source);
             }
         };
         self.reported_missing = false;
-        if store.is_current_source(&bytes) {
+        if applying.is_current_source(&bytes) {
             return Outcome::Settled;
         }
-        match store.apply_source(&bytes) {
+        let applied = applying.apply_source(&bytes);
+        drop(applying);
+        match applied {
             Ok(Applied::Swapped(diff)) => {
                 tracing::info!(file = %self.path.display(), change = %diff, "policy reloaded");
                 Outcome::Settled
@@ -312,6 +338,33 @@ impl FileWatcher {
                 store.record_rejection(Some(&bytes), &error);
                 Outcome::Settled
             }
+        }
+    }
+
+    /// A file that cannot be read: reported once, when confirmed.
+    fn unreadable(
+        &mut self,
+        store: &PolicyStore,
+        confirm: bool,
+        source: std::io::Error,
+    ) -> Outcome {
+        if confirm && !self.reported_missing {
+            self.reported_missing = true;
+            tracing::warn!(
+                file = %self.path.display(),
+                error = %source,
+                "cannot read the policy file; the last good policy keeps serving"
+            );
+            let error = PolicyError::Read {
+                path: self.path.clone(),
+                source,
+            };
+            store.record_rejection(None, &error);
+        }
+        if self.reported_missing {
+            Outcome::Settled
+        } else {
+            Outcome::Unsettled
         }
     }
 }
@@ -333,4 +386,54 @@ fn folders_to_watch(path: &Path) -> Vec<(PathBuf, Vec<OsString>)> {
         }
     }
     folders
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::{Arc, Barrier};
+
+    const OLD: &str = "allowed_origins = [\"https://a.example\"]\n";
+    const NEW: &str = "allowed_origins = [\"https://a.example\", \"https://b.example\"]\n";
+
+    /// An admin edit replaces the file and applies it under the appliers' lock; a reload
+    /// that starts meanwhile must read the file only once the edit is done. (Reading first
+    /// and applying after the edit put the old policy back.)
+    #[test]
+    fn a_reload_cannot_undo_an_edit_applied_while_it_ran() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cors.toml");
+        std::fs::write(&path, OLD).unwrap();
+        let store = Arc::new(PolicyStore::for_file(
+            &path,
+            crate::registry::read_policy(&path),
+        ));
+        let (tx, _rx) = mpsc::sync_channel(QUEUE);
+        let mut watcher = FileWatcher::new(
+            path.clone(),
+            Arc::downgrade(&store),
+            tx,
+            Arc::new(Flags::default()),
+        );
+        let locked = Arc::new(Barrier::new(2));
+        let admin = thread::spawn({
+            let (store, path, locked) = (Arc::clone(&store), path.clone(), Arc::clone(&locked));
+            move || {
+                let mut applying = store.applying();
+                locked.wait();
+                // Give the reload time to start (and, if it did not wait, read OLD).
+                thread::sleep(Duration::from_millis(100));
+                let temp = path.with_extension("tmp");
+                std::fs::write(&temp, NEW).unwrap();
+                std::fs::rename(&temp, &path).unwrap();
+                applying.apply_source(NEW.as_bytes()).unwrap();
+            }
+        });
+        locked.wait();
+        assert!(matches!(watcher.reload(false), Outcome::Settled));
+        admin.join().unwrap();
+        let origins = store.load_full().settings().allowed_origins.clone();
+        assert_eq!(origins, ["https://a.example", "https://b.example"]);
+        assert_eq!(store.status().reloads, 1, "the edit, and nothing after it");
+    }
 }

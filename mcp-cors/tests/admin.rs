@@ -654,3 +654,281 @@ fn second_server_process() {
         Err(e) => println!("SECOND: {e}"),
     }
 }
+
+#[actix_web::test]
+async fn admin_edits_racing_the_watcher_never_make_the_policy_go_back() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let s = setup(POLICY).await;
+    let cors = s.server.made.lock().unwrap()[0].clone();
+    let done = Arc::new(AtomicBool::new(false));
+    // Makes the watcher reread the file all the time, without changing it: open for
+    // writing and close (an inotify close-write event).
+    let toucher = std::thread::spawn({
+        let (config, done) = (s.config.clone(), Arc::clone(&done));
+        move || {
+            while !done.load(Ordering::SeqCst) {
+                drop(fs::OpenOptions::new().append(true).open(&config).unwrap());
+                std::thread::sleep(Duration::from_millis(2));
+            }
+        }
+    });
+    // Once an origin serves, it must serve for good: every add only adds.
+    let monitor = std::thread::spawn({
+        let (cors, done) = (cors.clone(), Arc::clone(&done));
+        move || {
+            let mut seen = std::collections::BTreeSet::new();
+            while !done.load(Ordering::SeqCst) {
+                let policy = cors.policy();
+                let now = &policy.settings().allowed_origins;
+                if let Some(gone) = seen.iter().find(|o| !now.contains(o)) {
+                    return Err(format!("{gone} served, then no longer: {now:?}"));
+                }
+                seen.extend(now.iter().cloned());
+            }
+            Ok(seen.len())
+        }
+    });
+    let mut client = Client::connect(&s.socket).await;
+    for i in 0..60 {
+        let origin = format!("https://race-{i}.example");
+        let reply = client
+            .call(Request::AddOrigin {
+                origin: origin.clone(),
+            })
+            .await;
+        assert!(
+            matches!(reply, ServerLine::OriginChanged { changed: true, .. }),
+            "{reply:?}"
+        );
+        // Read-your-writes, and it stays.
+        assert!(cors.policy().settings().allowed_origins.contains(&origin));
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    done.store(true, Ordering::SeqCst);
+    toucher.join().unwrap();
+    let seen = monitor.join().unwrap().unwrap();
+    assert_eq!(seen, 61);
+    assert_eq!(cors.policy().settings().allowed_origins.len(), 61);
+    s.server.handle.stop(true).await;
+}
+
+#[actix_web::test]
+async fn an_add_over_an_empty_file_is_refused_and_the_file_left_alone() {
+    let s = setup(POLICY).await;
+    let mut client = Client::connect(&s.socket).await;
+    fs::write(&s.config, "").unwrap(); // an editor that truncated, and has not written yet
+    match client.call(Request::AddOrigin { origin: B.into() }).await {
+        ServerLine::Error {
+            code: ErrorCode::Conflict,
+            message,
+        } => assert!(
+            message.starts_with("the file is being changed or is invalid: ")
+                && message.contains("empty"),
+            "{message}"
+        ),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    assert_eq!(fs::read(&s.config).unwrap(), b"", "never written over");
+    assert_eq!(
+        post(s.server.addr, A).await.0,
+        200,
+        "the last good policy serves"
+    );
+    assert_eq!(post(s.server.addr, B).await.0, 403);
+    s.server.handle.stop(true).await;
+}
+
+/// Sends `method /mcp` with `headers` on a new connection; returns the status.
+async fn send(addr: std::net::SocketAddr, method: &str, headers: &[(&str, &str)]) -> u16 {
+    let method = actix_web::http::Method::from_bytes(method.as_bytes()).unwrap();
+    let mut req = awc::Client::new()
+        .request(method, format!("http://{addr}/mcp"))
+        .force_close();
+    for &(name, value) in headers {
+        req = req.insert_header((name, value));
+    }
+    req.send().await.expect("answered").status().as_u16()
+}
+
+/// The next decision event.
+async fn next_decision(client: &mut Client) -> mcp_cors::protocol::DecisionEvent {
+    match client
+        .expect_event(|e| matches!(e, Event::Decision(_)))
+        .await
+    {
+        Event::Decision(d) => d,
+        _ => unreachable!(),
+    }
+}
+
+/// Asserts that `at_ms` is within a few seconds of now.
+fn assert_recent(at_ms: u64) {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    assert!(
+        now.abs_diff(at_ms) < 5_000,
+        "event time {at_ms} is not about now ({now})"
+    );
+}
+
+#[actix_web::test]
+async fn preflights_and_host_refusals_are_events_with_the_time_they_happened() {
+    let s = setup(POLICY).await;
+    let mut client = Client::connect(&s.socket).await;
+    client.call(Request::Subscribe { replay: 0 }).await;
+
+    let preflight = [("origin", A), ("access-control-request-method", "POST")];
+    assert_eq!(send(s.server.addr, "OPTIONS", &preflight).await, 204);
+    let event = next_decision(&mut client).await;
+    assert_eq!(event.verdict, mcp_cors::Verdict::Allow);
+    assert_eq!(event.origin.as_deref(), Some(A));
+    assert!(event.preflight, "{event:?}");
+    assert_eq!(event.method, "OPTIONS");
+    assert_recent(event.at_ms);
+
+    let refused = [("origin", EVIL), ("access-control-request-method", "POST")];
+    assert_eq!(send(s.server.addr, "OPTIONS", &refused).await, 403);
+    let event = next_decision(&mut client).await;
+    assert_eq!(event.verdict, mcp_cors::Verdict::Deny);
+    assert!(event.preflight, "{event:?}");
+
+    // DNS rebinding: a request without Origin, for a host that is not allowed.
+    assert_eq!(
+        send(s.server.addr, "POST", &[("host", "rebind.evil.example")]).await,
+        403
+    );
+    let event = next_decision(&mut client).await;
+    assert_eq!(event.verdict, mcp_cors::Verdict::Deny);
+    assert_eq!(event.origin, None);
+    assert!(!event.preflight);
+    let reason = event.reason.unwrap_or_default();
+    assert!(
+        reason.starts_with("host ") && reason.ends_with(" not allowed"),
+        "{reason}"
+    );
+    assert!(reason.contains("rebind.evil.example"), "{reason}");
+    assert_recent(event.at_ms);
+    s.server.handle.stop(true).await;
+}
+
+#[actix_web::test]
+async fn report_only_refusals_are_would_deny_events_and_pass() {
+    let s = setup(&format!("mode = \"report-only\"\n{POLICY}")).await;
+    let mut client = Client::connect(&s.socket).await;
+    client.call(Request::Subscribe { replay: 0 }).await;
+    assert_eq!(
+        post(s.server.addr, EVIL).await.0,
+        200,
+        "reported, not blocked"
+    );
+    let event = next_decision(&mut client).await;
+    assert_eq!(event.verdict, mcp_cors::Verdict::WouldDeny);
+    assert_eq!(event.origin.as_deref(), Some(EVIL));
+    assert_eq!(event.reason.as_deref(), Some("origin not allowed"));
+    assert_recent(event.at_ms);
+    let stats = client.stats().await;
+    assert_eq!((stats.would_deny, stats.denied), (1, 0));
+    s.server.handle.stop(true).await;
+}
+
+#[actix_web::test]
+async fn a_stuck_listener_that_reads_again_is_told_how_many_events_it_missed() {
+    let s = setup(POLICY).await;
+    let mut stuck = Client::connect(&s.socket).await;
+    assert_eq!(
+        stuck.call(Request::Subscribe { replay: 0 }).await,
+        ServerLine::Subscribed { replayed: 0 }
+    );
+    // Far more events than its queue and the socket's buffer hold, while it does not read.
+    let mut observer = Client::connect(&s.socket).await;
+    let mut sent = 0;
+    while observer.stats().await.dropped_events == 0 {
+        assert!(sent < 40_000, "no event was dropped after {sent} requests");
+        throughput(s.server.addr, 400).await;
+        sent += 400;
+    }
+    // It reads again: a `dropped` line comes, then events keep coming.
+    let (mut dropped, mut events) = (0, 0);
+    loop {
+        match stuck.recv().await {
+            Some(ServerLine::Dropped { count, total }) => {
+                assert!(count > 0 && total >= count, "{count} of {total}");
+                dropped += count;
+                break;
+            }
+            Some(ServerLine::Event(_)) => events += 1,
+            other => panic!("expected events then a dropped line, got {other:?}"),
+        }
+    }
+    assert!(events > 0, "the events before the drops arrive first");
+    assert_eq!(post(s.server.addr, EVIL).await.0, 403);
+    let event = stuck
+        .expect_event(|e| matches!(e, Event::Decision(d) if d.verdict == mcp_cors::Verdict::Deny))
+        .await;
+    assert!(matches!(event, Event::Decision(_)));
+    assert!(observer.stats().await.dropped_events >= dropped);
+    s.server.handle.stop(true).await;
+}
+
+#[actix_web::test]
+async fn an_edit_keeps_the_files_mode() {
+    let s = setup(POLICY).await;
+    fs::set_permissions(&s.config, fs::Permissions::from_mode(0o640)).unwrap();
+    let mut client = Client::connect(&s.socket).await;
+    assert!(matches!(
+        client.call(Request::AddOrigin { origin: B.into() }).await,
+        ServerLine::OriginChanged { changed: true, .. }
+    ));
+    assert!(fs::read_to_string(&s.config).unwrap().contains(B));
+    let mode = fs::metadata(&s.config).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o640);
+    s.server.handle.stop(true).await;
+}
+
+#[actix_web::test]
+async fn past_the_connection_limit_a_client_is_told_busy_and_others_keep_working() {
+    /// The server's limit (`admin::MAX_CONNECTIONS`).
+    const LIMIT: usize = 1024;
+    let s = setup(POLICY).await;
+    let mut held = Vec::with_capacity(LIMIT);
+    for _ in 0..LIMIT {
+        held.push(Client::connect(&s.socket).await); // each got its hello: it counts
+    }
+    let (read, out) = UnixStream::connect(&s.socket).await.unwrap().into_split();
+    let mut extra = Client {
+        lines: BufReader::new(read).lines(),
+        out,
+    };
+    match extra.recv().await {
+        Some(ServerLine::Error {
+            code: ErrorCode::Busy,
+            message,
+        }) => assert!(message.contains(&format!("limit {LIMIT}")), "{message}"),
+        other => panic!("expected busy, got {other:?}"),
+    }
+    assert_eq!(extra.recv().await, None, "then closed");
+    // A held connection still works; once one closes, a new client gets in.
+    let _ = held[0].stats().await;
+    drop(held.pop());
+    let start = Instant::now();
+    loop {
+        let (read, out) = UnixStream::connect(&s.socket).await.unwrap().into_split();
+        let mut client = Client {
+            lines: BufReader::new(read).lines(),
+            out,
+        };
+        match client.recv().await {
+            Some(ServerLine::Hello { .. }) => break,
+            Some(ServerLine::Error {
+                code: ErrorCode::Busy,
+                ..
+            }) => assert!(start.elapsed() < Duration::from_secs(5), "still busy"),
+            other => panic!("{other:?}"),
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    s.server.handle.stop(true).await;
+}

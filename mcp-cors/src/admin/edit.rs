@@ -3,20 +3,26 @@
 //! the new policy serves requests.
 
 use std::fs;
-use std::io::Write;
-use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
+use std::io::{Read, Seek, Write};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use toml_edit::{Array, DocumentMut, Item, Value};
 
+use crate::error::PolicyError;
 use crate::origin;
 use crate::policy::Policy;
 use crate::protocol::ErrorCode;
-use crate::store::PolicyStore;
+use crate::store::{self, Applied, PolicyStore};
 
 /// How many times an edit is retried when the file changes underneath it.
 const ATTEMPTS: usize = 3;
+/// How long an edit waits, at most, for a file that does not parse (perhaps an editor is
+/// writing it) to become valid before refusing; and how often it looks again meanwhile.
+const SETTLE_WAIT: Duration = Duration::from_millis(300);
+const SETTLE_STEP: Duration = Duration::from_millis(50);
 
 /// An origin to add or remove.
 #[derive(Debug, Clone, Copy)]
@@ -39,12 +45,31 @@ fn refuse(code: ErrorCode, message: impl Into<String>) -> EditError {
     }
 }
 
+/// The points of an edit where tests change the file, to reproduce races with a hand edit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Stage {
+    /// The file was read; the edit is being made and written to a temporary file.
+    Read,
+    /// The file was checked unchanged, just before it is replaced.
+    Checked,
+}
+
 /// Applies `change` to the policy file at `path` and to `store`. Returns the origin as
 /// stored and whether anything changed.
-pub(crate) fn change_origins(
+pub(crate) async fn change_origins(
     store: &PolicyStore,
     path: &Path,
     change: Change<'_>,
+) -> Result<(String, bool), EditError> {
+    change_origins_with(store, path, change, |_| {}).await
+}
+
+/// [`change_origins`], calling `hook` at each [`Stage`].
+pub(crate) async fn change_origins_with(
+    store: &PolicyStore,
+    path: &Path,
+    change: Change<'_>,
+    mut hook: impl FnMut(Stage),
 ) -> Result<(String, bool), EditError> {
     let raw = match change {
         Change::Add(o) | Change::Remove(o) => o,
@@ -52,12 +77,7 @@ pub(crate) fn change_origins(
     let wanted = origin::parse_entry(raw)
         .map_err(|e| refuse(ErrorCode::InvalidOrigin, format!("{raw:?}: {e}")))?
         .to_string();
-    let meta = fs::symlink_metadata(path).map_err(|e| {
-        refuse(
-            ErrorCode::Conflict,
-            format!("cannot read {}: {e}", path.display()),
-        )
-    })?;
+    let meta = fs::symlink_metadata(path).map_err(|e| cannot("read", path, e))?;
     if meta.file_type().is_symlink() {
         return Err(refuse(
             ErrorCode::Conflict,
@@ -68,33 +88,55 @@ pub(crate) fn change_origins(
             ),
         ));
     }
+    let mode = meta.permissions().mode();
+    // Set when a hand edit was written into the file we had just replaced: (their
+    // content, what the file holds now), to put their content back with ours on top.
+    let mut recovering: Option<(Vec<u8>, Vec<u8>)> = None;
     for _ in 0..ATTEMPTS {
-        let original = fs::read(path).map_err(|e| {
-            refuse(
-                ErrorCode::Conflict,
-                format!("cannot read {}: {e}", path.display()),
-            )
-        })?;
-        let Some(edited) = edit(&original, path, change, &wanted)? else {
-            return Ok((wanted, false));
+        let (base, expected) = match recovering.take() {
+            Some(pair) => pair,
+            None => {
+                let bytes = read_valid(path).await?;
+                (bytes.clone(), bytes)
+            }
         };
-        if !replace_if_unchanged(
-            path,
-            &original,
-            edited.as_bytes(),
-            meta.permissions().mode(),
-        )? {
-            continue; // Edited by someone else meanwhile: start again from their version.
+        hook(Stage::Read);
+        let restoring = base != expected;
+        let content = match edit(&base, path, change, &wanted) {
+            Ok(Some(edited)) => edited.into_bytes(),
+            Ok(None) if !restoring => return Ok((wanted, false)),
+            // Their content already has the change, or refuses it: it goes back as it is.
+            Ok(None) | Err(_) => base.clone(),
+        };
+        match replace(store, path, &expected, &content, mode, &mut hook)? {
+            Replaced::Changed => continue, // Edited meanwhile: start again from their version.
+            Replaced::Done {
+                theirs: Some(theirs),
+                ..
+            } => {
+                tracing::warn!(
+                    file = %path.display(),
+                    "the file was written while being replaced; redoing the edit over that write"
+                );
+                recovering = Some((theirs, content));
+            }
+            Replaced::Done { theirs: None, .. } if content == base => {
+                // Their edit is back; it already had this change, or refuses it.
+                return edit(&base, path, change, &wanted).map(|_| (wanted, false));
+            }
+            Replaced::Done {
+                theirs: None,
+                applied,
+            } => {
+                applied.map_err(|e| {
+                    refuse(
+                        ErrorCode::Conflict,
+                        format!("the edited file was refused: {e}"),
+                    )
+                })?;
+                return Ok((wanted, true));
+            }
         }
-        // Read-your-writes: the reply waits for the new policy to serve. The watcher will
-        // see the same bytes and do nothing.
-        store.apply_source(edited.as_bytes()).map_err(|e| {
-            refuse(
-                ErrorCode::Conflict,
-                format!("the edited file was refused: {e}"),
-            )
-        })?;
-        return Ok((wanted, true));
     }
     Err(refuse(
         ErrorCode::Conflict,
@@ -103,6 +145,99 @@ pub(crate) fn change_origins(
             path.display()
         ),
     ))
+}
+
+fn cannot(what: &str, path: &Path, e: std::io::Error) -> EditError {
+    refuse(
+        ErrorCode::Conflict,
+        format!("cannot {what} {}: {e}", path.display()),
+    )
+}
+
+/// The file's content once it parses. A file that does not may be being written (an
+/// editor truncates, then writes): it is read again for up to [`SETTLE_WAIT`], then
+/// refused. An edit is never built on, nor written over, a file that is invalid.
+async fn read_valid(path: &Path) -> Result<Vec<u8>, EditError> {
+    let start = Instant::now();
+    loop {
+        let bytes = fs::read(path).map_err(|e| cannot("read", path, e))?;
+        match store::parse_source(&bytes, path) {
+            Ok(_) => return Ok(bytes),
+            Err(_) if start.elapsed() < SETTLE_WAIT => tokio::time::sleep(SETTLE_STEP).await,
+            Err(e) => {
+                return Err(refuse(
+                    ErrorCode::Conflict,
+                    format!("the file is being changed or is invalid: {e}"),
+                ));
+            }
+        }
+    }
+}
+
+/// What [`replace`] did.
+enum Replaced {
+    /// The file no longer held what was expected: nothing was written.
+    Changed,
+    /// Written, and applied (or refused, for content being restored that a hand edit
+    /// left invalid: the watcher deals with it like with any other write).
+    Done {
+        /// What another writer wrote into the replaced file between the check and the
+        /// replacement: their edit, which must be put back.
+        theirs: Option<Vec<u8>>,
+        applied: Result<Applied, PolicyError>,
+    },
+}
+
+/// Replaces the file with `content` (atomically, keeping `mode`) and applies it, unless
+/// it no longer holds `expected`. The check, the replacement and the apply happen under
+/// the store's appliers' lock, so the watcher cannot apply the file's previous content
+/// after ours.
+fn replace(
+    store: &PolicyStore,
+    path: &Path,
+    expected: &[u8],
+    content: &[u8],
+    mode: u32,
+    hook: &mut impl FnMut(Stage),
+) -> Result<Replaced, EditError> {
+    let temp = write_temp(path, content, mode)?;
+    let remove_temp = |e: EditError| {
+        let _ = fs::remove_file(&temp);
+        e
+    };
+    let mut applying = store.applying();
+    // Kept open: after the rename it still reads the replaced file.
+    let mut old = fs::File::open(path).map_err(|e| remove_temp(cannot("re-read", path, e)))?;
+    let current = read_all(&mut old).map_err(|e| remove_temp(cannot("re-read", path, e)))?;
+    let same_file = match (old.metadata(), fs::symlink_metadata(path)) {
+        (Ok(a), Ok(b)) => (a.dev(), a.ino()) == (b.dev(), b.ino()),
+        _ => false,
+    };
+    if current != expected || !same_file {
+        let _ = fs::remove_file(&temp);
+        return Ok(Replaced::Changed);
+    }
+    hook(Stage::Checked);
+    fs::rename(&temp, path).map_err(|e| remove_temp(cannot("replace", path, e)))?;
+    // Read-your-writes: the reply waits for the new policy to serve. The watcher will
+    // see the same bytes and do nothing.
+    let applied = applying.apply_source(content);
+    drop(applying);
+    if let Ok(dir) = fs::File::open(path.parent().unwrap_or_else(|| Path::new("."))) {
+        let _ = dir.sync_all();
+    }
+    let theirs = old
+        .rewind()
+        .and_then(|()| read_all(&mut old))
+        .ok()
+        .filter(|after| after != expected);
+    Ok(Replaced::Done { theirs, applied })
+}
+
+fn read_all(file: &mut fs::File) -> std::io::Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes)?;
+    Ok(bytes)
 }
 
 /// The file's new text, or `None` when there is nothing to change.
@@ -118,15 +253,12 @@ fn edit(
             format!("{} is not UTF-8 text", path.display()),
         )
     })?;
-    // Never build on a file that is broken right now: the operator must see that first.
-    Policy::from_toml_str(text).map_err(|e| {
+    // Never build on a file that is broken right now (or empty, like the loader): the
+    // operator must see that first.
+    store::parse_source(original, path).map_err(|e| {
         refuse(
             ErrorCode::Conflict,
-            format!(
-                "{} is invalid; fix it first:\n{}",
-                path.display(),
-                e.in_file(path)
-            ),
+            format!("{} is invalid; fix it first:\n{e}", path.display()),
         )
     })?;
     let mut doc: DocumentMut = text.parse().map_err(|e| {
@@ -252,21 +384,8 @@ fn remove_keeping_layout(list: &mut Array, i: usize) {
 
 static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
-/// Writes `content` over `path` atomically (temporary file in the same folder, fsync,
-/// rename, fsync of the folder), keeping `mode`, unless the file no longer holds
-/// `original`. Returns whether it was written.
-fn replace_if_unchanged(
-    path: &Path,
-    original: &[u8],
-    content: &[u8],
-    mode: u32,
-) -> Result<bool, EditError> {
-    let io = |what: &str, e: std::io::Error| {
-        refuse(
-            ErrorCode::Conflict,
-            format!("cannot {what} {}: {e}", path.display()),
-        )
-    };
+/// Writes `content` to a new temporary file next to `path` with `mode`, synced to disk.
+fn write_temp(path: &Path, content: &[u8], mode: u32) -> Result<PathBuf, EditError> {
     let folder = path.parent().unwrap_or_else(|| Path::new("."));
     let name = path
         .file_name()
@@ -288,22 +407,9 @@ fn replace_if_unchanged(
     };
     if let Err(e) = write() {
         let _ = fs::remove_file(&temp);
-        return Err(io("write a temporary file next to", e));
+        return Err(cannot("write a temporary file next to", path, e));
     }
-    // The check and the rename are not one atomic step; the window is the few
-    // microseconds between them, against an edit by hand that takes seconds.
-    if fs::read(path).map_err(|e| io("re-read", e))? != original {
-        let _ = fs::remove_file(&temp);
-        return Ok(false);
-    }
-    if let Err(e) = fs::rename(&temp, path) {
-        let _ = fs::remove_file(&temp);
-        return Err(io("replace", e));
-    }
-    if let Ok(dir) = fs::File::open(folder) {
-        let _ = dir.sync_all();
-    }
-    Ok(true)
+    Ok(temp)
 }
 
 #[cfg(test)]
@@ -319,6 +425,117 @@ mod tests {
         )
         .unwrap()
         .unwrap()
+    }
+
+    const POLICY: &str =
+        "# hand-written\nallowed_origins = [\"https://a.example\"]\nmax_age = 600\n";
+
+    /// A store for a `cors.toml` holding [`POLICY`], in a fresh folder.
+    fn file_store() -> (tempfile::TempDir, PathBuf, PolicyStore) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cors.toml");
+        fs::write(&path, POLICY).unwrap();
+        let loaded = crate::registry::read_policy(&path);
+        let store = PolicyStore::for_file(&path, loaded);
+        (dir, path, store)
+    }
+
+    fn run<T>(future: impl std::future::Future<Output = T>) -> T {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap()
+            .block_on(future)
+    }
+
+    fn add_with(
+        store: &PolicyStore,
+        path: &Path,
+        origin: &str,
+        hook: impl FnMut(Stage),
+    ) -> Result<(String, bool), EditError> {
+        run(change_origins_with(store, path, Change::Add(origin), hook))
+    }
+
+    const HAND_EDIT: &str =
+        "# hand-written\nallowed_origins = [\"https://a.example\"]\nmax_age = 60\n";
+
+    fn assert_both_changes_kept(path: &Path, store: &PolicyStore) {
+        let on_disk = fs::read_to_string(path).unwrap();
+        assert!(
+            on_disk.contains("max_age = 60\n") && on_disk.contains("https://b.example"),
+            "{on_disk}"
+        );
+        let settings = store.load_full().settings().clone();
+        assert_eq!(settings.max_age, 60);
+        assert!(
+            settings
+                .allowed_origins
+                .contains(&"https://b.example".to_owned())
+        );
+    }
+
+    #[test]
+    fn a_hand_edit_between_the_read_and_the_write_is_kept() {
+        let (_dir, path, store) = file_store();
+        let mut once = true;
+        let result = add_with(&store, &path, "https://b.example", |stage| {
+            if stage == Stage::Read && std::mem::take(&mut once) {
+                fs::write(&path, HAND_EDIT).unwrap();
+            }
+        });
+        assert_eq!(result.unwrap(), ("https://b.example".to_owned(), true));
+        assert_both_changes_kept(&path, &store);
+    }
+
+    #[test]
+    fn a_hand_edit_in_place_just_before_the_rename_is_put_back_with_the_change() {
+        let (_dir, path, store) = file_store();
+        let mut once = true;
+        let result = add_with(&store, &path, "https://b.example", |stage| {
+            // After the check, before the rename: the write goes into the file that the
+            // rename then replaces.
+            if stage == Stage::Checked && std::mem::take(&mut once) {
+                fs::write(&path, HAND_EDIT).unwrap();
+            }
+        });
+        assert_eq!(result.unwrap(), ("https://b.example".to_owned(), true));
+        assert_both_changes_kept(&path, &store);
+    }
+
+    #[test]
+    fn an_empty_file_is_waited_for_then_refused_and_left_alone() {
+        let (_dir, path, store) = file_store();
+        fs::write(&path, "").unwrap();
+        let start = Instant::now();
+        let err = add_with(&store, &path, "https://b.example", |_| {}).unwrap_err();
+        assert!(start.elapsed() >= SETTLE_WAIT, "it waited for the writer");
+        assert_eq!(err.code, ErrorCode::Conflict);
+        assert!(
+            err.message
+                .starts_with("the file is being changed or is invalid: ")
+                && err.message.contains("empty"),
+            "{}",
+            err.message
+        );
+        assert_eq!(fs::read(&path).unwrap(), b"");
+    }
+
+    #[test]
+    fn a_file_finished_while_waiting_is_edited() {
+        let (_dir, path, store) = file_store();
+        fs::write(&path, "# hand-written\n").unwrap(); // truncated, the header written
+        let writer = std::thread::spawn({
+            let path = path.clone();
+            move || {
+                std::thread::sleep(Duration::from_millis(100));
+                fs::write(&path, HAND_EDIT).unwrap();
+            }
+        });
+        let result = add_with(&store, &path, "https://b.example", |_| {});
+        writer.join().unwrap();
+        assert_eq!(result.unwrap(), ("https://b.example".to_owned(), true));
+        assert_both_changes_kept(&path, &store);
     }
 
     #[test]

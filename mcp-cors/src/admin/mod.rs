@@ -11,13 +11,14 @@ mod edit;
 
 use std::cell::Cell;
 use std::fs;
-use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::os::unix::net::{UnixListener as StdListener, UnixStream as StdStream};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::thread::{self, JoinHandle};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use tokio::io::AsyncWriteExt;
@@ -40,9 +41,15 @@ pub(crate) const MAX_CONNECTIONS: usize = 1024;
 /// Queued events taken for one write to a subscriber, at most (fewer lines go out: runs
 /// of identical decisions are folded). Covers a whole listener poll at high rates.
 const EVENT_BATCH: usize = 1024;
+/// After a failed accept (out of file descriptors, most often), the admin thread waits
+/// this long before accepting again, rather than spinning on the error.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
+/// Failed accepts are logged at most this often.
+const ACCEPT_WARN_EVERY: Duration = Duration::from_secs(10);
 /// The admin thread's scheduling niceness (Linux): under CPU contention the request
 /// workers come first, and a subscriber that cannot be fed in time gets its events
 /// dropped and counted instead of slowing requests down.
+#[cfg(target_os = "linux")]
 const ADMIN_NICENESS: libc::c_int = 10;
 /// A connection that is not subscribed and sends no complete request line for this long
 /// is closed, so idle or trickling (slowloris) clients cannot hold the connection slots.
@@ -89,6 +96,9 @@ pub(crate) enum AdminError {
 #[derive(Debug)]
 pub(crate) struct AdminHandle {
     path: PathBuf,
+    /// The socket file's device and inode: only that file is removed on drop, never one
+    /// that another process put at the same path since.
+    id: (u64, u64),
     shutdown: Option<oneshot::Sender<()>>,
     thread: Option<JoinHandle<()>>,
 }
@@ -110,8 +120,15 @@ impl Drop for AdminHandle {
                 let _ = thread.join();
             }
         }
-        let _ = fs::remove_file(&self.path);
+        if file_id(&self.path).is_some_and(|id| id == self.id) {
+            let _ = fs::remove_file(&self.path);
+        }
     }
+}
+
+/// A file's device and inode, without following a symlink.
+fn file_id(path: &Path) -> Option<(u64, u64)> {
+    fs::symlink_metadata(path).ok().map(|m| (m.dev(), m.ino()))
 }
 
 /// Binds the socket at `path` and serves `store` on it from a new thread.
@@ -120,7 +137,7 @@ pub(crate) fn start(
     config: PathBuf,
     path: PathBuf,
 ) -> Result<AdminHandle, AdminError> {
-    let listener = bind(&path)?;
+    let (listener, id) = bind(&path)?;
     let (tx, rx) = oneshot::channel();
     let thread = thread::Builder::new()
         .name("mcp-cors-admin".into())
@@ -129,41 +146,79 @@ pub(crate) fn start(
     tracing::info!(socket = %path.display(), "admin socket listening");
     Ok(AdminHandle {
         path,
+        id,
         shutdown: Some(tx),
         thread: Some(thread),
     })
 }
 
+static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
+
 /// Creates the socket: replaces a stale one, refuses a live one, and never exposes it
 /// with wider permissions than 0600 (it is bound under a temporary name, restricted, then
-/// renamed into place).
-fn bind(path: &Path) -> Result<StdListener, AdminError> {
+/// linked into place). Returns the listener and the socket file's identity.
+fn bind(path: &Path) -> Result<(StdListener, (u64, u64)), AdminError> {
     let io = |e| AdminError::Io(path.to_path_buf(), e);
     if let Ok(meta) = fs::symlink_metadata(path) {
+        if !meta.file_type().is_socket() {
+            return Err(AdminError::NotASocket(path.to_path_buf()));
+        }
+    }
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy())
+        .unwrap_or_default();
+    let temp = path.with_file_name(format!(
+        ".{name}.{}.{}.tmp",
+        std::process::id(),
+        TEMP_COUNTER.fetch_add(1, Ordering::Relaxed)
+    ));
+    let _ = fs::remove_file(&temp);
+    let listener = StdListener::bind(&temp).map_err(io)?;
+    let prepared = fs::set_permissions(&temp, fs::Permissions::from_mode(0o600))
+        .and_then(|()| listener.set_nonblocking(true))
+        .and_then(|()| fs::symlink_metadata(&temp))
+        .map(|m| (m.dev(), m.ino()));
+    let placed = prepared
+        .map_err(io)
+        .and_then(|id| place(&temp, path).map(|()| id));
+    let _ = fs::remove_file(&temp);
+    placed.map(|id| (listener, id))
+}
+
+/// Puts the socket bound at `temp` at `path`. A hard link never replaces what is there
+/// (a rename would: two processes starting at once could each take the path from the
+/// other); when something is, a live socket is refused and a stale one removed, and the
+/// link is tried again.
+fn place(temp: &Path, path: &Path) -> Result<(), AdminError> {
+    let io = |e| AdminError::Io(path.to_path_buf(), e);
+    for _ in 0..3 {
+        match fs::hard_link(temp, path) {
+            Ok(()) => return Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(io(e)),
+        }
+        let Ok(meta) = fs::symlink_metadata(path) else {
+            continue; // Removed meanwhile: try again.
+        };
         if !meta.file_type().is_socket() {
             return Err(AdminError::NotASocket(path.to_path_buf()));
         }
         if StdStream::connect(path).is_ok() {
             return Err(AdminError::InUse(path.to_path_buf()));
         }
-        tracing::info!(socket = %path.display(), "replacing a stale admin socket");
-        fs::remove_file(path).map_err(io)?;
+        // Remove the stale file checked, not one another process has put there since.
+        if file_id(path) == Some((meta.dev(), meta.ino())) {
+            tracing::info!(socket = %path.display(), "replacing a stale admin socket");
+            match fs::remove_file(path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(io(e)),
+            }
+        }
     }
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy())
-        .unwrap_or_default();
-    let temp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
-    let _ = fs::remove_file(&temp);
-    let listener = StdListener::bind(&temp).map_err(io)?;
-    let placed = fs::set_permissions(&temp, fs::Permissions::from_mode(0o600))
-        .and_then(|()| fs::rename(&temp, path))
-        .and_then(|()| listener.set_nonblocking(true));
-    if let Err(e) = placed {
-        let _ = fs::remove_file(&temp);
-        return Err(io(e));
-    }
-    Ok(listener)
+    // Replaced by someone else every time we looked: someone else is starting on it.
+    Err(AdminError::InUse(path.to_path_buf()))
 }
 
 fn serve(
@@ -194,11 +249,24 @@ fn serve(
         };
         let config = Rc::new(config);
         let open = Rc::new(Cell::new(0usize));
+        let mut last_warned: Option<Instant> = None;
         loop {
             tokio::select! {
                 _ = &mut shutdown => return,
                 accepted = listener.accept() => {
-                    let Ok((stream, _)) = accepted else { continue };
+                    let stream = match accepted {
+                        Ok((stream, _)) => stream,
+                        Err(error) => {
+                            if last_warned.is_none_or(|t| t.elapsed() >= ACCEPT_WARN_EVERY) {
+                                last_warned = Some(Instant::now());
+                                tracing::warn!(%error, "admin socket cannot accept connections; retrying");
+                            }
+                            // Out of file descriptors stays so until connections close:
+                            // retrying at once would spin the thread.
+                            tokio::time::sleep(ACCEPT_BACKOFF).await;
+                            continue;
+                        }
+                    };
                     let (store, config, open) = (store.clone(), Rc::clone(&config), Rc::clone(&open));
                     tokio::task::spawn_local(async move {
                         open.set(open.get() + 1);
@@ -214,6 +282,7 @@ fn serve(
 
 /// Lowers this thread's priority (on Linux, `setpriority` on a thread id affects only that
 /// thread). Failing leaves it at normal priority, which is still correct, only less kind.
+#[cfg(target_os = "linux")]
 fn lower_priority() {
     // SAFETY: gettid and setpriority have no memory-safety preconditions.
     let result = unsafe {
@@ -224,6 +293,11 @@ fn lower_priority() {
         tracing::debug!(error = %std::io::Error::last_os_error(), "admin thread keeps normal priority");
     }
 }
+
+/// Elsewhere `setpriority` would renice the whole process, request workers included: the
+/// admin thread keeps normal priority.
+#[cfg(not(target_os = "linux"))]
+fn lower_priority() {}
 
 /// The effective uid of this process.
 fn euid() -> u32 {
@@ -388,22 +462,22 @@ impl Connection {
                 })
             }
             Request::Stats => ServerLine::Stats(stats(&store)),
-            Request::AddOrigin { origin } => self.change(&store, Change::Add(&origin)),
-            Request::RemoveOrigin { origin } => self.change(&store, Change::Remove(&origin)),
+            Request::AddOrigin { origin } => self.change(&store, Change::Add(&origin)).await,
+            Request::RemoveOrigin { origin } => self.change(&store, Change::Remove(&origin)).await,
         };
         self.send(&reply).await.is_ok()
     }
 
-    fn change(&self, store: &Arc<PolicyStore>, change: Change<'_>) -> ServerLine {
+    async fn change(&self, store: &Arc<PolicyStore>, change: Change<'_>) -> ServerLine {
         if store.status().source.is_none() {
             return ServerLine::Error {
                 code: ErrorCode::NoFile,
                 message: "this server's policy was built in code; there is no file to edit".into(),
             };
         }
-        // Runs to completion on this single-threaded runtime: two clients' edits are
-        // applied one after the other, never interleaved.
-        match edit::change_origins(store, &self.config, change) {
+        // Two clients' edits may interleave only while one waits for a file being
+        // written to settle; each replaces the file only if it still holds what it read.
+        match edit::change_origins(store, &self.config, change).await {
             Ok((origin, changed)) => {
                 tracing::info!(%origin, changed, ?change, "policy edited through the admin socket");
                 ServerLine::OriginChanged { origin, changed }
@@ -499,5 +573,71 @@ fn stats(store: &PolicyStore) -> Stats {
         last_reload_ms: status.last_reload.map(unix_millis),
         last_error: status.last_error,
         loaded: status.loaded,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Barrier;
+
+    fn start_at(path: &Path) -> Result<AdminHandle, AdminError> {
+        start(Weak::new(), PathBuf::from("cors.toml"), path.to_path_buf())
+    }
+
+    #[test]
+    fn two_binds_racing_on_one_path_one_wins_and_the_other_is_told_it_is_in_use() {
+        for _ in 0..20 {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("cors.sock");
+            let barrier = Arc::new(Barrier::new(2));
+            let racers: Vec<_> = (0..2)
+                .map(|_| {
+                    let (barrier, path) = (Arc::clone(&barrier), path.clone());
+                    thread::spawn(move || {
+                        barrier.wait();
+                        start_at(&path)
+                    })
+                })
+                .collect();
+            let results: Vec<_> = racers.into_iter().map(|t| t.join().unwrap()).collect();
+            let (won, lost): (Vec<_>, Vec<_>) = results.into_iter().partition(Result::is_ok);
+            assert_eq!((won.len(), lost.len()), (1, 1), "exactly one wins");
+            let error = lost.into_iter().next().unwrap().unwrap_err();
+            assert!(matches!(error, AdminError::InUse(_)), "{error}");
+            assert!(error.to_string().contains("in use by another live process"));
+            StdStream::connect(&path).expect("the winner serves");
+            // Only the socket file remains: no temporary file left behind.
+            assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+            drop(won);
+            assert!(!path.exists(), "the winner removes its socket");
+        }
+    }
+
+    #[test]
+    fn dropping_removes_only_its_own_socket_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cors.sock");
+        let ours = start_at(&path).unwrap();
+        // Another process has since put its own socket at the path.
+        fs::remove_file(&path).unwrap();
+        let theirs = StdListener::bind(&path).unwrap();
+        drop(ours);
+        assert!(path.exists(), "another process's socket is never removed");
+        StdStream::connect(&path).unwrap();
+        theirs.accept().unwrap();
+    }
+
+    #[test]
+    fn a_stale_socket_is_replaced_and_a_file_is_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cors.sock");
+        drop(StdListener::bind(&path).unwrap());
+        let handle = start_at(&path).expect("a stale socket is replaced");
+        StdStream::connect(&path).unwrap();
+        drop(handle);
+        fs::write(&path, "not a socket").unwrap();
+        assert!(matches!(start_at(&path), Err(AdminError::NotASocket(_))));
+        assert_eq!(fs::read_to_string(&path).unwrap(), "not a socket");
     }
 }
