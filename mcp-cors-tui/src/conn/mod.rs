@@ -132,7 +132,7 @@ impl Client {
             server: String::new(),
             lines: FramedRead::new(
                 read,
-                LinesCodec::new_with_max_length(mcp_cors::protocol::MAX_LINE),
+                LinesCodec::new_with_max_length(mcp_cors::protocol::MAX_SERVER_LINE),
             ),
             out,
         };
