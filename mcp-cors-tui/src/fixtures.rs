@@ -66,6 +66,19 @@ pub fn stats() -> Stats {
     }
 }
 
+/// [`stats`] with the server's catch-all bucket, the most refused of all.
+pub fn stats_with_untracked() -> Stats {
+    let mut stats = stats();
+    stats.origins.push(OriginStats {
+        origin: crate::state::UNTRACKED.into(),
+        denied: 900,
+        last_seen_ms: NOW - 1000,
+        last_reason: Some("origin not allowed".into()),
+        ..OriginStats::default()
+    });
+    stats
+}
+
 /// A policy allowing two origins.
 pub fn policy() -> PolicyReply {
     PolicyReply {
