@@ -469,3 +469,22 @@ fn check_prints_every_error_of_a_file_with_line_and_column() {
     assert!(err.contains("ftp://b.example"), "{err}");
     assert!(err.contains("G ET"), "{err}");
 }
+
+#[test]
+fn a_custom_socket_is_found_while_the_config_is_broken() {
+    let policy = format!("{POLICY}\n[admin]\nsocket = \"admin.sock\"\n");
+    let server = Server::start_at(&policy, "admin.sock");
+    // A syntax error above the [admin] table: the server keeps its last good policy and
+    // its socket; the client must still find that socket from the file.
+    std::fs::write(
+        &server.config,
+        format!("max_age = \n{POLICY}\n[admin]\nsocket = \"admin.sock\"\n"),
+    )
+    .unwrap();
+    common::wait_for(Duration::from_secs(10), "the reload error", || {
+        let out = run(&["status", "--config", s(&server.config)]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        assert_eq!(field(&stdout(&out), "socket"), s(&server.socket));
+        field(&stdout(&out), "last reload error") != "none"
+    });
+}
