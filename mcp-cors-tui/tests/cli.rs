@@ -488,3 +488,16 @@ fn a_custom_socket_is_found_while_the_config_is_broken() {
         field(&stdout(&out), "last reload error") != "none"
     });
 }
+
+#[test]
+fn a_stats_reply_with_hundreds_of_tracked_origins_is_read() {
+    let server = Server::start(POLICY);
+    // Long origins so that 600 entries (~150 bytes each) pass 64 KiB.
+    for i in 0..600 {
+        let origin = format!("https://client-{i:04}.a-rather-long-subdomain-name.example.org");
+        assert_eq!(server.post(&origin), 403);
+    }
+    let out = run(&["status", "--config", s(&server.config)]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(field(&stdout(&out), "denied"), "600");
+}
