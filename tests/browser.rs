@@ -6,13 +6,16 @@
 //! (refused) — two origins of one page server; the MCP server is `http://localhost:SRV`.
 //! Needs `/usr/bin/chromium` and `/usr/bin/chromedriver` (`.ci/run` installs them).
 
+use std::collections::HashMap;
+use std::future::Future;
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use actix_web::dev::{Service, ServiceRequest, ServiceResponse};
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use mcp_cors::McpCors;
 use mcp_cors::protocol::{Event, Request, ServerLine};
@@ -52,13 +55,92 @@ fn start_page_server() -> SocketAddr {
     addr
 }
 
+/// One response as the client got it: method, path, status, `Origin`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Exchange {
+    method: String,
+    path: String,
+    status: u16,
+    origin: Option<String>,
+}
+
+/// What the test observes around `McpCors`: every response leaving the app (recorded
+/// outside the middleware, so its 403s are seen), and, per origin, the requests that got
+/// past it into the app (counted inside it, in front of rmcp and the routes).
+#[derive(Debug, Clone, Default)]
+struct Probes {
+    responses: Arc<Mutex<Vec<Exchange>>>,
+    reached_app: Arc<Mutex<HashMap<String, usize>>>,
+}
+
+impl Probes {
+    fn responses_to(&self, origin: &str) -> Vec<Exchange> {
+        let all = self.responses.lock().unwrap();
+        all.iter()
+            .filter(|e| e.origin.as_deref() == Some(origin))
+            .cloned()
+            .collect()
+    }
+
+    fn reached_app(&self, origin: &str) -> usize {
+        let counts = self.reached_app.lock().unwrap();
+        counts.get(origin).copied().unwrap_or(0)
+    }
+}
+
+fn origin_of(req: &ServiceRequest) -> Option<String> {
+    let origin = req.headers().get("origin")?;
+    origin.to_str().ok().map(str::to_owned)
+}
+
+/// A response on its way out of a middleware.
+type Responding<B> =
+    std::pin::Pin<Box<dyn Future<Output = Result<ServiceResponse<B>, actix_web::Error>>>>;
+
+/// The outermost layer: records every response.
+fn record<S, B>(
+    responses: Arc<Mutex<Vec<Exchange>>>,
+) -> impl Fn(ServiceRequest, &S) -> Responding<B> + Clone
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error>,
+    S::Future: 'static,
+{
+    move |req, srv| {
+        let (method, path, origin) = (
+            req.method().to_string(),
+            req.path().to_owned(),
+            origin_of(&req),
+        );
+        let call = srv.call(req);
+        let responses = Arc::clone(&responses);
+        Box::pin(async move {
+            let res = call.await?;
+            let status = res.status().as_u16();
+            let exchange = Exchange {
+                method,
+                path,
+                status,
+                origin,
+            };
+            responses.lock().unwrap().push(exchange);
+            Ok(res)
+        })
+    }
+}
+
 /// The example's MCP app behind `McpCors::watched(config)`, plus `/whoami`, which tells
-/// the page which cookie it sent (for the credentials scenario).
-fn start_mcp_server(config: &Path, sessions: Arc<AtomicUsize>) -> (SocketAddr, McpCors) {
+/// the page which cookie it sent (for the credentials scenario), between the [`Probes`].
+fn start_mcp_server(
+    config: &Path,
+    sessions: Arc<AtomicUsize>,
+    probes: &Probes,
+) -> (SocketAddr, McpCors) {
     let cors = McpCors::try_watched(config).expect("valid test policy");
     let mcp = mcp_cors_e2e::mcp_service(sessions);
     let config = config.to_path_buf();
+    let probes = probes.clone();
     let server = HttpServer::new(move || {
+        let reached = Arc::clone(&probes.reached_app);
         App::new()
             .configure(mcp_cors_e2e::routes(mcp.clone()))
             .route(
@@ -72,7 +154,15 @@ fn start_mcp_server(config: &Path, sessions: Arc<AtomicUsize>) -> (SocketAddr, M
                     HttpResponse::Ok().json(json!({ "cookie": cookie }))
                 }),
             )
+            // Registered first, so innermost: runs only for what McpCors let through.
+            .wrap_fn(move |req, srv| {
+                let origin = origin_of(&req).unwrap_or_default();
+                *reached.lock().unwrap().entry(origin).or_default() += 1;
+                srv.call(req)
+            })
             .wrap(McpCors::watched(&config))
+            // Registered last, so outermost: sees McpCors's own answers.
+            .wrap_fn(record(Arc::clone(&probes.responses)))
     })
     .workers(2)
     .bind(("127.0.0.1", 0))
@@ -287,7 +377,8 @@ async fn a_browser_speaks_mcp_across_origins_through_mcp_cors() {
     let refused = format!("http://127.0.0.1:{}", page.port());
     write_policy(&config, &[&allowed], false);
     let sessions = Arc::new(AtomicUsize::new(0));
-    let (srv, cors) = start_mcp_server(&config, Arc::clone(&sessions));
+    let probes = Probes::default();
+    let (srv, cors) = start_mcp_server(&config, Arc::clone(&sessions), &probes);
     let base = format!("http://localhost:{}", srv.port());
     let socket = cors.admin_socket().expect("admin socket");
     let browser = Browser::start().await;
@@ -355,6 +446,30 @@ async fn a_browser_speaks_mcp_across_origins_through_mcp_cors() {
         sessions.load(Ordering::SeqCst),
         1,
         "the MCP handler never ran"
+    );
+    let answered = probes.responses_to(&refused);
+    assert!(
+        !answered.is_empty(),
+        "the refused origin's requests reached the server"
+    );
+    assert!(
+        answered.iter().all(|e| e.status == 403),
+        "every request from the refused origin got 403: {answered:?}"
+    );
+    assert!(
+        answered
+            .iter()
+            .any(|e| e.method == "OPTIONS" && e.path == "/mcp"),
+        "{answered:?}"
+    );
+    assert_eq!(
+        probes.reached_app(&refused),
+        0,
+        "no request from the refused origin got past McpCors"
+    );
+    assert!(
+        probes.reached_app(&allowed) > 0,
+        "the counter sees what McpCors lets through"
     );
 
     // 3. The refused origin is added over the admin socket: the next attempt succeeds.

@@ -30,6 +30,14 @@ pub fn decision(secs_ago: u64, verdict: Verdict, origin: &str, path: &str) -> Ev
     })
 }
 
+/// `event` as the server sends a run of `count` identical decisions.
+pub fn folded(mut event: Event, count: u64) -> Event {
+    if let Event::Decision(d) = &mut event {
+        d.count = count;
+    }
+    event
+}
+
 /// Counters with two refused origins.
 pub fn stats() -> Stats {
     Stats {
@@ -65,6 +73,19 @@ pub fn stats() -> Stats {
         loaded: true,
         ..Stats::default()
     }
+}
+
+/// [`stats`] with the server's catch-all bucket, the most refused of all.
+pub fn stats_with_untracked() -> Stats {
+    let mut stats = stats();
+    stats.origins.push(OriginStats {
+        origin: crate::state::UNTRACKED.into(),
+        denied: 900,
+        last_seen_ms: NOW - 1000,
+        last_reason: Some("origin not allowed".into()),
+        ..OriginStats::default()
+    });
+    stats
 }
 
 /// A policy allowing two origins.
@@ -117,11 +138,9 @@ pub fn streaming_app() -> App {
                 ..Default::default()
             },
         }),
-        NetMsg::Event(decision(
-            2,
-            Verdict::Allow,
-            "https://app.example.com",
-            "/mcp",
+        NetMsg::Event(folded(
+            decision(2, Verdict::Allow, "https://app.example.com", "/mcp"),
+            40,
         )),
         NetMsg::Stats(stats()),
         NetMsg::Policy(policy()),

@@ -75,10 +75,10 @@ fn normal(code: KeyCode) -> Option<Action> {
     Some(action)
 }
 
-/// Every key, for the help screen: (keys, what they do). Kept next to the mapping so the
-/// two cannot drift apart unnoticed.
+/// Every key, for the help screen: (keys, what they do). Kept next to the mapping, and a
+/// test checks that every key the mapping acts on is named here.
 pub const KEYS: &[(&str, &str)] = &[
-    ("q, Ctrl-C", "quit"),
+    ("q, Ctrl-C", "quit (Ctrl-C also from a prompt)"),
     ("?", "show / hide this help"),
     ("Tab, Shift-Tab", "focus the next / previous panel"),
     ("↑ k, ↓ j", "move the selection; scroll the event tail"),
@@ -87,19 +87,27 @@ pub const KEYS: &[(&str, &str)] = &[
     ("Space, p", "pause / resume the event tail"),
     (
         "/",
-        "filter events by origin, path or verdict (Enter keeps, Esc clears)",
+        "filter events by origin, path or verdict (deny, would-deny, allow)",
     ),
-    ("Esc", "clear the filter; close a dialog"),
+    ("Esc", "clear the filter; close the help"),
     (
         "a, Enter",
-        "denied panel: allow the selected origin (asks first)",
+        "denied panel: allow selected (asks first); policy panel: add one",
     ),
     ("n", "add an origin (validated as you type)"),
     (
         "d, Delete",
         "policy panel: remove the selected origin (asks first)",
     ),
-    ("y, n", "answer a confirmation"),
+    (
+        "Enter, Esc",
+        "in a prompt (filter, add origin): apply / cancel",
+    ),
+    ("Backspace", "in a prompt: delete the last character"),
+    (
+        "y Y, n N",
+        "answer a confirmation (Enter is yes, Esc is no)",
+    ),
 ];
 
 #[cfg(test)]
@@ -130,6 +138,100 @@ mod tests {
             InputMode::Confirm,
         ] {
             assert_eq!(map_key(ctrl_c, mode), Some(Action::Quit), "{mode:?}");
+        }
+    }
+
+    /// How [`KEYS`] names a key.
+    fn name(key: KeyEvent) -> String {
+        if key.modifiers.contains(KeyModifiers::CONTROL) {
+            if let KeyCode::Char(c) = key.code {
+                return format!("Ctrl-{}", c.to_ascii_uppercase());
+            }
+        }
+        match key.code {
+            KeyCode::Char(' ') => "Space".into(),
+            KeyCode::Char(c) => c.to_string(),
+            KeyCode::Up => "↑".into(),
+            KeyCode::Down => "↓".into(),
+            KeyCode::PageUp => "PgUp".into(),
+            KeyCode::PageDown => "PgDn".into(),
+            KeyCode::BackTab => "Shift-Tab".into(),
+            KeyCode::Delete => "Delete".into(),
+            other => format!("{other:?}"),
+        }
+    }
+
+    /// Every key a terminal may send that the UI could plausibly use.
+    fn candidate_keys() -> Vec<KeyEvent> {
+        let mut codes: Vec<KeyCode> = (' '..='~').map(KeyCode::Char).collect();
+        codes.extend([
+            KeyCode::Tab,
+            KeyCode::BackTab,
+            KeyCode::Up,
+            KeyCode::Down,
+            KeyCode::Left,
+            KeyCode::Right,
+            KeyCode::PageUp,
+            KeyCode::PageDown,
+            KeyCode::Home,
+            KeyCode::End,
+            KeyCode::Enter,
+            KeyCode::Esc,
+            KeyCode::Backspace,
+            KeyCode::Delete,
+            KeyCode::Insert,
+        ]);
+        codes.extend((1..=12).map(KeyCode::F));
+        let plain = codes.iter().map(|&c| key(c));
+        let ctrl = codes
+            .iter()
+            .map(|&c| KeyEvent::new(c, KeyModifiers::CONTROL));
+        plain.chain(ctrl).collect()
+    }
+
+    fn help_tokens() -> Vec<&'static str> {
+        KEYS.iter()
+            .flat_map(|(keys, _)| keys.split([',', ' ']))
+            .filter(|t| !t.is_empty())
+            .collect()
+    }
+
+    const MODES: [InputMode; 5] = [
+        InputMode::Normal,
+        InputMode::Help,
+        InputMode::Filter,
+        InputMode::Prompt,
+        InputMode::Confirm,
+    ];
+
+    #[test]
+    fn the_help_names_every_key_the_mapping_acts_on() {
+        let tokens = help_tokens();
+        for mode in MODES {
+            for k in candidate_keys() {
+                match map_key(k, mode) {
+                    // Typing into a prompt is not a key binding.
+                    None | Some(Action::Char(_)) => {}
+                    Some(action) => assert!(
+                        tokens.contains(&name(k).as_str()),
+                        "{} ({action:?} in {mode:?}) is missing from the help (KEYS)",
+                        name(k)
+                    ),
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_help_names_no_key_that_does_nothing() {
+        for token in help_tokens() {
+            let used = MODES.iter().any(|&mode| {
+                candidate_keys().into_iter().any(|k| {
+                    name(k) == token
+                        && map_key(k, mode).is_some_and(|a| !matches!(a, Action::Char(_)))
+                })
+            });
+            assert!(used, "the help lists {token:?}, which no mode acts on");
         }
     }
 

@@ -19,6 +19,7 @@ mod view;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use clap::error::ErrorKind;
 use clap::{Args, Parser, Subcommand};
 
 use conn::Target;
@@ -88,7 +89,10 @@ enum OriginsCommand {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(&e),
+    };
     let target = Target {
         config: cli.target.config,
         socket: cli.target.socket,
@@ -106,5 +110,17 @@ fn main() -> ExitCode {
                 OriginsCommand::Remove { origin } => cli::origins::remove(&socket, &origin).await,
             }
         }),
+    }
+}
+
+/// Prints clap's message for a parse outcome. `--help` and `--version` succeed (stdout,
+/// exit 0); every usage error exits 1 (not clap's 2), as every other failure does, so
+/// scripts need to test for one code only.
+fn usage_error(error: &clap::Error) -> ExitCode {
+    // Printing can only fail on a closed stdout/stderr; nothing better to do then.
+    let _ = error.print();
+    match error.kind() {
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => ExitCode::SUCCESS,
+        _ => ExitCode::FAILURE,
     }
 }

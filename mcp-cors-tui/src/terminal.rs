@@ -3,6 +3,7 @@
 //! restores before the panic message is printed, so the message is readable).
 
 use std::io::{self, Stdout};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use crossterm::execute;
 use crossterm::terminal::{
@@ -43,9 +44,19 @@ fn restore() {
     let _ = execute!(io::stdout(), LeaveAlternateScreen, crossterm::cursor::Show);
 }
 
+/// Set once a panic (on any thread: the connection task runs on a runtime worker) has
+/// restored the terminal.
+static RESTORED_BY_PANIC: AtomicBool = AtomicBool::new(false);
+
+/// Whether a panic has restored the terminal, so the UI must not draw any more.
+pub fn restored_by_panic() -> bool {
+    RESTORED_BY_PANIC.load(Ordering::SeqCst)
+}
+
 fn install_panic_hook() {
     let previous = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
+        RESTORED_BY_PANIC.store(true, Ordering::SeqCst);
         restore();
         previous(info);
     }));

@@ -10,6 +10,7 @@ use crossterm::event::{Event as TermEvent, EventStream};
 use futures_util::StreamExt;
 use mcp_cors::protocol::Request;
 use tokio::sync::mpsc;
+use tokio::task::{JoinError, JoinHandle};
 
 use crate::clock;
 use crate::conn::{NetMsg, run_session};
@@ -32,6 +33,9 @@ enum UiError {
     Terminal(#[from] std::io::Error),
     #[error("{0}")]
     Fatal(String),
+    /// The connection task died: the UI cannot show anything true any more.
+    #[error("the connection task failed ({0}); the terminal was restored")]
+    Session(String),
 }
 
 /// Runs the UI against the admin socket at `socket` until the operator quits.
@@ -59,11 +63,11 @@ pub fn run(socket: PathBuf) -> ExitCode {
 async fn run_async(socket: PathBuf) -> Result<(), UiError> {
     let (net_tx, mut net_rx) = mpsc::channel(CHANNEL);
     let (cmd_tx, cmd_rx) = mpsc::channel::<Request>(16);
-    let session = tokio::spawn(run_session(socket.clone(), net_tx, cmd_rx));
+    let mut session = tokio::spawn(run_session(socket.clone(), net_tx, cmd_rx));
     let mut app = App::new(socket, clock::now_ms());
     let outcome = {
         let (mut term, _restore) = terminal::enter()?;
-        event_loop(&mut term, &mut app, &mut net_rx, &cmd_tx).await
+        event_loop(&mut term, &mut app, &mut net_rx, &cmd_tx, &mut session).await
     };
     session.abort();
     outcome?;
@@ -78,12 +82,29 @@ async fn event_loop(
     app: &mut App,
     net_rx: &mut mpsc::Receiver<NetMsg>,
     cmd_tx: &mpsc::Sender<Request>,
+    session: &mut JoinHandle<()>,
 ) -> Result<(), UiError> {
     let mut keys = EventStream::new();
     let mut tick = tokio::time::interval(Duration::from_millis(500));
+    let mut session_over = false;
     loop {
+        // A panic anywhere has already restored the terminal (the panic hook): drawing
+        // now would scribble over the shell. Stop; the task's end says why.
+        if terminal::restored_by_panic() {
+            return Err(panic_elsewhere(session, session_over).await);
+        }
         term.draw(|frame| view::render(frame, app))?;
         let msgs = tokio::select! {
+            // First, so that a dead connection is noticed before anything is drawn.
+            biased;
+            ended = &mut *session, if !session_over => {
+                session_over = true;
+                match session_failure(ended) {
+                    Some(error) => return Err(error),
+                    // It ends by itself only after a fatal message, still in the channel.
+                    None => Vec::new(),
+                }
+            }
             key = keys.next() => match key {
                 Some(Ok(TermEvent::Key(key))) => map_key(key, app.input_mode())
                     .map(|a| vec![Msg::Action(a)])
@@ -103,6 +124,37 @@ async fn event_loop(
             }
         }
     }
+}
+
+/// The error for a panic the hook reported: the connection task's, with its message,
+/// when that task is what panicked (it finishes unwinding within moments).
+async fn panic_elsewhere(session: &mut JoinHandle<()>, session_over: bool) -> UiError {
+    let generic = || UiError::Session("a panic; its message is above".into());
+    if session_over {
+        return generic();
+    }
+    match tokio::time::timeout(Duration::from_secs(1), session).await {
+        Ok(ended) => session_failure(ended).unwrap_or_else(generic),
+        Err(_) => generic(),
+    }
+}
+
+/// Why the connection task ended, if it was not a normal end: a panic (its message), or
+/// a cancellation nobody asked for.
+fn session_failure(ended: Result<(), JoinError>) -> Option<UiError> {
+    let error = ended.err()?;
+    let reason = match error.try_into_panic() {
+        Ok(payload) => {
+            let message = payload
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "a panic with no message".into());
+            format!("panicked: {message}")
+        }
+        Err(error) => error.to_string(),
+    };
+    Some(UiError::Session(reason))
 }
 
 /// Hands `request` to the connection; one change at a time is plenty for an operator,
@@ -126,4 +178,35 @@ fn drain(first: NetMsg, rx: &mut mpsc::Receiver<NetMsg>) -> Vec<Msg> {
         }
     }
     msgs
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_panicking_connection_task_is_an_error_naming_the_panic() {
+        let task = tokio::spawn(async { panic!("boom in the session") });
+        let error = session_failure(task.await).expect("a failure");
+        let text = error.to_string();
+        assert!(text.contains("panicked: boom in the session"), "{text}");
+        assert!(text.contains("terminal was restored"), "{text}");
+    }
+
+    #[tokio::test]
+    async fn a_formatted_panic_message_is_kept() {
+        let n = 7;
+        let task = tokio::spawn(async move { panic!("bad line {n}") });
+        let error = session_failure(task.await).expect("a failure");
+        assert!(
+            error.to_string().contains("panicked: bad line 7"),
+            "{error}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_normal_end_is_not_a_failure() {
+        let task = tokio::spawn(async {});
+        assert!(session_failure(task.await).is_none());
+    }
 }

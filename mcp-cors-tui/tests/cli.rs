@@ -268,3 +268,236 @@ fn check_rejects_an_invalid_file_with_line_and_column() {
         .and_then(|c| c.parse::<usize>().ok());
     assert!(column.is_some_and(|c| c > 1), "a column: {err}");
 }
+
+#[test]
+fn replies_larger_than_the_client_request_limit_are_read() {
+    // 5 000 origins make a `policy` reply of ~150 KB, well over the 64 KiB a client may
+    // send: the server is trusted, so the client reads its lines up to a far larger limit.
+    let origins: Vec<String> = (0..5_000)
+        .map(|i| format!("https://app-{i:05}.example.com"))
+        .collect();
+    let policy = format!(
+        "allowed_origins = [\n{}]\n",
+        origins
+            .iter()
+            .map(|o| format!("  \"{o}\",\n"))
+            .collect::<String>()
+    );
+    assert!(policy.len() > mcp_cors::protocol::MAX_LINE);
+    let server = Server::start(&policy);
+    let out = run(&["origins", "list", "--config", s(&server.config)]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    let listed: Vec<&str> = text.lines().collect();
+    assert_eq!(listed, origins);
+    let out = run(&["status", "--config", s(&server.config)]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(field(&stdout(&out), "origins"), "5000");
+}
+
+#[test]
+fn usage_errors_exit_1_with_clap_message_on_stderr() {
+    for args in [
+        vec!["--no-such-flag"],
+        vec!["no-such-command"],
+        vec!["origins"],
+        vec!["origins", "add"],
+        vec!["check"],
+        vec!["tail", "--replay", "many"],
+        vec!["--config", "a.toml", "--socket", "a.sock", "status"],
+    ] {
+        let out = run(&args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        let err = stderr(&out);
+        // An error, or (a subcommand missing) the subcommand's help, which names it.
+        assert!(
+            err.starts_with("error:") || err.contains("Usage: mcp-cors-tui origins"),
+            "{args:?}: {err}"
+        );
+        assert!(stdout(&out).is_empty(), "{args:?}");
+    }
+}
+
+#[test]
+fn help_and_version_print_on_stdout_and_exit_0() {
+    for args in [vec!["--help"], vec!["origins", "--help"], vec!["-h"]] {
+        let out = run(&args);
+        assert_eq!(out.status.code(), Some(0), "{args:?}");
+        assert!(stdout(&out).contains("Usage:"), "{args:?}");
+    }
+    let out = run(&["--version"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(
+        stdout(&out).contains(env!("CARGO_PKG_VERSION")),
+        "{}",
+        stdout(&out)
+    );
+}
+
+#[test]
+fn tail_exits_1_when_the_server_stops() {
+    let server = Server::start(POLICY);
+    let mut child = common::bin()
+        .args(["tail", "--config", s(&server.config)])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn tail");
+    let stdout = child.stdout.take().expect("piped stdout");
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    // Subscribed once it prints an event.
+    let subscribed = (0..50).any(|_| {
+        assert_eq!(server.post(EVIL), 403);
+        rx.recv_timeout(Duration::from_millis(200)).is_ok()
+    });
+    assert!(subscribed, "tail printed a line within 10 s");
+    drop(server);
+    let start = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for tail") {
+            break status;
+        }
+        if start.elapsed() > Duration::from_secs(20) {
+            let _ = child.kill();
+            panic!("tail still running 20 s after the server stopped");
+        }
+        thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(status.code(), Some(1));
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().expect("stderr"), &mut err)
+        .expect("read stderr");
+    assert!(err.contains("connection lost"), "{err}");
+}
+
+/// A socket at a fresh path whose only connection gets `greeting`, then is held open
+/// for `hold`; returns the folder (keep it alive) and the path.
+fn fake_socket(greeting: &'static [u8], hold: Duration) -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("fake.sock");
+    let listener = UnixListener::bind(&path).unwrap();
+    thread::spawn(move || {
+        if let Ok((mut stream, _)) = listener.accept() {
+            let _ = stream.write_all(greeting);
+            thread::sleep(hold);
+        }
+    });
+    (dir, path)
+}
+
+#[test]
+fn a_socket_that_speaks_something_else_is_an_error() {
+    let (_dir, path) = fake_socket(b"SSH-2.0-OpenSSH_9.2\r\n", Duration::from_secs(10));
+    let out = run(&["--socket", s(&path), "origins", "list"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.contains(s(&path)), "{err}");
+    assert!(err.contains("unreadable line from the server"), "{err}");
+}
+
+#[test]
+fn a_socket_that_never_says_hello_times_out() {
+    let (_dir, path) = fake_socket(b"", Duration::from_secs(30));
+    let start = std::time::Instant::now();
+    let out = run(&["--socket", s(&path), "status"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.contains("no hello from the server"), "{err}");
+    assert!(
+        start.elapsed() < Duration::from_secs(25),
+        "gave up on its own, before the peer closed"
+    );
+}
+
+#[test]
+fn check_on_a_missing_file_names_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("missing.toml");
+    let out = run(&["check", s(&file)]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.contains(s(&file)), "{err}");
+    assert!(stdout(&out).is_empty());
+}
+
+#[test]
+fn removing_an_origin_without_a_server_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("cors.toml");
+    std::fs::write(&config, POLICY).unwrap();
+    let out = run(&["origins", "remove", APP, "--config", s(&config)]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.contains("cannot connect"), "{err}");
+    assert!(err.contains(s(&dir.path().join("cors.sock"))), "{err}");
+    assert_eq!(std::fs::read_to_string(&config).unwrap(), POLICY);
+}
+
+#[test]
+fn check_prints_every_error_of_a_file_with_line_and_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("bad.toml");
+    std::fs::write(
+        &file,
+        "max_age = 60\n\
+         allowed_origins = [\"https://a.example/x\", \"ftp://b.example\"]\n\
+         allowed_methods = [\"G ET\"]\n",
+    )
+    .unwrap();
+    let out = run(&["check", s(&file)]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    let located: Vec<(usize, usize)> = err
+        .lines()
+        .filter_map(|l| l.strip_prefix(&format!("{}:", s(&file))))
+        .filter_map(|rest| {
+            let mut parts = rest.splitn(3, ':');
+            let line = parts.next()?.parse().ok()?;
+            let column = parts.next()?.parse().ok()?;
+            Some((line, column))
+        })
+        .collect();
+    assert_eq!(located, [(2, 20), (2, 43), (3, 20)], "{err}");
+    assert!(err.contains("https://a.example/x"), "{err}");
+    assert!(err.contains("ftp://b.example"), "{err}");
+    assert!(err.contains("G ET"), "{err}");
+}
+
+#[test]
+fn a_custom_socket_is_found_while_the_config_is_broken() {
+    let policy = format!("{POLICY}\n[admin]\nsocket = \"admin.sock\"\n");
+    let server = Server::start_at(&policy, "admin.sock");
+    // A syntax error above the [admin] table: the server keeps its last good policy and
+    // its socket; the client must still find that socket from the file.
+    std::fs::write(
+        &server.config,
+        format!("max_age = \n{POLICY}\n[admin]\nsocket = \"admin.sock\"\n"),
+    )
+    .unwrap();
+    common::wait_for(Duration::from_secs(10), "the reload error", || {
+        let out = run(&["status", "--config", s(&server.config)]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        assert_eq!(field(&stdout(&out), "socket"), s(&server.socket));
+        field(&stdout(&out), "last reload error") != "none"
+    });
+}
+
+#[test]
+fn a_stats_reply_with_hundreds_of_tracked_origins_is_read() {
+    let server = Server::start(POLICY);
+    // Long origins so that 600 entries (~150 bytes each) pass 64 KiB.
+    for i in 0..600 {
+        let origin = format!("https://client-{i:04}.a-rather-long-subdomain-name.example.org");
+        assert_eq!(server.post(&origin), 403);
+    }
+    let out = run(&["status", "--config", s(&server.config)]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(field(&stdout(&out), "denied"), "600");
+}

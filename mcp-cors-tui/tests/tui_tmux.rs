@@ -118,7 +118,7 @@ fn a_denied_origin_is_allowed_from_the_denied_panel() {
 
     // The refusal arrives through the replay, the counters through the first poll.
     tmux.wait_for_text("● connected");
-    tmux.wait_for_text(&format!("POST    {EVIL} /mcp  origin not allowed"));
+    tmux.wait_for_text(&format!("DENY       origin not allowed  POST {EVIL} /mcp"));
     tmux.wait_for_text("denied 1");
 
     tmux.keys(&["Tab"]);
@@ -134,7 +134,8 @@ fn a_denied_origin_is_allowed_from_the_denied_panel() {
         "comments kept"
     );
     tmux.wait_for_text(&format!("RELOADED   +{EVIL}"));
-    tmux.wait_for_text(&format!("POST    {EVIL} /mcp"));
+    // An ALLOW line for it: the earlier DENY line also shows `POST {EVIL} /mcp`.
+    tmux.wait_for_text(&format!("ALLOW      POST {EVIL} /mcp"));
     tmux.wait_for_text("allowed 1");
 
     tmux.keys(&["q"]);
@@ -155,17 +156,17 @@ fn the_ui_reconnects_when_the_server_restarts() {
     );
     let tmux = Tmux::start(&command);
     tmux.wait_for_text("● connected");
-    tmux.wait_for_text(&format!("{EVIL} /mcp  origin not allowed"));
+    tmux.wait_for_text(&format!("origin not allowed  POST {EVIL} /mcp"));
 
     // Keep the folder (and the event already on screen) but stop the server.
     let dir = server.stop();
     tmux.wait_for_text("✕ disconnected");
-    tmux.wait_for_text(&format!("{EVIL} /mcp  origin not allowed"));
+    tmux.wait_for_text(&format!("origin not allowed  POST {EVIL} /mcp"));
 
     let restarted = Server::start_in(dir, POLICY);
     tmux.wait_for_text("● connected");
     assert_eq!(restarted.post("https://other.example"), 403);
-    tmux.wait_for_text("https://other.example /mcp  origin not allowed");
+    tmux.wait_for_text("origin not allowed  POST https://other.example /mcp");
     let screen = tmux.screen();
     assert!(
         screen.contains(&format!("{EVIL} /mcp")),

@@ -27,8 +27,15 @@ pub const PROTOCOL: &str = "mcp-cors-admin";
 /// The protocol version this crate speaks. A client speaking another version must stop
 /// with a clear error rather than guess.
 pub const VERSION: u32 = 2;
-/// The longest line either side accepts, in bytes (without the newline).
+/// The longest line the server accepts from a client, in bytes (without the newline).
 pub const MAX_LINE: usize = 64 * 1024;
+/// The longest line a client accepts from the server, in bytes (without the newline).
+///
+/// Larger than [`MAX_LINE`] because the server is trusted (same uid, peer-checked) and
+/// some replies grow with the policy and the traffic: a `policy` reply with thousands of
+/// allowed origins, or `stats` with hundreds of tracked origins, exceeds 64 KiB. Still
+/// bounded, so a broken peer cannot make a client buffer without end.
+pub const MAX_SERVER_LINE: usize = 16 * 1024 * 1024;
 /// The most events a `subscribe` can replay.
 pub const MAX_REPLAY: usize = 512;
 

@@ -58,6 +58,10 @@ pub fn plain(event: &Event) -> String {
             if d.preflight {
                 line.push_str(" (preflight)");
             }
+            if d.count > 1 {
+                // A run of identical decisions, folded by the server.
+                line.push_str(&format!(" x{}", d.count));
+            }
             if let Some(reason) = &d.reason {
                 line.push_str(": ");
                 line.push_str(reason);
@@ -97,6 +101,24 @@ mod tests {
         assert_eq!(
             plain(&event),
             "2023-11-14T22:13:20.000Z deny       https://evil.example OPTIONS /mcp (preflight): origin not allowed"
+        );
+    }
+
+    #[test]
+    fn a_folded_run_shows_its_count() {
+        let event = Event::Decision(DecisionEvent {
+            at_ms: 1_700_000_000_000,
+            verdict: Verdict::Allow,
+            origin: Some("https://app.example".into()),
+            method: "POST".into(),
+            path: "/mcp".into(),
+            preflight: false,
+            reason: None,
+            count: 250,
+        });
+        assert_eq!(
+            plain(&event),
+            "2023-11-14T22:13:20.000Z allow      https://app.example POST /mcp x250"
         );
     }
 }

@@ -3,6 +3,7 @@
 //! the interactive UI and the scriptable subcommands.
 
 mod backoff;
+mod locate;
 mod session;
 
 use std::io;
@@ -13,7 +14,6 @@ use futures_util::StreamExt;
 use mcp_cors::protocol::{
     ErrorCode, Event, PROTOCOL, PolicyReply, Request, ServerLine, Stats, VERSION,
 };
-use mcp_cors::{AdminSettings, Policy};
 use tokio::io::AsyncWriteExt;
 use tokio::net::UnixStream;
 use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
@@ -40,16 +40,14 @@ pub struct Target {
 
 impl Target {
     /// The admin socket path: `--socket`, or derived from the config file exactly as the
-    /// server derives it. An unreadable or invalid config file falls back to the default
-    /// `[admin]` settings, so the socket of a server whose file was just broken by an edit
-    /// is still found.
+    /// server derives it. An invalid config file is read leniently (its `[admin]` table
+    /// alone), so the socket of a server whose file was just broken by an edit is still
+    /// found.
     pub fn socket_path(&self) -> PathBuf {
         if let Some(socket) = &self.socket {
             return socket.clone();
         }
-        let admin = Policy::from_file(&self.config)
-            .map(|p| p.settings().admin.clone())
-            .unwrap_or_else(|_| AdminSettings::default());
+        let admin = locate::admin_settings(&self.config);
         mcp_cors::admin_socket_path(&self.config, &admin)
     }
 }
@@ -132,7 +130,7 @@ impl Client {
             server: String::new(),
             lines: FramedRead::new(
                 read,
-                LinesCodec::new_with_max_length(mcp_cors::protocol::MAX_LINE),
+                LinesCodec::new_with_max_length(mcp_cors::protocol::MAX_SERVER_LINE),
             ),
             out,
         };

@@ -1,5 +1,5 @@
-//! The `/` filter on the event tail: a case-insensitive substring of the origin, the path
-//! or the verdict.
+//! The `/` filter on the event tail: a case-insensitive substring of the origin or the
+//! path, or the start of the verdict (so `deny` does not also show `would-deny`).
 
 use mcp_cors::protocol::Event;
 
@@ -23,7 +23,9 @@ impl Filter {
         let has = |hay: &str| hay.to_lowercase().contains(&needle);
         match event {
             Event::Decision(d) => {
-                d.origin.as_deref().is_some_and(has) || has(&d.path) || has(&d.verdict.to_string())
+                d.origin.as_deref().is_some_and(has)
+                    || has(&d.path)
+                    || d.verdict.to_string().starts_with(&needle)
             }
             Event::Reloaded { .. } => has("reloaded"),
             Event::ReloadRejected { .. } => has("reload rejected"),
@@ -68,5 +70,23 @@ mod tests {
         assert!(f("would-deny").matches(&e));
         assert!(!f("allow").matches(&e));
         assert!(!f("POST").matches(&e), "the method is not a filter field");
+    }
+
+    #[test]
+    fn a_verdict_matches_from_its_start_only() {
+        let f = |t: &str| Filter {
+            text: t.into(),
+            editing: false,
+        };
+        let deny = decision(Verdict::Deny, "https://a.example", "/mcp");
+        let would = decision(Verdict::WouldDeny, "https://a.example", "/mcp");
+        let allow = decision(Verdict::Allow, "https://a.example", "/mcp");
+        assert!(f("deny").matches(&deny));
+        assert!(f("DENY").matches(&deny));
+        assert!(!f("deny").matches(&would), "deny is not would-deny");
+        assert!(!f("deny").matches(&allow));
+        assert!(f("would").matches(&would));
+        assert!(!f("would").matches(&deny));
+        assert!(f("all").matches(&allow), "a prefix while typing");
     }
 }

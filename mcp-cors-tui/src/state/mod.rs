@@ -20,6 +20,10 @@ pub use filter::Filter;
 /// How many lines PageUp/PageDown move.
 const PAGE: usize = 10;
 
+/// The server's catch-all counter for origins beyond its tracking limit. It is not an
+/// origin: it is never offered for allowing.
+pub const UNTRACKED: &str = "(other)";
+
 /// The panel that receives movement keys.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Focus {
@@ -246,7 +250,7 @@ impl App {
             .collect()
     }
 
-    /// Origins with refusals, most refused first.
+    /// Origins with refusals, most refused first; the [`UNTRACKED`] bucket is not one.
     pub fn denied_origins(&self) -> Vec<&OriginStats> {
         let Some(stats) = &self.stats else {
             return Vec::new();
@@ -254,7 +258,7 @@ impl App {
         let mut denied: Vec<&OriginStats> = stats
             .origins
             .iter()
-            .filter(|o| o.denied + o.would_deny > 0)
+            .filter(|o| o.denied + o.would_deny > 0 && o.origin != UNTRACKED)
             .collect();
         denied.sort_by(|a, b| {
             (b.denied + b.would_deny)
@@ -262,6 +266,13 @@ impl App {
                 .then(b.last_seen_ms.cmp(&a.last_seen_ms))
         });
         denied
+    }
+
+    /// Refusals counted in the server's [`UNTRACKED`] bucket, if any.
+    pub fn untracked_refusals(&self) -> Option<u64> {
+        let stats = self.stats.as_ref()?;
+        let other = stats.origins.iter().find(|o| o.origin == UNTRACKED)?;
+        Some(other.denied + other.would_deny).filter(|&n| n > 0)
     }
 
     /// The allowed origins of the serving policy.

@@ -56,6 +56,19 @@ fn filter_by_verdict_and_reload() {
     for _ in 0..5 {
         press(&mut app, KeyCode::Backspace);
     }
+    type_text(&mut app, "deny");
+    assert_eq!(
+        origins(&app),
+        ["https://evil.example"],
+        "deny is not would-deny"
+    );
+    for _ in 0..4 {
+        press(&mut app, KeyCode::Backspace);
+    }
+    type_text(&mut app, "would");
+    for _ in 0..5 {
+        press(&mut app, KeyCode::Backspace);
+    }
     type_text(&mut app, "reload");
     assert_eq!(app.visible_events().len(), 1);
 }
@@ -254,4 +267,28 @@ fn the_event_buffer_is_bounded() {
         ))));
     }
     assert_eq!(app.events.len(), events::CAPACITY);
+}
+
+#[test]
+fn the_untracked_bucket_is_never_offered_for_allowing() {
+    let mut app = fixtures::streaming_app();
+    app.update(Msg::Net(NetMsg::Stats(fixtures::stats_with_untracked())));
+    let offered: Vec<&str> = app
+        .denied_origins()
+        .iter()
+        .map(|o| o.origin.as_str())
+        .collect();
+    assert_eq!(offered, ["https://evil.example", "http://localhost:3000"]);
+    assert_eq!(app.untracked_refusals(), Some(900));
+    press(&mut app, KeyCode::Tab);
+    // Whatever row the selection reaches, `a` then `y` never asks to allow "(other)".
+    for _ in 0..4 {
+        press(&mut app, KeyCode::Char('a'));
+        let sent = press(&mut app, KeyCode::Char('y'));
+        assert!(
+            matches!(&sent, Some(Effect::Send(Request::AddOrigin { origin })) if origin != UNTRACKED),
+            "{sent:?}"
+        );
+        press(&mut app, KeyCode::Down);
+    }
 }

@@ -60,7 +60,10 @@ fn empty_text(app: &App) -> &'static str {
     }
 }
 
-/// One event as a line: time, verdict, then what it is about.
+/// One event as a line: time, verdict, the reason, then what it is about. The reason
+/// comes before method, origin and path because it is what the operator looks for and
+/// it is the part a narrow panel would otherwise cut off; the origin is also in the
+/// denied panel.
 pub fn line(event: &Event) -> Line<'static> {
     match event {
         Event::Decision(d) => {
@@ -70,18 +73,22 @@ pub fn line(event: &Event) -> Line<'static> {
                     format!("{:<10} ", d.verdict.to_string().to_uppercase()),
                     styles::verdict(d.verdict),
                 ),
-                Span::raw(format!(
-                    "{:<7} {} {}",
-                    d.method,
-                    d.origin.as_deref().unwrap_or("(no origin)"),
-                    d.path
-                )),
             ];
             if let Some(reason) = &d.reason {
                 spans.push(Span::styled(
-                    format!("  {reason}"),
+                    format!("{reason}  "),
                     styles::verdict(d.verdict),
                 ));
+            }
+            spans.push(Span::raw(format!(
+                "{} {} {}",
+                d.method,
+                d.origin.as_deref().unwrap_or("(no origin)"),
+                d.path
+            )));
+            if d.count > 1 {
+                // A run of identical decisions, folded by the server.
+                spans.push(Span::styled(format!(" x{}", d.count), styles::dim()));
             }
             Line::from(spans)
         }

@@ -27,8 +27,10 @@ pub fn render(frame: &mut Frame, app: &App) {
     .areas(frame.area());
     header::render(frame, header, app);
     banner::render(frame, banner, app);
+    // The tail gets the larger share: its rows carry time, verdict, reason, method,
+    // origin and path; the side panels show their long texts in a detail line.
     let [tail, side] =
-        Layout::horizontal([Constraint::Percentage(55), Constraint::Percentage(45)]).areas(body);
+        Layout::horizontal([Constraint::Percentage(60), Constraint::Percentage(40)]).areas(body);
     events::render(frame, tail, app);
     let [denied, policy] =
         Layout::vertical([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(side);

@@ -6,6 +6,7 @@ use std::time::Duration;
 use mcp_cors::Verdict;
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
+use ratatui::style::Color;
 
 use super::render;
 use crate::conn::NetMsg;
@@ -160,5 +161,71 @@ fn verdicts_have_distinct_colours() {
     assert_eq!(
         styles::verdict(Verdict::WouldDeny).fg,
         Some(ratatui::style::Color::Yellow)
+    );
+}
+
+/// The cells showing `part`, in the first row that shows `row` (searched from there).
+fn cells_of(app: &App, row: &str, part: &str) -> Vec<(String, Color)> {
+    let mut terminal = Terminal::new(TestBackend::new(WIDTH, HEIGHT)).expect("test backend");
+    terminal
+        .draw(|frame| render(frame, app))
+        .expect("drawing on a test backend cannot fail");
+    let buffer = terminal.backend().buffer();
+    let find = |symbols: &[&str], text: &str, from: usize| {
+        let wanted: Vec<String> = text.chars().map(String::from).collect();
+        (from..symbols.len().saturating_sub(wanted.len() - 1))
+            .find(|&x| (0..wanted.len()).all(|k| symbols[x + k] == wanted[k]))
+    };
+    for y in 0..buffer.area.height {
+        let symbols: Vec<&str> = (0..buffer.area.width)
+            .map(|x| buffer[(x, y)].symbol())
+            .collect();
+        let Some(at) = find(&symbols, row, 0) else {
+            continue;
+        };
+        let start = find(&symbols, part, at).expect("`part` after `row`");
+        return (start..start + part.chars().count())
+            .map(|x| {
+                let cell = &buffer[(x as u16, y)];
+                (cell.symbol().to_owned(), cell.fg)
+            })
+            .collect();
+    }
+    panic!("no row shows {row:?}");
+}
+
+#[test]
+fn decisions_are_drawn_in_their_verdict_colour() {
+    let app = fixtures::streaming_app();
+    // In the tail: the verdict and the reason of a refusal are red, of a pass green.
+    for (row, part, colour) in [
+        ("DENY", "DENY", Color::Red),
+        ("DENY", "origin not allowed", Color::Red),
+        ("WOULD-DENY", "WOULD-DENY", Color::Yellow),
+        ("ALLOW", "ALLOW", Color::Green),
+    ] {
+        let cells = cells_of(&app, row, part);
+        assert!(
+            cells.iter().all(|(_, fg)| *fg == colour),
+            "{part:?} in the {row} row: {cells:?}"
+        );
+    }
+    // In the denied panel: a refused origin's row is red.
+    let cells = cells_of(&app, "5     https://evil.example", "https://evil.example");
+    assert!(cells.iter().all(|(_, fg)| *fg == Color::Red), "{cells:?}");
+}
+
+#[test]
+fn the_untracked_bucket_is_counted_but_not_offered() {
+    let mut app = fixtures::streaming_app();
+    app.update(Msg::Net(NetMsg::Stats(fixtures::stats_with_untracked())));
+    let text = screen(&app);
+    assert!(
+        !text.contains("(other)      "),
+        "not a row of the table:\n{text}"
+    );
+    assert!(
+        text.contains("(other) 900 refusals from untracked origins"),
+        "{text}"
     );
 }
