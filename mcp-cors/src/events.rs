@@ -46,13 +46,94 @@ pub(crate) const MAX_ORIGIN_TEXT: usize = 300;
 pub(crate) const MAX_PATH_TEXT: usize = 1024;
 
 struct Listener {
-    tx: mpsc::Sender<Arc<Event>>,
+    tx: mpsc::Sender<Item>,
     dropped: AtomicU64,
 }
 
-/// A subscription: events arrive on [`Subscription::recv`]; dropping it unsubscribes.
+/// What a listener's queue carries: a shared event (refusals, policy changes), or an
+/// allowed decision kept raw until the listener's own thread turns it into an event.
+/// Allows are the bulk of traffic; so a listener costs the request path one small
+/// allocation per allow (the path), nothing formatted, no text copied but the path.
+enum Item {
+    Event(Arc<Event>),
+    Allowed(Allowed),
+}
+
+/// An allowed decision, as the request path hands it to a listener.
+#[derive(Clone)]
+struct Allowed {
+    at: SystemTime,
+    /// Shared with the per-origin counters: a reference count, not a copy.
+    origin: Arc<str>,
+    method: Method,
+    path: Box<str>,
+    preflight: bool,
+}
+
+impl Allowed {
+    fn same_decision(&self, other: &Allowed) -> bool {
+        self.preflight == other.preflight
+            && self.method == other.method
+            && self.path == other.path
+            && self.origin == other.origin
+    }
+
+    fn into_event(self, count: u64) -> Event {
+        Event::Decision(DecisionEvent {
+            at_ms: unix_millis(self.at),
+            verdict: Verdict::Allow,
+            origin: Some(self.origin.to_string()),
+            method: self.method.as_str().to_owned(),
+            path: self.path.into(),
+            preflight: self.preflight,
+            reason: None,
+            count,
+        })
+    }
+}
+
+/// A batch of events for one write to a listener, with runs of identical decisions
+/// folded into one event with a count.
+#[derive(Default)]
+struct Batch {
+    events: Vec<Event>,
+    /// The run of identical allows being counted, not yet turned into an event.
+    run: Option<(Allowed, u64)>,
+}
+
+impl Batch {
+    fn push(&mut self, item: Item) {
+        match item {
+            Item::Allowed(allowed) => match &mut self.run {
+                Some((first, count)) if first.same_decision(&allowed) => *count += 1,
+                _ => {
+                    self.end_run();
+                    self.run = Some((allowed, 1));
+                }
+            },
+            Item::Event(event) => {
+                self.end_run();
+                push_folded(&mut self.events, &event);
+            }
+        }
+    }
+
+    fn end_run(&mut self) {
+        if let Some((allowed, count)) = self.run.take() {
+            push_folded(&mut self.events, &allowed.into_event(count));
+        }
+    }
+
+    fn finish(mut self) -> Vec<Event> {
+        self.end_run();
+        self.events
+    }
+}
+
+/// A subscription: events arrive in batches from [`Subscription::next_batch`]; dropping
+/// it unsubscribes.
 pub(crate) struct Subscription {
-    rx: mpsc::Receiver<Arc<Event>>,
+    rx: mpsc::Receiver<Item>,
     listener: Arc<Listener>,
     bus: Weak<EventBus>,
     /// Dropped events already reported to this subscriber.
@@ -60,25 +141,43 @@ pub(crate) struct Subscription {
 }
 
 impl Subscription {
-    /// The next event, or `None` once the bus is gone.
+    /// Waits for at least one event and returns up to `max` queued ones, runs of identical
+    /// decisions folded; `None` once the bus is gone.
     ///
     /// Polls every [`LISTENER_POLL`] instead of awaiting the channel: an awaiting
     /// receiver registers a waker, and then every request's `try_send` would wake this
     /// thread, a system call on the request path. Polling costs a listener at most
     /// `LISTENER_POLL` of latency and the request path nothing.
-    pub(crate) async fn recv(&mut self) -> Option<Arc<Event>> {
+    pub(crate) async fn next_batch(&mut self, max: usize) -> Option<Vec<Event>> {
         loop {
             match self.rx.try_recv() {
-                Ok(event) => return Some(event),
+                Ok(first) => return Some(self.batch_after(first, max)),
                 Err(mpsc::error::TryRecvError::Disconnected) => return None,
                 Err(mpsc::error::TryRecvError::Empty) => tokio::time::sleep(LISTENER_POLL).await,
             }
         }
     }
 
-    /// The next event if one is already queued.
-    pub(crate) fn try_recv(&mut self) -> Option<Arc<Event>> {
-        self.rx.try_recv().ok()
+    /// Up to `max` events already queued (none if nothing is), folded like
+    /// [`Subscription::next_batch`].
+    #[cfg(test)]
+    pub(crate) fn queued(&mut self, max: usize) -> Vec<Event> {
+        match self.rx.try_recv() {
+            Ok(first) => self.batch_after(first, max),
+            Err(_) => Vec::new(),
+        }
+    }
+
+    fn batch_after(&mut self, first: Item, max: usize) -> Vec<Event> {
+        let mut batch = Batch::default();
+        batch.push(first);
+        for _ in 1..max {
+            match self.rx.try_recv() {
+                Ok(item) => batch.push(item),
+                Err(_) => break,
+            }
+        }
+        batch.finish()
     }
 
     /// Events dropped for this subscriber since the last call, and in all.
@@ -98,8 +197,10 @@ impl Drop for Subscription {
     }
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Counts {
+    /// The origin, shared with the allow events sent to listeners.
+    origin: Arc<str>,
     allowed: u64,
     denied: u64,
     would_deny: u64,
@@ -117,7 +218,7 @@ pub(crate) struct EventBus {
     denied: AtomicU64,
     would_deny: AtomicU64,
     dropped: AtomicU64,
-    origins: Mutex<HashMap<Box<str>, Counts>>,
+    origins: Mutex<HashMap<Arc<str>, Counts>>,
 }
 
 impl std::fmt::Debug for EventBus {
@@ -162,64 +263,73 @@ impl EventBus {
             Verdict::WouldDeny => &self.would_deny,
         }
         .fetch_add(1, Ordering::Relaxed);
+        let now = SystemTime::now();
         let origin = origin.map(|o| clip(header_text(o), MAX_ORIGIN_TEXT));
-        if let Some(origin) = &origin {
-            self.count_origin(origin, decision);
-        }
-        let refused = verdict != Verdict::Allow;
-        if !refused {
+        let counted = origin
+            .as_deref()
+            .map(|origin| self.count_origin(origin, decision, now));
+        let preflight = matches!(
+            decision,
+            Decision::Preflight { .. }
+                | Decision::Refuse {
+                    preflight: true,
+                    ..
+                }
+        );
+        if verdict == Verdict::Allow {
+            // Allows go to live listeners only: no replay ring, no lock, no text built.
             let listeners = self.listeners.load();
             if listeners.is_empty() {
                 return; // Nobody listens, and allows are not kept for replay.
             }
-            // Listeners that cannot take another event would drop it anyway: count the
-            // drop without building the event.
-            if listeners.iter().all(|l| l.tx.capacity() == 0) {
-                for listener in listeners.iter() {
-                    listener.dropped.fetch_add(1, Ordering::Relaxed);
-                    self.dropped.fetch_add(1, Ordering::Relaxed);
-                }
-                return;
-            }
+            let Some(origin) = counted else { return };
+            self.fan_out(&listeners, |listener| {
+                listener.tx.try_reserve().map(|permit| {
+                    permit.send(Item::Allowed(Allowed {
+                        at: now,
+                        origin: Arc::clone(&origin),
+                        method: method.clone(),
+                        path: clip(Cow::Borrowed(path), MAX_PATH_TEXT).into(),
+                        preflight,
+                    }))
+                })
+            });
+            return;
         }
-        let event = Event::Decision(DecisionEvent {
-            at_ms: unix_millis(SystemTime::now()),
+        self.publish(Event::Decision(DecisionEvent {
+            at_ms: unix_millis(now),
             verdict,
             origin: origin.map(Cow::into_owned),
             method: method.as_str().to_owned(),
             path: clip(Cow::Borrowed(path), MAX_PATH_TEXT).into_owned(),
-            preflight: matches!(
-                decision,
-                Decision::Preflight { .. }
-                    | Decision::Refuse {
-                        preflight: true,
-                        ..
-                    }
-            ),
+            preflight,
             reason: decision
                 .reason()
                 .map(|r| clip(Cow::Owned(r.to_string()), MAX_PATH_TEXT).into_owned()),
             count: 1,
-        });
-        if refused {
-            self.publish(event);
-        } else {
-            // Allows go to live listeners only: no replay ring, no lock.
-            self.fan_out(&Arc::new(event));
-        }
+        }));
     }
 
-    fn count_origin(&self, origin: &str, decision: &Decision) {
+    /// Counts a decision for its origin; returns the origin as the table keeps it (or as
+    /// `(other)` once the table is full).
+    fn count_origin(&self, origin: &str, decision: &Decision, now: SystemTime) -> Arc<str> {
         let mut origins = lock(&self.origins);
         let full = origins.len() >= MAX_TRACKED_ORIGINS;
         let counts = match origins.get_mut(origin) {
             Some(c) => c,
             None => {
-                let key = if full { OTHER } else { origin };
-                origins.entry(key.into()).or_default()
+                let key: Arc<str> = if full { OTHER.into() } else { origin.into() };
+                origins.entry(Arc::clone(&key)).or_insert_with(|| Counts {
+                    origin: key,
+                    allowed: 0,
+                    denied: 0,
+                    would_deny: 0,
+                    last_seen: None,
+                    last_reason: None,
+                })
             }
         };
-        counts.last_seen = Some(SystemTime::now());
+        counts.last_seen = Some(now);
         match decision.verdict() {
             Verdict::Allow => counts.allowed += 1,
             Verdict::Deny => counts.denied += 1,
@@ -229,6 +339,7 @@ impl EventBus {
             counts.last_reason =
                 Some(clip(Cow::Owned(reason.to_string()), MAX_PATH_TEXT).into_owned());
         }
+        Arc::clone(&counts.origin)
     }
 
     /// Publishes an event: kept for replay and sent to every listener without waiting.
@@ -241,16 +352,28 @@ impl EventBus {
             recent.pop_front();
         }
         recent.push_back(Arc::clone(&event));
-        self.fan_out(&event);
+        self.fan_out(&self.listeners.load(), |listener| {
+            listener
+                .tx
+                .try_send(Item::Event(Arc::clone(&event)))
+                .map_err(|e| match e {
+                    mpsc::error::TrySendError::Full(_) => mpsc::error::TrySendError::Full(()),
+                    mpsc::error::TrySendError::Closed(_) => mpsc::error::TrySendError::Closed(()),
+                })
+        });
         drop(recent);
     }
 
-    /// Sends `event` to every listener that has room; counts it as dropped for the rest.
-    fn fan_out(&self, event: &Arc<Event>) {
-        let listeners = self.listeners.load();
+    /// Offers an event to every listener with `send`, which must not wait; a listener
+    /// without room has it dropped and counted, a closed one is removed.
+    fn fan_out<E>(
+        &self,
+        listeners: &[Arc<Listener>],
+        send: impl Fn(&Listener) -> Result<(), mpsc::error::TrySendError<E>>,
+    ) {
         let mut closed = false;
-        for listener in listeners.iter() {
-            match listener.tx.try_send(Arc::clone(event)) {
+        for listener in listeners {
+            match send(listener) {
                 Ok(()) => {}
                 Err(mpsc::error::TrySendError::Full(_)) => {
                     listener.dropped.fetch_add(1, Ordering::Relaxed);
@@ -464,6 +587,96 @@ mod tests {
         );
     }
 
+    fn allow(origin: &'static str) -> (Decision, HeaderValue) {
+        let value = HeaderValue::from_static(origin);
+        (
+            Decision::Allow {
+                allow_origin: value.clone(),
+            },
+            value,
+        )
+    }
+
+    #[test]
+    fn allows_reach_listeners_raw_and_leave_as_folded_events() {
+        let bus = EventBus::new();
+        let (_, mut sub) = bus.subscribe(0);
+        let (allowed, app) = allow("https://app.example");
+        for _ in 0..100 {
+            bus.record(&allowed, Some(&app), &Method::POST, "/mcp");
+        }
+        bus.record(
+            &refuse(),
+            Some(&HeaderValue::from_static("https://evil.example")),
+            &Method::POST,
+            "/mcp",
+        );
+        bus.record(&allowed, Some(&app), &Method::GET, "/mcp");
+        bus.record(&allowed, Some(&app), &Method::GET, "/mcp");
+        let batch = sub.queued(usize::MAX);
+        let summary: Vec<(Verdict, Option<&str>, &str, &str, u64)> = batch
+            .iter()
+            .map(|e| match e {
+                Event::Decision(d) => (
+                    d.verdict,
+                    d.origin.as_deref(),
+                    d.method.as_str(),
+                    d.path.as_str(),
+                    d.count,
+                ),
+                other => panic!("not a decision: {other:?}"),
+            })
+            .collect();
+        assert_eq!(
+            summary,
+            [
+                (
+                    Verdict::Allow,
+                    Some("https://app.example"),
+                    "POST",
+                    "/mcp",
+                    100
+                ),
+                (
+                    Verdict::Deny,
+                    Some("https://evil.example"),
+                    "POST",
+                    "/mcp",
+                    1
+                ),
+                (
+                    Verdict::Allow,
+                    Some("https://app.example"),
+                    "GET",
+                    "/mcp",
+                    2
+                ),
+            ]
+        );
+        // Allows are counted per origin whether or not anyone listens.
+        drop(sub);
+        bus.record(&allowed, Some(&app), &Method::POST, "/mcp");
+        let stats = bus.origin_stats(usize::MAX);
+        let app_stats = stats
+            .iter()
+            .find(|s| s.origin == "https://app.example")
+            .unwrap();
+        assert_eq!(app_stats.allowed, 103);
+    }
+
+    #[test]
+    fn a_full_listener_gets_no_allow_built_and_counts_the_drop() {
+        let bus = EventBus::new();
+        let (_, mut sub) = bus.subscribe(0);
+        let (allowed, app) = allow("https://app.example");
+        for _ in 0..LISTENER_QUEUE + 7 {
+            bus.record(&allowed, Some(&app), &Method::POST, "/mcp");
+        }
+        assert_eq!(sub.take_dropped(), Some((7, 7)));
+        let batch = sub.queued(usize::MAX);
+        assert!(matches!(&batch[..], [Event::Decision(d)] if d.count == LISTENER_QUEUE as u64));
+    }
+
     #[test]
     fn huge_origins_and_paths_are_clipped_in_events_and_counters() {
         let bus = EventBus::new();
@@ -472,10 +685,11 @@ mod tests {
             HeaderValue::from_str(&format!("https://{}.example", "a".repeat(100_000))).unwrap();
         let path = format!("/{}", "p".repeat(100_000));
         bus.record(&refuse(), Some(&origin), &Method::POST, &path);
-        let Some(event) = sub.try_recv() else {
-            panic!("no event")
+        let batch = sub.queued(10);
+        let [event] = batch.as_slice() else {
+            panic!("one event expected: {batch:?}")
         };
-        let Event::Decision(d) = &*event else {
+        let Event::Decision(d) = event else {
             panic!("not a decision")
         };
         let origin = d.origin.as_deref().unwrap();
@@ -485,7 +699,7 @@ mod tests {
         assert!(stats[0].origin.len() <= MAX_ORIGIN_TEXT + '…'.len_utf8());
         // A whole event line stays far below the protocol's line limit.
         let line =
-            serde_json::to_string(&crate::protocol::ServerLine::Event((*event).clone())).unwrap();
+            serde_json::to_string(&crate::protocol::ServerLine::Event(event.clone())).unwrap();
         assert!(
             line.len() < crate::protocol::MAX_LINE / 16,
             "{} bytes",

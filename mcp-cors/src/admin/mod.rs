@@ -373,7 +373,7 @@ impl Connection {
                         None => Some(lines.next().await),
                     }
                 } => Input::Line(line),
-                event = next_event(subscription) => Input::Event(event),
+                events = next_events(subscription) => Input::Events(events),
             }
         };
         match input {
@@ -400,8 +400,8 @@ impl Connection {
                 }
                 false
             }
-            Input::Event(Some(event)) => self.forward(&event).await,
-            Input::Event(None) => false,
+            Input::Events(Some(batch)) => self.forward(batch).await,
+            Input::Events(None) => false,
         }
     }
 
@@ -489,24 +489,16 @@ impl Connection {
         }
     }
 
-    /// Writes `first` and whatever else is already queued (up to [`EVENT_BATCH`]) in one
-    /// write, preceded by a `dropped` line if events were dropped for this client.
-    /// Runs of identical decisions are folded into one event with a count.
-    async fn forward(&mut self, first: &Event) -> bool {
-        let mut lines = Vec::with_capacity(2);
+    /// Writes a batch of events in one write, preceded by a `dropped` line if events were
+    /// dropped for this client.
+    async fn forward(&mut self, batch: Vec<Event>) -> bool {
+        let mut lines = Vec::with_capacity(batch.len() + 1);
         if let Some((count, total)) = self
             .subscription
             .as_mut()
             .and_then(Subscription::take_dropped)
         {
             lines.push(ServerLine::Dropped { count, total });
-        }
-        let mut batch = vec![first.clone()];
-        for _ in 1..EVENT_BATCH {
-            match self.subscription.as_mut().and_then(Subscription::try_recv) {
-                Some(event) => events::push_folded(&mut batch, &event),
-                None => break,
-            }
         }
         lines.extend(batch.into_iter().map(ServerLine::Event));
         let mut bytes = Vec::with_capacity(lines.len() * 200);
@@ -548,12 +540,14 @@ impl Connection {
 /// event (`None`: the policy store is gone).
 enum Input {
     Line(Option<Option<Result<String, LinesCodecError>>>),
-    Event(Option<Arc<Event>>),
+    Events(Option<Vec<Event>>),
 }
 
-async fn next_event(subscription: &mut Option<Subscription>) -> Option<Arc<Event>> {
+/// The next batch of events (up to [`EVENT_BATCH`] queued ones, runs of identical
+/// decisions folded), or never when not subscribed.
+async fn next_events(subscription: &mut Option<Subscription>) -> Option<Vec<Event>> {
     match subscription {
-        Some(s) => s.recv().await,
+        Some(s) => s.next_batch(EVENT_BATCH).await,
         None => std::future::pending().await,
     }
 }
