@@ -27,7 +27,7 @@ fail() { # TARGET LOG MESSAGE
   # The lines that say what happened, then the end of the log for context.
   grep -E "panicked at|^==[0-9]+==|^SUMMARY|Test unit written to|^error(\[|:)" "$2" | head -n 20 >&2 || true
   echo "--- last lines of the log:" >&2
-  sed "/^Stack backtrace:/,$d" "$2" | tail -n 15 >&2
+  sed '/^Stack backtrace:/,$d' "$2" | tail -n 15 >&2
   exit 1
 }
 
