@@ -45,6 +45,35 @@ pub struct McpCors {
 
 impl McpCors {
     /// A middleware serving a fixed policy (until [`McpCors::replace_policy`]).
+    ///
+    /// Build it once, outside the `HttpServer::new` factory, and clone it into each
+    /// worker's `App`, so that every worker shares the one policy:
+    ///
+    /// ```
+    /// use actix_web::{App, HttpResponse, test, web};
+    /// use mcp_cors::{McpCors, Policy};
+    ///
+    /// # actix_web::rt::System::new().block_on(async {
+    /// let policy = Policy::from_toml_str(r#"allowed_origins = ["https://app.example.com"]"#)?;
+    /// let cors = McpCors::from_policy(policy);
+    /// let app = test::init_service(
+    ///     App::new()
+    ///         .wrap(cors.clone())
+    ///         .route("/mcp", web::post().to(HttpResponse::Ok)),
+    /// )
+    /// .await;
+    /// let req = test::TestRequest::post()
+    ///     .uri("/mcp")
+    ///     .insert_header(("Host", "localhost:8080"))
+    ///     .insert_header(("Origin", "https://app.example.com"))
+    ///     .to_request();
+    /// let res = test::call_service(&app, req).await;
+    /// let allowed = res.headers().get("access-control-allow-origin");
+    /// assert_eq!(allowed.and_then(|v| v.to_str().ok()), Some("https://app.example.com"));
+    /// # Ok::<(), mcp_cors::PolicyError>(())
+    /// # })?;
+    /// # Ok::<(), mcp_cors::PolicyError>(())
+    /// ```
     pub fn from_policy(policy: Policy) -> McpCors {
         McpCors {
             store: Arc::new(PolicyStore::new(policy)),

@@ -272,3 +272,92 @@ async fn an_err_from_an_inner_middleware_is_rendered_with_cors_headers() {
     assert!(res.headers().get("access-control-expose-headers").is_some());
     assert_eq!(res.headers().get("vary").unwrap(), "Origin");
 }
+
+/// SPEC §6: a request sees one policy from start to end. The policy is replaced while the
+/// handler of an allowed request is still running (it waits for the test to let it go):
+/// that response carries the old policy's headers, the next request the new one's.
+#[actix_web::test]
+async fn a_policy_replaced_mid_request_does_not_reach_that_request() {
+    use std::sync::Arc;
+    use tokio::sync::Notify;
+
+    use actix_web::{App, HttpResponse, web};
+    use mcp_cors::McpCors;
+
+    let old = r#"
+        allowed_origins = ["https://app.example.com"]
+        allow_credentials = true
+        exposed_headers = ["X-Old"]
+    "#;
+    let new = r#"
+        allowed_origins = ["https://app.example.com"]
+        allow_credentials = false
+        exposed_headers = ["X-New"]
+    "#;
+    let cors = McpCors::from_policy(Policy::from_toml_str(old).unwrap());
+    let entered = Arc::new(Notify::new());
+    let release = Arc::new(Notify::new());
+    let (e, r) = (Arc::clone(&entered), Arc::clone(&release));
+    let app = App::new().wrap(cors.clone()).route(
+        "/slow",
+        web::post().to(move || {
+            let (e, r) = (Arc::clone(&e), Arc::clone(&r));
+            async move {
+                // notify_one keeps a permit, so neither side can miss the other's signal.
+                e.notify_one();
+                r.notified().await;
+                HttpResponse::Ok().body("slow")
+            }
+        }),
+    );
+    let svc = actix_web::test::init_service(app).await;
+    let slow = actix_web::test::call_service(
+        &svc,
+        request(Method::POST, "/slow")
+            .insert_header(("origin", APP))
+            .to_request(),
+    );
+    let swap = async {
+        entered.notified().await;
+        cors.replace_policy(Policy::from_toml_str(new).unwrap());
+        assert!(!cors.policy().settings().allow_credentials, "swapped");
+        release.notify_one();
+    };
+    let (res, ()) =
+        tokio::time::timeout(Duration::from_secs(30), async { tokio::join!(slow, swap) })
+            .await
+            .expect("the slow request finishes once released");
+    let headers = res.headers();
+    assert_eq!(headers.get("access-control-allow-origin").unwrap(), APP);
+    assert_eq!(
+        headers.get("access-control-allow-credentials").unwrap(),
+        "true"
+    );
+    assert_eq!(
+        headers.get("access-control-expose-headers").unwrap(),
+        "X-Old"
+    );
+
+    // The next request is decided and decorated by the new policy.
+    release.notify_one(); // let the next handler run straight through
+    let res = actix_web::test::call_service(
+        &svc,
+        request(Method::POST, "/slow")
+            .insert_header(("origin", APP))
+            .to_request(),
+    )
+    .await;
+    assert_eq!(
+        res.headers().get("access-control-allow-origin").unwrap(),
+        APP
+    );
+    assert!(
+        res.headers()
+            .get("access-control-allow-credentials")
+            .is_none()
+    );
+    assert_eq!(
+        res.headers().get("access-control-expose-headers").unwrap(),
+        "X-New"
+    );
+}

@@ -5,13 +5,13 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use actix_web::http::header::HeaderValue;
+use actix_web::http::header::{self, HeaderMap, HeaderValue};
 use actix_web::http::{Method, StatusCode};
 use actix_web::{App, HttpResponse, test, web};
 use common::server::{Setup, post, setup};
 use common::*;
 use mcp_cors::protocol::{ErrorCode, Request, ServerLine};
-use mcp_cors::{McpCors, Policy};
+use mcp_cors::{DenyReason, McpCors, Policy};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::UnixStream;
 
@@ -74,19 +74,105 @@ async fn confusing_origins_are_refused() {
     assert_eq!(hits.get(), 0);
 }
 
+/// The reason `Policy::decide` gives for `origin` from a request with an allowed Host.
+fn refusal_reason(policy: &str, origins: &[&[u8]]) -> Option<DenyReason> {
+    let policy = Policy::from_toml_str(policy).unwrap();
+    let mut headers = HeaderMap::new();
+    headers.insert(header::HOST, HeaderValue::from_static(HOST));
+    for origin in origins {
+        headers.append(header::ORIGIN, HeaderValue::from_bytes(origin).unwrap());
+    }
+    policy
+        .decide(&Method::POST, &headers, None)
+        .reason()
+        .cloned()
+}
+
+/// README: a request's `Origin` must be exactly what a browser sends; anything else is
+/// malformed, not merely "not allowed" (the file's entries are normalised, requests never).
+#[actix_web::test]
+async fn non_browser_serialisations_are_refused_as_malformed() {
+    for origin in [
+        &b"https://APP.example.com"[..],
+        b"HTTPS://app.example.com",
+        b"https://app.example.com:443",
+        b"http://localhost:80",
+        b"https://app.example.com/",
+        b"https://app.example.com, https://evil.example",
+        b"https://app.example.com https://app.example.com",
+        b"https://app.example.com\xff",
+        "https://münchen.example".as_bytes(),
+    ] {
+        assert_eq!(
+            refusal_reason(POLICY, &[origin]),
+            Some(DenyReason::OriginMalformed),
+            "{}",
+            String::from_utf8_lossy(origin)
+        );
+    }
+    // Repeated headers, even of one allowed origin, are malformed too.
+    let app = APP.as_bytes();
+    assert_eq!(
+        refusal_reason(POLICY, &[app, app]),
+        Some(DenyReason::OriginMalformed)
+    );
+    // Well-formed but not listed is the other reason.
+    assert_eq!(
+        refusal_reason(POLICY, &[b"https://evil.example"]),
+        Some(DenyReason::OriginNotAllowed)
+    );
+    assert_eq!(refusal_reason(POLICY, &[app]), None);
+}
+
+#[actix_web::test]
+async fn a_thousand_repeated_origin_headers_are_refused() {
+    let (svc, hits) = service(POLICY).await;
+    let mut req = request(Method::POST, "/mcp");
+    for _ in 0..1000 {
+        req = req.append_header(("origin", APP));
+    }
+    let res = call(&svc, req).await;
+    res.assert_forbidden_origin();
+    let mut req = preflight(APP, "POST", None);
+    for _ in 0..1000 {
+        req = req.append_header(("origin", "https://evil.example"));
+    }
+    call(&svc, req).await.assert_forbidden_origin();
+    assert_eq!(hits.get(), 0);
+}
+
 #[actix_web::test]
 async fn idn_origins_match_in_punycode_the_form_browsers_send() {
-    let (svc, _) = service(POLICY).await;
-    let res = call(
-        &svc,
-        request(Method::POST, "/mcp").insert_header(("origin", "https://xn--mnchen-3ya.example")),
-    )
-    .await;
-    assert_eq!(res.status, StatusCode::OK);
-    assert_eq!(
-        res.header("access-control-allow-origin"),
-        Some("https://xn--mnchen-3ya.example")
-    );
+    // Listed in Unicode form (POLICY) and in punycode form: both match the punycode a
+    // browser sends, and echo it as sent.
+    let punycode_listed = r#"allowed_origins = ["https://xn--mnchen-3ya.example"]"#;
+    for policy in [POLICY, punycode_listed] {
+        let (svc, hits) = service(policy).await;
+        let res = call(
+            &svc,
+            request(Method::POST, "/mcp")
+                .insert_header(("origin", "https://xn--mnchen-3ya.example")),
+        )
+        .await;
+        assert_eq!(res.status, StatusCode::OK, "{policy}");
+        assert_eq!(
+            res.header("access-control-allow-origin"),
+            Some("https://xn--mnchen-3ya.example")
+        );
+        // Another IDN (zürich), and a lookalike of the listed one (mùnchen): refused.
+        for other in [
+            "https://xn--zrich-kva.example",
+            "https://xn--mnchen-2ya.example",
+        ] {
+            call(
+                &svc,
+                request(Method::POST, "/mcp").insert_header(("origin", other)),
+            )
+            .await
+            .assert_forbidden_origin();
+        }
+        assert_eq!(hits.get(), 1, "{policy}");
+    }
 }
 
 #[actix_web::test]
@@ -100,6 +186,10 @@ async fn host_forms_with_and_without_ports_and_ipv6() {
         ("[::1]", true),
         ("[::1]:8080", true),
         ("[::2]:8080", false),
+        ("[::2]", false),
+        ("[::1", false),
+        ("::1", false),
+        ("[0:0:0:0:0:0:0:1]:8080", false), // not the canonical form browsers send
         ("localhost.:8080", false),
         ("localhost:8080:1", false),
         ("localhost:99999", false),
@@ -131,23 +221,37 @@ async fn host_forms_with_and_without_ports_and_ipv6() {
 
 #[actix_web::test]
 async fn a_vary_already_naming_origin_is_not_repeated() {
-    let policy = Policy::from_toml_str(POLICY).unwrap();
-    let app = App::new().wrap(McpCors::from_policy(policy)).route(
-        "/mcp",
-        web::get().to(|| async {
-            HttpResponse::Ok()
-                .insert_header(("Vary", "origin, Accept"))
-                .finish()
-        }),
-    );
-    let svc = test::init_service(app).await;
-    let res = call(
-        &svc,
-        request(Method::GET, "/mcp").insert_header(("origin", APP)),
-    )
-    .await;
-    assert_eq!(res.header("vary"), Some("origin, Accept"));
-    assert_eq!(res.header("access-control-allow-origin"), Some(APP));
+    for (handler_vary, want) in [
+        ("origin", "origin"),
+        ("origin, Accept", "origin, Accept"),
+        ("Accept, ORIGIN", "Accept, ORIGIN"),
+        ("Accept", "Accept, Origin"),
+    ] {
+        let policy = Policy::from_toml_str(POLICY).unwrap();
+        let app = App::new().wrap(McpCors::from_policy(policy)).route(
+            "/mcp",
+            web::get().to(move || async move {
+                HttpResponse::Ok()
+                    .insert_header(("Vary", handler_vary))
+                    .finish()
+            }),
+        );
+        let svc = test::init_service(app).await;
+        // Allowed origin, and no Origin at all: both merge into the handler's Vary.
+        for origin in [Some(APP), None] {
+            let mut req = request(Method::GET, "/mcp");
+            if let Some(o) = origin {
+                req = req.insert_header(("origin", o));
+            }
+            let res = call(&svc, req).await;
+            assert_eq!(
+                res.header("vary"),
+                Some(want),
+                "{handler_vary:?} {origin:?}"
+            );
+            assert_eq!(res.header("access-control-allow-origin"), origin);
+        }
+    }
 }
 
 // ---- the admin socket ----

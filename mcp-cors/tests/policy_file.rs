@@ -160,6 +160,42 @@ fn unknown_keys_and_wrong_types_are_refused_with_their_line() {
     assert!(d.line.is_some(), "{d}");
 }
 
+/// serde's type and enum errors do not say which key they were reading; the diagnostic
+/// must still name it, with the value and where it was written.
+#[test]
+fn wrong_types_and_unknown_modes_name_key_value_line_and_column() {
+    let cases = [
+        ("max_age = -1", "max_age", "-1", 11),
+        ("mode = \"enforcing\"", "mode", "\"enforcing\"", 8),
+        ("allowed_origins = \"x\"", "allowed_origins", "\"x\"", 19),
+        (
+            "allow_credentials = \"yes\"",
+            "allow_credentials",
+            "\"yes\"",
+            21,
+        ),
+        ("[admin]\nenabled = 1", "admin.enabled", "1", 11),
+    ];
+    for (line, key, value, column) in cases {
+        // A line of something valid first, so the line number is not trivially 1.
+        let source = format!("allowed_methods = [\"GET\"]\n\n{line}\n");
+        let d = single_error(&source);
+        assert_eq!(d.key.as_deref(), Some(key), "{source}: {d}");
+        assert_eq!(d.value.as_deref(), Some(value), "{source}: {d}");
+        let expected_line = if key.starts_with("admin.") { 4 } else { 3 };
+        assert_eq!(
+            (d.line, d.column),
+            (Some(expected_line), Some(column)),
+            "{source}: {d}"
+        );
+        let shown = d.to_string();
+        assert!(
+            shown.contains(key) && shown.contains(&format!("{value:?}")),
+            "{shown}"
+        );
+    }
+}
+
 #[test]
 fn every_mistake_is_reported_at_once_in_file_order() {
     let all = errors(

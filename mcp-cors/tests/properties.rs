@@ -45,6 +45,30 @@ fn port() -> impl Strategy<Value = Option<u16>> {
     prop::sample::select(vec![None, Some(8080), Some(8443)])
 }
 
+/// An entry's port: the scheme's default, a number, or `*` (`PortEntry::Any`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum PortEntry {
+    Exact(Option<u16>),
+    Any,
+}
+
+impl PortEntry {
+    fn admits(self, port: Option<u16>) -> bool {
+        self == PortEntry::Any || self == PortEntry::Exact(port)
+    }
+
+    fn write(self, base: String) -> String {
+        match self {
+            PortEntry::Any => format!("{base}:*"),
+            PortEntry::Exact(p) => with_port(base, p),
+        }
+    }
+}
+
+fn entry_port() -> impl Strategy<Value = PortEntry> {
+    prop_oneof![port().prop_map(PortEntry::Exact), Just(PortEntry::Any),]
+}
+
 fn with_port(base: String, port: Option<u16>) -> String {
     match port {
         Some(p) => format!("{base}:{p}"),
@@ -64,12 +88,13 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(512))]
 
     /// `scheme://*.suffix[:port]` admits exactly the proper subdomains of `suffix` on the
-    /// same scheme and port: never the suffix itself, never a lookalike.
+    /// same scheme and port (any port for `:*`): never the suffix itself, never a
+    /// lookalike, never another scheme.
     #[test]
     fn a_wildcard_admits_exactly_proper_subdomains_on_the_same_scheme_and_port(
         entry_scheme in scheme(),
         suffix in labels(2..=3),
-        entry_port in port(),
+        entry_port in entry_port(),
         req_scheme in scheme(),
         prefix in labels(0..=2),
         append_suffix in any::<bool>(),
@@ -82,12 +107,31 @@ proptest! {
             (true, false) => format!("{}.{suffix}", prefix.join(".")),
             (false, _) => other.join("."),
         };
-        let entry = with_port(format!("{entry_scheme}://*.{suffix}"), entry_port);
+        let entry = entry_port.write(format!("{entry_scheme}://*.{suffix}"));
         let policy = Policy::from_toml_str(&format!("allowed_origins = [{entry:?}]")).unwrap();
         let origin = with_port(format!("{req_scheme}://{host}"), req_port);
         let expected = req_scheme == entry_scheme
-            && req_port == entry_port
+            && entry_port.admits(req_port)
             && host.ends_with(&format!(".{suffix}"));
+        let verdict = decide(&policy, &origin).verdict();
+        prop_assert_eq!(verdict == Verdict::Allow, expected, "{} vs {}", entry, origin);
+    }
+
+    /// `scheme://host:*` admits that host on that scheme, on any port, and nothing else:
+    /// no subdomain, no parent domain, no lookalike, no other scheme.
+    #[test]
+    fn a_port_wildcard_admits_exactly_its_host_and_scheme(
+        entry_scheme in scheme(),
+        entry_host in labels(1..=3),
+        req_scheme in scheme(),
+        req_host in labels(1..=3),
+        req_port in port(),
+    ) {
+        let (entry_host, req_host) = (entry_host.join("."), req_host.join("."));
+        let entry = format!("{entry_scheme}://{entry_host}:*");
+        let policy = Policy::from_toml_str(&format!("allowed_origins = [{entry:?}]")).unwrap();
+        let origin = with_port(format!("{req_scheme}://{req_host}"), req_port);
+        let expected = req_scheme == entry_scheme && req_host == entry_host;
         let verdict = decide(&policy, &origin).verdict();
         prop_assert_eq!(verdict == Verdict::Allow, expected, "{} vs {}", entry, origin);
     }
@@ -119,6 +163,11 @@ proptest! {
 
         let browser = url::Url::parse(&written).unwrap().origin().ascii_serialization();
         prop_assert_eq!(&once, &browser);
+        // Printed to TOML (what the admin socket and `to_toml_string` write) and parsed
+        // again, the entry is still exactly the browser's serialisation.
+        let printed = load(&written).to_toml_string();
+        let reparsed = Policy::from_toml_str(&printed).unwrap();
+        prop_assert_eq!(&reparsed.settings().allowed_origins, &vec![browser.clone()]);
 
         match decide(&load(&written), &browser) {
             Decision::Allow { allow_origin } => prop_assert_eq!(allow_origin.to_str().unwrap(), browser.as_str()),

@@ -133,16 +133,19 @@ fn toml_error(source: &str, err: &toml::de::Error) -> Diagnostic {
         .as_ref()
         .map_or((None, None), |s| line_column(source, s.start));
     let value = span
+        .clone()
         .and_then(|s| source.get(s))
         .map(|text| text.trim())
         .filter(|text| !text.is_empty() && text.len() <= 80 && !text.contains('\n'))
         .map(str::to_owned);
     let message = err.message().trim().to_owned();
-    // For a misspelt key, the text at the span is the key itself.
+    // For a misspelt key, the text at the span is the key itself. For a value of the wrong
+    // type or an unknown `mode`, serde does not say which key it was reading (toml reports
+    // only the span), so find the key whose value holds that span.
     let (key, value) = if message.starts_with("unknown field") {
         (value, None)
     } else {
-        (None, value)
+        (span.and_then(|s| key_holding(source, &s)), value)
     };
     Diagnostic {
         file: None,
@@ -152,6 +155,32 @@ fn toml_error(source: &str, err: &toml::de::Error) -> Diagnostic {
         value,
         message,
     }
+}
+
+/// The dotted key (`max_age`, `admin.socket`) whose value contains the byte range `span`.
+/// `None` when the text does not parse as TOML or no value contains it.
+fn key_holding(source: &str, span: &Range<usize>) -> Option<String> {
+    let table = toml::de::DeTable::parse(source).ok()?;
+    let mut path = Vec::new();
+    find_key(table.get_ref(), span, &mut path).then(|| path.join("."))
+}
+
+fn find_key(table: &toml::de::DeTable<'_>, span: &Range<usize>, path: &mut Vec<String>) -> bool {
+    for (key, value) in table {
+        path.push(key.get_ref().to_string());
+        // Look inside tables first: a `[table]`'s own span need not cover its keys.
+        if let toml::de::DeValue::Table(inner) = value.get_ref() {
+            if find_key(inner, span, path) {
+                return true;
+            }
+        }
+        let held = value.span();
+        if held.start <= span.start && span.end <= held.end {
+            return true;
+        }
+        path.pop();
+    }
+    false
 }
 
 /// Validates and normalises settings, then compiles the matchers. All problems are
@@ -324,6 +353,18 @@ fn joined_header(items: &[String]) -> HeaderValue {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_key_holding_a_span_is_found_in_tables_too() {
+        let src = "max_age = 5\n[admin]\nsocket = 7\n";
+        let at = |needle: &str| {
+            let start = src.find(needle).unwrap();
+            start..start + needle.len()
+        };
+        assert_eq!(key_holding(src, &at("5")).as_deref(), Some("max_age"));
+        assert_eq!(key_holding(src, &at("7")).as_deref(), Some("admin.socket"));
+        assert_eq!(key_holding(src, &(0..3)), None); // the key itself, not a value
+    }
 
     #[test]
     fn line_and_column_count_characters() {
