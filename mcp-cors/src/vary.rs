@@ -7,29 +7,31 @@ use actix_web::http::header::{self, HeaderMap, HeaderValue};
 /// `Vary: *` already covers everything and is left alone; a name already present (in any
 /// case) is not added twice; several `Vary` lines are folded into one.
 pub(crate) fn add(headers: &mut HeaderMap, name: &'static str) {
-    // The common case, without allocating: the handler set no `Vary`.
-    if !headers.contains_key(header::VARY) {
-        headers.insert(header::VARY, HeaderValue::from_static(name));
+    // The common case in one map operation: the handler set no `Vary`, so inserting ours
+    // displaces nothing. Otherwise merge what it displaced.
+    let mut displaced = headers.insert(header::VARY, HeaderValue::from_static(name));
+    let Some(first) = displaced.next() else {
         return;
-    }
-    let existing: Vec<&str> = headers
-        .get_all(header::VARY)
+    };
+    let values: Vec<HeaderValue> = std::iter::once(first).chain(displaced).collect();
+    let existing: Vec<&str> = values
+        .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
         .map(str::trim)
         .filter(|v| !v.is_empty())
         .collect();
     if existing.is_empty() {
-        headers.insert(header::VARY, HeaderValue::from_static(name));
-        return;
+        return; // Only empty `Vary` lines: ours alone says it.
     }
-    if existing
+    let merged = if existing
         .iter()
         .any(|v| *v == "*" || v.eq_ignore_ascii_case(name))
     {
-        return;
-    }
-    let merged = format!("{}, {name}", existing.join(", "));
+        existing.join(", ")
+    } else {
+        format!("{}, {name}", existing.join(", "))
+    };
     if let Ok(value) = HeaderValue::from_str(&merged) {
         headers.insert(header::VARY, value);
     }
