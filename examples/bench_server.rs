@@ -6,6 +6,7 @@
 //! cargo run --release --example bench_server -- --cors mcp --watched bench.toml
 //! cargo run --release --example bench_server -- --cors actix
 //! cargo run --release --example bench_server -- --cors none
+//! cargo run --release --example bench_server -- --cors headers   # the headers, no decision
 //! ```
 //!
 //! The policy (both middlewares): origins `https://app.example.com`,
@@ -16,6 +17,8 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use actix_web::dev::Service;
+use actix_web::http::header::{self, HeaderMap, HeaderValue};
 use actix_web::{App, HttpResponse, HttpServer, web};
 use clap::{Parser, ValueEnum};
 use mcp_cors::{McpCors, Policy};
@@ -49,6 +52,11 @@ enum Cors {
     Actix,
     /// No CORS middleware.
     None,
+    /// No decision at all: the same CORS response headers McpCors adds to an allowed
+    /// request, written by a bare `wrap_fn`. The floor any CORS middleware on actix pays
+    /// for the headers themselves (insertion and encoding), to tell that cost apart from
+    /// the cost of deciding.
+    Headers,
 }
 
 /// A minimal server for load tests.
@@ -94,6 +102,20 @@ fn actix_cors() -> actix_cors::Cors {
     cors
 }
 
+/// Adds, unconditionally, the headers McpCors adds to an allowed actual request.
+fn add_static_cors_headers(headers: &mut HeaderMap) {
+    const EXPOSE: &str = "Mcp-Session-Id, Mcp-Protocol-Version, WWW-Authenticate, Last-Event-ID";
+    headers.insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static(ORIGINS[0]),
+    );
+    headers.insert(
+        header::ACCESS_CONTROL_EXPOSE_HEADERS,
+        HeaderValue::from_static(EXPOSE),
+    );
+    headers.insert(header::VARY, HeaderValue::from_static("Origin"));
+}
+
 async fn handler() -> HttpResponse {
     HttpResponse::Ok()
         .content_type("application/json")
@@ -124,5 +146,17 @@ async fn main() -> std::io::Result<()> {
             .route("/mcp", web::to(handler))
             .wrap(actix_cors())),
         Cors::Mcp => serve!(move || App::new().route("/mcp", web::to(handler)).wrap(mcp.clone())),
+        Cors::Headers => {
+            serve!(|| App::new()
+                .route("/mcp", web::to(handler))
+                .wrap_fn(|req, srv| {
+                    let call = srv.call(req);
+                    async move {
+                        let mut res = call.await?;
+                        add_static_cors_headers(res.headers_mut());
+                        Ok(res)
+                    }
+                }))
+        }
     }
 }

@@ -88,7 +88,7 @@ echo "machine: $(nproc) cores, $(uname -sr); wrk -t1 -c$CONNS -d${DUR}s; $RUNS p
 for run in $(seq "$RUNS"); do
   echo "run $run/$RUNS" >&2
   # Actual requests from an allowed origin, the three modes back to back.
-  for mode in none actix mcp; do
+  for mode in none headers actix mcp; do
     run_scenario "actual-$mode" --cors "$mode" -- -H "Origin: $ORIGIN"
   done
   # Preflights (bare: the handler answers OPTIONS itself; for reference only).
@@ -125,9 +125,11 @@ echo
 echo "| scenario | req/s (median) | p50 ms | p99 ms | non-2xx + socket errors | ratio vs baseline |"
 echo "|---|---|---|---|---|---|"
 row "actual, bare actix (baseline)" actual-none ""
+row "actual, the CORS headers alone (no decision)" actual-headers actual-none
 row "actual, actix-cors" actual-actix actual-none
 row "actual, McpCors (vs bare)" actual-mcp actual-none
 echo "| actual, McpCors vs actix-cors | | | | | $(ratio "$(col actual-mcp 1)" "$(col actual-actix 1)") |"
+echo "| actual, McpCors vs the headers alone | | | | | $(ratio "$(col actual-mcp 1)" "$(col actual-headers 1)") |"
 row "preflight, actix-cors (baseline)" preflight-actix ""
 row "preflight, McpCors (vs actix-cors)" preflight-mcp preflight-actix
 row "watched McpCors, no listener (baseline)" watched-quiet ""
