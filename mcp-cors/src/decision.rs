@@ -6,6 +6,7 @@ use actix_web::http::Method;
 use actix_web::http::header::{self, HeaderMap, HeaderName, HeaderValue};
 
 use crate::allow_headers::split_request_headers;
+use crate::events::OriginCounter;
 use crate::host::HostRefusal;
 use crate::matcher::OriginMatch;
 use crate::policy::{Mode, Policy};
@@ -169,6 +170,17 @@ impl Policy {
         headers: &HeaderMap,
         authority: Option<&str>,
     ) -> Decision {
+        self.decide_counted(method, headers, authority).0
+    }
+
+    /// [`Policy::decide`], with the counter bound to the request's origin when the policy
+    /// lists it exactly (see `PolicyStore`): the middleware counts with it, lock-free.
+    pub(crate) fn decide_counted(
+        &self,
+        method: &Method,
+        headers: &HeaderMap,
+        authority: Option<&str>,
+    ) -> (Decision, Option<&OriginCounter>) {
         let c = self.compiled();
         let preflight = method == Method::OPTIONS
             && headers.contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
@@ -179,51 +191,66 @@ impl Policy {
         };
 
         let host = match single(headers, &header::HOST) {
+            // With the guard off the value is not looked at: skip checking its text.
+            Ok(Some(_)) if c.hosts.is_off() => None,
             Ok(Some(v)) => match v.to_str() {
                 Ok(s) => Some(s),
-                Err(_) => return refuse(DenyReason::HostMalformed),
+                Err(_) => return (refuse(DenyReason::HostMalformed), None),
             },
             Ok(None) => authority,
-            Err(()) => return refuse(DenyReason::HostMalformed),
+            Err(()) => return (refuse(DenyReason::HostMalformed), None),
         };
         if let Err(refusal) = c.hosts.check(host) {
-            return refuse(match refusal {
+            let reason = match refusal {
                 HostRefusal::Missing => DenyReason::HostMissing,
                 HostRefusal::Malformed => DenyReason::HostMalformed,
                 HostRefusal::NotAllowed(h) => DenyReason::HostNotAllowed(h),
-            });
+            };
+            return (refuse(reason), None);
         }
 
         let origin = match single(headers, &header::ORIGIN) {
-            Ok(None) => return Decision::NoOrigin,
+            Ok(None) => return (Decision::NoOrigin, None),
             Ok(Some(v)) => v,
-            Err(()) => return refuse(DenyReason::OriginMalformed),
+            Err(()) => return (refuse(DenyReason::OriginMalformed), None),
         };
-        let Ok(origin_text) = origin.to_str() else {
-            return refuse(DenyReason::OriginMalformed);
+        // An exact entry first, on the raw bytes: every entry is a valid origin, so a hit
+        // needs no text check; anything else is checked as text, then against patterns.
+        let counter = match c.origins.exact_hit(origin.as_bytes()) {
+            Some(counter) => counter,
+            None => {
+                let Ok(origin_text) = origin.to_str() else {
+                    return (refuse(DenyReason::OriginMalformed), None);
+                };
+                let refused = match c.origins.check_pattern(origin_text) {
+                    OriginMatch::Allowed => None,
+                    OriginMatch::NotAllowed => Some(DenyReason::OriginNotAllowed),
+                    OriginMatch::NullRefused => Some(DenyReason::NullOrigin),
+                    OriginMatch::Malformed => Some(DenyReason::OriginMalformed),
+                };
+                if let Some(reason) = refused {
+                    return (refuse(reason), None);
+                }
+                None
+            }
         };
-        match c.origins.check(origin_text) {
-            OriginMatch::Allowed => {}
-            OriginMatch::NotAllowed => return refuse(DenyReason::OriginNotAllowed),
-            OriginMatch::NullRefused => return refuse(DenyReason::NullOrigin),
-            OriginMatch::Malformed => return refuse(DenyReason::OriginMalformed),
-        }
         let allow_origin = if c.origins.allows_any() {
             HeaderValue::from_static("*")
         } else {
             origin.clone()
         };
         if !preflight {
-            return Decision::Allow { allow_origin };
+            return (Decision::Allow { allow_origin }, counter);
         }
-        match self.check_preflight(headers) {
+        let decision = match self.check_preflight(headers) {
             Ok((allow_headers, private_network)) => Decision::Preflight {
                 allow_origin,
                 allow_headers,
                 private_network,
             },
             Err(reason) => refuse(reason),
-        }
+        };
+        (decision, counter)
     }
 
     /// The preflight rows: method, each requested header, Private Network Access.

@@ -51,6 +51,11 @@ impl HostGuard {
         guard
     }
 
+    /// Whether the guard is off (`allowed_hosts = ["*"]`).
+    pub(crate) fn is_off(&self) -> bool {
+        self.off
+    }
+
     /// Checks a request's `Host` (or HTTP/2 `:authority`) value.
     pub(crate) fn check(&self, host_header: Option<&str>) -> Result<(), HostRefusal> {
         if self.off {

@@ -6,10 +6,12 @@
 //! are one pass of a [`RegexSet`].
 
 // foldhash: several times faster than SipHash on short keys, and seeded per process.
-use foldhash::{HashMap, HashSet};
+use foldhash::HashMap;
+use std::sync::{Arc, OnceLock};
 
 use regex::RegexSet;
 
+use crate::events::OriginCounter;
 use crate::origin::{self, OriginEntry, PortRule, RequestOrigin};
 
 /// A rule that applies to a host (or a domain suffix): which scheme and port it admits.
@@ -41,7 +43,11 @@ pub(crate) enum OriginMatch {
 pub(crate) struct OriginMatcher {
     any: bool,
     allow_null: bool,
-    exact: HashSet<Box<str>>,
+    /// Exact origins, each with the counter the policy store binds to it (so counting a
+    /// request from a listed origin needs no second lookup).
+    /// Keyed by bytes, so a request's header is looked up before (and, on a hit,
+    /// without) checking that it is text: every key is a valid ASCII origin.
+    exact: HashMap<Box<[u8]>, OnceLock<Arc<OriginCounter>>>,
     /// Keyed by host: `scheme://host:*` entries.
     any_port: HashMap<Box<str>, Vec<HostRule>>,
     /// Keyed by domain suffix: `scheme://*.suffix[:port]` entries.
@@ -64,7 +70,8 @@ impl OriginMatcher {
             match entry {
                 OriginEntry::Any => m.any = true,
                 OriginEntry::Exact(o) => {
-                    m.exact.insert(o.as_str().into());
+                    m.exact
+                        .insert(o.as_str().as_bytes().into(), OnceLock::new());
                 }
                 OriginEntry::AnyPort { scheme, host } => {
                     m.any_port
@@ -98,12 +105,34 @@ impl OriginMatcher {
         self.any
     }
 
-    /// Matches a request's `Origin` header value.
+    /// Matches a request's `Origin` header value (the decision does the same in two
+    /// steps, [`OriginMatcher::exact_hit`] then [`OriginMatcher::check_pattern`]).
+    #[cfg(test)]
     pub(crate) fn check(&self, value: &str) -> OriginMatch {
-        // The common case first: an exact entry, no parsing at all.
-        if self.exact.contains(value) {
-            return OriginMatch::Allowed;
+        match self.exact_hit(value.as_bytes()) {
+            Some(_) => OriginMatch::Allowed,
+            None => self.check_pattern(value),
         }
+    }
+
+    /// An exact entry equal to the raw header value: `Some` with its bound counter (if
+    /// bound) on a hit. The common case, with no parsing and no text check at all.
+    pub(crate) fn exact_hit(&self, value: &[u8]) -> Option<Option<&OriginCounter>> {
+        self.exact.get(value).map(|cell| cell.get().map(|c| &**c))
+    }
+
+    /// Binds a counter to every exact entry (once: a policy serves one store).
+    pub(crate) fn bind_counters(&self, counter_for: impl Fn(&str) -> Arc<OriginCounter>) {
+        for (origin, cell) in &self.exact {
+            // Keys were built from `&str`, so this is always `Ok`.
+            if let Ok(origin) = std::str::from_utf8(origin) {
+                cell.get_or_init(|| counter_for(origin));
+            }
+        }
+    }
+
+    /// Everything but the exact entries (the caller looked those up already).
+    pub(crate) fn check_pattern(&self, value: &str) -> OriginMatch {
         if value == "null" {
             return if self.allow_null {
                 OriginMatch::Allowed

@@ -231,14 +231,15 @@ where
         // One policy for the whole decision; the response is decorated from values taken
         // here, so a reload mid-request cannot mix two policies.
         let policy = self.store.load();
-        let decision = policy.decide(
+        let (decision, counter) = policy.decide_counted(
             req.method(),
             req.headers(),
             req.uri().authority().map(|a| a.as_str()),
         );
-        if decision != Decision::NoOrigin {
+        if !matches!(decision, Decision::NoOrigin) {
             self.store.events().record(
                 &decision,
+                counter,
                 req.headers().get(header::ORIGIN),
                 req.method(),
                 req.path(),

@@ -122,10 +122,12 @@ impl PolicyStore {
     }
 
     fn with_state(policy: Policy, state: ReloadState) -> Self {
+        let events = EventBus::new();
+        policy.bind_counters(&events);
         PolicyStore {
             current: ArcSwap::from_pointee(policy),
             state: Mutex::new(state),
-            events: EventBus::new(),
+            events,
             watcher: Mutex::new(None),
             admin: Mutex::new(None),
         }
@@ -188,6 +190,7 @@ impl PolicyStore {
     }
 
     fn swap_locked(&self, state: &mut ReloadState, policy: Policy) -> PolicyDiff {
+        policy.bind_counters(&self.events);
         let old = self.current.swap(Arc::new(policy));
         let diff = PolicyDiff::between(old.settings(), self.current.load().settings());
         state.status.loaded = true;

@@ -149,6 +149,41 @@ async fn subscribers_see_allow_and_deny_events_for_real_requests() {
         stats.origins[0].last_reason.as_deref(),
         Some("origin not allowed")
     );
+    let a = stats.origins.iter().find(|o| o.origin == A).unwrap();
+    assert_eq!((a.allowed, a.denied), (1, 0));
+    s.server.handle.stop(true).await;
+}
+
+#[actix_web::test]
+async fn an_origins_counts_add_up_across_reloads_and_before_it_was_listed() {
+    let s = setup(POLICY).await;
+    let mut client = Client::connect(&s.socket).await;
+    // Refused while not listed, allowed once listed (its counter is then bound into the
+    // policy), and the listed origin's counts survive the reload that listed the other.
+    assert_eq!(post(s.server.addr, B).await.0, 403);
+    assert_eq!(post(s.server.addr, A).await.0, 200);
+    let reply = client.call(Request::AddOrigin { origin: B.into() }).await;
+    assert!(
+        matches!(reply, ServerLine::OriginChanged { changed: true, .. }),
+        "{reply:?}"
+    );
+    for _ in 0..3 {
+        assert_eq!(post(s.server.addr, B).await.0, 200);
+        assert_eq!(post(s.server.addr, A).await.0, 200);
+    }
+    let stats = client.stats().await;
+    let counts = |origin: &str| {
+        let o = stats.origins.iter().find(|o| o.origin == origin).unwrap();
+        (
+            o.allowed,
+            o.denied,
+            o.last_reason.clone(),
+            o.last_seen_ms > 0,
+        )
+    };
+    assert_eq!(counts(B), (3, 1, Some("origin not allowed".into()), true));
+    assert_eq!(counts(A), (4, 0, None, true));
+    assert_eq!(stats.origins.len(), 2, "{:?}", stats.origins);
     s.server.handle.stop(true).await;
 }
 

@@ -13,6 +13,7 @@ pub use settings::{AdminSettings, Mode, PolicySettings};
 
 use crate::allow_headers::HeaderAllowList;
 use crate::error::PolicyError;
+use crate::events::EventBus;
 use crate::host::HostGuard;
 use crate::matcher::OriginMatcher;
 
@@ -128,6 +129,13 @@ impl Policy {
 
     pub(crate) fn compiled(&self) -> &Compiled {
         &self.compiled
+    }
+
+    /// Binds `bus`'s counter to each exactly listed origin, before the policy serves.
+    pub(crate) fn bind_counters(&self, bus: &EventBus) {
+        self.compiled
+            .origins
+            .bind_counters(|origin| bus.listed_counter(origin));
     }
 }
 
