@@ -1,6 +1,7 @@
 //! The actix-web middleware: [`McpCors`] (the `Transform`, cheap to clone, one per worker)
 //! and the per-worker service that applies the decision to each request.
 
+use std::cell::RefCell;
 use std::future::Future;
 use std::marker::PhantomData;
 use std::path::Path;
@@ -11,6 +12,7 @@ use std::task::{Context, Poll, ready};
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
 use actix_web::http::header;
+use arc_swap::{ArcSwap, Cache};
 use futures_util::future::{self, Either, Ready};
 use pin_project_lite::pin_project;
 
@@ -202,16 +204,39 @@ where
     fn new_transform(&self, service: S) -> Self::Future {
         future::ready(Ok(McpCorsMiddleware {
             service,
+            policy: RefCell::new(Cache::new(CurrentPolicy(Arc::clone(&self.store)))),
             store: Arc::clone(&self.store),
         }))
     }
 }
 
 /// The per-worker service built by [`McpCors`]; not used directly.
-#[derive(Debug)]
 pub struct McpCorsMiddleware<S> {
     service: S,
+    /// This worker's copy of the current policy: checking that it is still current is one
+    /// plain load, where loading from the `ArcSwap` itself takes atomic read-modify-writes
+    /// on every request.
+    policy: RefCell<Cache<CurrentPolicy, Arc<Policy>>>,
     store: Arc<PolicyStore>,
+}
+
+impl<S> std::fmt::Debug for McpCorsMiddleware<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("McpCorsMiddleware")
+            .field("store", &self.store)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The store's `ArcSwap`, as an `arc_swap::Cache` wants it.
+struct CurrentPolicy(Arc<PolicyStore>);
+
+impl std::ops::Deref for CurrentPolicy {
+    type Target = ArcSwap<Policy>;
+
+    fn deref(&self) -> &ArcSwap<Policy> {
+        self.0.current()
+    }
 }
 
 type Answer<B> = Result<ServiceResponse<EitherBody<B>>, actix_web::Error>;
@@ -230,7 +255,8 @@ where
     fn call(&self, req: ServiceRequest) -> Self::Future {
         // One policy for the whole decision; the response is decorated from values taken
         // here, so a reload mid-request cannot mix two policies.
-        let policy = self.store.load();
+        let mut cached = self.policy.borrow_mut();
+        let policy = cached.load();
         let (decision, counter) = policy.decide_counted(
             req.method(),
             req.headers(),
@@ -262,22 +288,21 @@ where
                 allow_headers,
                 private_network,
             } => {
-                let res =
-                    response::preflight(&policy, allow_origin, allow_headers, private_network);
+                let res = response::preflight(policy, allow_origin, allow_headers, private_network);
                 Either::Left(future::ready(Ok(req
                     .into_response(res)
                     .map_into_right_body())))
             }
             Decision::Allow { allow_origin } => {
-                let cors = CorsHeaders::new(&policy, allow_origin);
-                drop(policy);
+                let cors = CorsHeaders::new(policy, allow_origin);
+                drop(cached); // The handler runs without this worker's policy borrowed.
                 Either::Right(self.pass_through(req, Some(cors)))
             }
             Decision::NoOrigin
             | Decision::Refuse {
                 enforced: false, ..
             } => {
-                drop(policy);
+                drop(cached);
                 Either::Right(self.pass_through(req, None))
             }
         }

@@ -138,6 +138,11 @@ impl PolicyStore {
         self.current.load()
     }
 
+    /// The swappable current policy itself, for per-worker caches of it.
+    pub(crate) fn current(&self) -> &ArcSwap<Policy> {
+        &self.current
+    }
+
     /// The current policy, to keep.
     pub(crate) fn load_full(&self) -> Arc<Policy> {
         self.current.load_full()
