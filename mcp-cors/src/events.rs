@@ -62,7 +62,7 @@ enum Item {
 /// An allowed decision, as the request path hands it to a listener.
 #[derive(Clone)]
 struct Allowed {
-    at: SystemTime,
+    at_ms: u64,
     /// Shared with the per-origin counters: a reference count, not a copy.
     origin: Arc<str>,
     method: Method,
@@ -80,7 +80,7 @@ impl Allowed {
 
     fn into_event(self, count: u64) -> Event {
         Event::Decision(DecisionEvent {
-            at_ms: unix_millis(self.at),
+            at_ms: self.at_ms,
             verdict: Verdict::Allow,
             origin: Some(self.origin.to_string()),
             method: self.method.as_str().to_owned(),
@@ -355,8 +355,7 @@ impl EventBus {
         path: &str,
     ) {
         let verdict = decision.verdict();
-        let now = SystemTime::now();
-        let at_ms = unix_millis(now);
+        let at_ms = now_ms();
         // A listed origin's text is not needed (its counter has it) until an event is.
         let text = || origin.map(|o| clip(header_text(o), MAX_ORIGIN_TEXT));
         let found;
@@ -401,7 +400,7 @@ impl EventBus {
             self.fan_out(&self.listeners.load(), |listener| {
                 listener.tx.try_reserve().map(|permit| {
                     permit.send(Item::Allowed(Allowed {
-                        at: now,
+                        at_ms,
                         origin: Arc::clone(&origin),
                         method: method.clone(),
                         path: clip(Cow::Borrowed(path), MAX_PATH_TEXT).into(),
@@ -590,6 +589,31 @@ fn same_decision(a: &DecisionEvent, b: &DecisionEvent) -> bool {
         && a.reason == b.reason
 }
 
+/// The time for events and counters, in Unix milliseconds, from the kernel's coarse clock
+/// (a few ms of resolution): reading it is a few nanoseconds, where the precise clock costs
+/// tens on every request, about a tenth of what the whole middleware costs.
+#[cfg(target_os = "linux")]
+fn now_ms() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec; CLOCK_REALTIME_COARSE exists on every
+    // Linux this crate supports (2.6.32 and later).
+    if unsafe { libc::clock_gettime(libc::CLOCK_REALTIME_COARSE, &mut ts) } != 0 {
+        return unix_millis(SystemTime::now());
+    }
+    let secs = u64::try_from(ts.tv_sec).unwrap_or(0);
+    let millis = u64::try_from(ts.tv_nsec).unwrap_or(0) / 1_000_000;
+    secs.saturating_mul(1000).saturating_add(millis)
+}
+
+/// The time for events and counters, in Unix milliseconds.
+#[cfg(not(target_os = "linux"))]
+fn now_ms() -> u64 {
+    unix_millis(SystemTime::now())
+}
+
 /// A header's text: borrowed when it is UTF-8 (the usual case, checked without copying),
 /// lossy otherwise.
 fn header_text(value: &HeaderValue) -> Cow<'_, str> {
@@ -653,6 +677,18 @@ mod tests {
             reason: None,
             count: 1,
         })
+    }
+
+    #[test]
+    fn the_coarse_clock_agrees_with_the_precise_one() {
+        let before = unix_millis(SystemTime::now());
+        let coarse = now_ms();
+        let after = unix_millis(SystemTime::now());
+        // The coarse clock lags by at most its resolution (a tick, a few ms).
+        assert!(
+            coarse <= after && coarse + 50 >= before,
+            "{before} {coarse} {after}"
+        );
     }
 
     #[test]
