@@ -190,23 +190,24 @@ impl Policy {
             enforced: self.settings().mode == Mode::Enforce,
         };
 
-        let host = match single(headers, &header::HOST) {
-            // With the guard off the value is not looked at: skip checking its text.
-            Ok(Some(_)) if c.hosts.is_off() => None,
-            Ok(Some(v)) => match v.to_str() {
-                Ok(s) => Some(s),
-                Err(_) => return (refuse(DenyReason::HostMalformed), None),
-            },
-            Ok(None) => authority,
-            Err(()) => return (refuse(DenyReason::HostMalformed), None),
-        };
-        if let Err(refusal) = c.hosts.check(host) {
-            let reason = match refusal {
-                HostRefusal::Missing => DenyReason::HostMissing,
-                HostRefusal::Malformed => DenyReason::HostMalformed,
-                HostRefusal::NotAllowed(h) => DenyReason::HostNotAllowed(h),
+        // With the guard off (`allowed_hosts = ["*"]`) `Host` is not looked at at all.
+        if !c.hosts.is_off() {
+            let host = match single(headers, &header::HOST) {
+                Ok(Some(v)) => match v.to_str() {
+                    Ok(s) => Some(s),
+                    Err(_) => return (refuse(DenyReason::HostMalformed), None),
+                },
+                Ok(None) => authority,
+                Err(()) => return (refuse(DenyReason::HostMalformed), None),
             };
-            return (refuse(reason), None);
+            if let Err(refusal) = c.hosts.check(host) {
+                let reason = match refusal {
+                    HostRefusal::Missing => DenyReason::HostMissing,
+                    HostRefusal::Malformed => DenyReason::HostMalformed,
+                    HostRefusal::NotAllowed(h) => DenyReason::HostNotAllowed(h),
+                };
+                return (refuse(reason), None);
+            }
         }
 
         let origin = match single(headers, &header::ORIGIN) {

@@ -20,7 +20,7 @@ use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, SystemTime};
 
 use actix_web::http::Method;
-use actix_web::http::header::HeaderValue;
+use actix_web::http::header::{self, HeaderMap, HeaderValue};
 use arc_swap::ArcSwap;
 use tokio::sync::mpsc;
 
@@ -350,14 +350,17 @@ impl EventBus {
         &self,
         decision: &Decision,
         bound: Option<&OriginCounter>,
-        origin: Option<&HeaderValue>,
+        headers: &HeaderMap,
         method: &Method,
         path: &str,
     ) {
+        // The `Origin` header is looked up again only when its text is needed: not for an
+        // allowed request from a listed origin (the usual case), whose counter has it.
+        let origin = || headers.get(header::ORIGIN);
         let verdict = decision.verdict();
         let at_ms = now_ms();
         // A listed origin's text is not needed (its counter has it) until an event is.
-        let text = || origin.map(|o| clip(header_text(o), MAX_ORIGIN_TEXT));
+        let text = || origin().map(|o| clip(header_text(o), MAX_ORIGIN_TEXT));
         let found;
         let counter = match bound {
             Some(counter) => Some(counter),
@@ -640,6 +643,12 @@ mod tests {
     use super::*;
     use crate::decision::DenyReason;
 
+    fn origin_headers(origin: &HeaderValue) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::ORIGIN, origin.clone());
+        headers
+    }
+
     fn refuse() -> Decision {
         Decision::Refuse {
             reason: DenyReason::OriginNotAllowed,
@@ -653,7 +662,13 @@ mod tests {
         let bus = EventBus::new();
         for i in 0..MAX_TRACKED_ORIGINS + 10 {
             let origin = HeaderValue::from_str(&format!("https://o{i}.example")).unwrap();
-            bus.record(&refuse(), None, Some(&origin), &Method::POST, "/mcp");
+            bus.record(
+                &refuse(),
+                None,
+                &origin_headers(&origin),
+                &Method::POST,
+                "/mcp",
+            );
         }
         let stats = bus.origin_stats(usize::MAX);
         assert_eq!(stats.len(), MAX_TRACKED_ORIGINS + 1);
@@ -738,17 +753,17 @@ mod tests {
         let (_, mut sub) = bus.subscribe(0);
         let (allowed, app) = allow("https://app.example");
         for _ in 0..100 {
-            bus.record(&allowed, None, Some(&app), &Method::POST, "/mcp");
+            bus.record(&allowed, None, &origin_headers(&app), &Method::POST, "/mcp");
         }
         bus.record(
             &refuse(),
             None,
-            Some(&HeaderValue::from_static("https://evil.example")),
+            &origin_headers(&HeaderValue::from_static("https://evil.example")),
             &Method::POST,
             "/mcp",
         );
-        bus.record(&allowed, None, Some(&app), &Method::GET, "/mcp");
-        bus.record(&allowed, None, Some(&app), &Method::GET, "/mcp");
+        bus.record(&allowed, None, &origin_headers(&app), &Method::GET, "/mcp");
+        bus.record(&allowed, None, &origin_headers(&app), &Method::GET, "/mcp");
         let batch = sub.queued(usize::MAX);
         let summary: Vec<(Verdict, Option<&str>, &str, &str, u64)> = batch
             .iter()
@@ -791,7 +806,7 @@ mod tests {
         );
         // Allows are counted per origin whether or not anyone listens.
         drop(sub);
-        bus.record(&allowed, None, Some(&app), &Method::POST, "/mcp");
+        bus.record(&allowed, None, &origin_headers(&app), &Method::POST, "/mcp");
         let stats = bus.origin_stats(usize::MAX);
         let app_stats = stats
             .iter()
@@ -807,7 +822,7 @@ mod tests {
         let (_, mut sub) = bus.subscribe(0);
         let (allowed, app) = allow("https://app.example");
         for _ in 0..LISTENER_QUEUE + 7 {
-            bus.record(&allowed, None, Some(&app), &Method::POST, "/mcp");
+            bus.record(&allowed, None, &origin_headers(&app), &Method::POST, "/mcp");
         }
         assert_eq!(sub.take_dropped(), Some((7, 7)));
         let batch = sub.queued(usize::MAX);
@@ -821,7 +836,13 @@ mod tests {
         let origin =
             HeaderValue::from_str(&format!("https://{}.example", "a".repeat(100_000))).unwrap();
         let path = format!("/{}", "p".repeat(100_000));
-        bus.record(&refuse(), None, Some(&origin), &Method::POST, &path);
+        bus.record(
+            &refuse(),
+            None,
+            &origin_headers(&origin),
+            &Method::POST,
+            &path,
+        );
         let batch = sub.queued(10);
         let [event] = batch.as_slice() else {
             panic!("one event expected: {batch:?}")
@@ -849,7 +870,7 @@ mod tests {
         let bus = EventBus::new();
         let (_, mut sub) = bus.subscribe(0);
         for _ in 0..LISTENER_QUEUE + 5 {
-            bus.record(&refuse(), None, None, &Method::GET, "/");
+            bus.record(&refuse(), None, &HeaderMap::new(), &Method::GET, "/");
         }
         assert_eq!(sub.take_dropped(), Some((5, 5)));
         assert_eq!(sub.take_dropped(), None);

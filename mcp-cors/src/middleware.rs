@@ -11,7 +11,6 @@ use std::task::{Context, Poll, ready};
 
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
-use actix_web::http::header;
 use arc_swap::{ArcSwap, Cache};
 use futures_util::future::{self, Either, Ready};
 use pin_project_lite::pin_project;
@@ -263,13 +262,9 @@ where
             req.uri().authority().map(|a| a.as_str()),
         );
         if !matches!(decision, Decision::NoOrigin) {
-            self.store.events().record(
-                &decision,
-                counter,
-                req.headers().get(header::ORIGIN),
-                req.method(),
-                req.path(),
-            );
+            self.store
+                .events()
+                .record(&decision, counter, req.headers(), req.method(), req.path());
         }
         match decision {
             Decision::Refuse {
