@@ -326,6 +326,28 @@ impl EventBus {
         counter
     }
 
+    /// Forgets listed counters that no policy holds any more: those never used at once,
+    /// and beyond [`MAX_TRACKED_ORIGINS`] of them the longest unseen. Called after a new
+    /// policy is bound, so a file whose origins keep changing does not grow the table
+    /// without end; a policy still serving (a worker's copy) keeps its counters alive, so
+    /// no count is lost.
+    pub(crate) fn forget_unlisted(&self) {
+        let mut listed = lock(&self.listed);
+        let retired = |c: &Arc<OriginCounter>| Arc::strong_count(c) == 1;
+        listed.retain(|_, c| !retired(c) || c.last_seen_ms.load(Ordering::Relaxed) > 0);
+        let mut kept: Vec<(u64, Arc<str>)> = listed
+            .iter()
+            .filter(|(_, c)| retired(c))
+            .map(|(k, c)| (c.last_seen_ms.load(Ordering::Relaxed), Arc::clone(k)))
+            .collect();
+        if kept.len() > MAX_TRACKED_ORIGINS {
+            kept.sort_unstable();
+            for (_, origin) in &kept[..kept.len() - MAX_TRACKED_ORIGINS] {
+                listed.remove(origin);
+            }
+        }
+    }
+
     /// The counter of an origin not bound into the policy (or `(other)` once full).
     fn seen_counter(&self, origin: &str) -> Arc<OriginCounter> {
         let mut seen = lock(&self.seen);
@@ -814,6 +836,46 @@ mod tests {
             .unwrap();
         assert_eq!(app_stats.allowed, 103);
         assert_eq!(bus.totals(), (103, 1, 0, 0));
+    }
+
+    #[test]
+    fn counters_of_origins_no_policy_lists_are_forgotten_unless_used() {
+        let bus = EventBus::new();
+        let used = bus.listed_counter("https://used.example");
+        let unused = bus.listed_counter("https://unused.example");
+        let (allowed, origin) = allow("https://used.example");
+        bus.record(
+            &allowed,
+            Some(&used),
+            &origin_headers(&origin),
+            &Method::POST,
+            "/",
+        );
+        // Still bound (held by a policy): kept, used or not.
+        bus.forget_unlisted();
+        assert_eq!(lock(&bus.listed).len(), 2);
+        // No policy holds them any more: the unused one goes, the used one's counts stay.
+        drop((used, unused));
+        bus.forget_unlisted();
+        assert_eq!(lock(&bus.listed).len(), 1);
+        let stats = bus.origin_stats(usize::MAX);
+        assert_eq!(
+            (stats[0].origin.as_str(), stats[0].allowed),
+            ("https://used.example", 1)
+        );
+        // Used but retired counters are bounded too.
+        for i in 0..MAX_TRACKED_ORIGINS + 10 {
+            let counter = bus.listed_counter(&format!("https://o{i}.example"));
+            bus.record(
+                &allowed,
+                Some(&counter),
+                &origin_headers(&origin),
+                &Method::POST,
+                "/",
+            );
+        }
+        bus.forget_unlisted();
+        assert_eq!(lock(&bus.listed).len(), MAX_TRACKED_ORIGINS);
     }
 
     #[test]

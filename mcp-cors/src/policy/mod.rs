@@ -136,6 +136,7 @@ impl Policy {
         self.compiled
             .origins
             .bind_counters(|origin| bus.listed_counter(origin));
+        bus.forget_unlisted();
     }
 }
 
