@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Instructions per request, counted by callgrind, for each bench_server mode: repeatable
+# where wall-clock throughput on a shared 2-core machine is not (the count does not move
+# when the other core is busy). Counts user-space instructions of the whole server
+# process, so the differences between modes are what each middleware adds; the kernel's
+# share (sockets) is the same for all and not counted.
+#
+#   scripts/instructions.sh [MODE...]      (default: none headers actix mcp)
+#
+# Needs valgrind and wrk (Debian: apt-get install valgrind wrk).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+MODES=("$@")
+[ ${#MODES[@]} -gt 0 ] || MODES=(none headers actix mcp)
+PORT=${PORT:-18383}
+ORIGIN="https://app.example.com"
+URL="http://127.0.0.1:$PORT/mcp"
+WORK=$(mktemp -d)
+trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$WORK"' EXIT
+
+for tool in valgrind callgrind_control callgrind_annotate wrk; do
+  command -v "$tool" >/dev/null || { echo "$tool is missing: apt-get install valgrind wrk" >&2; exit 1; }
+done
+cargo build --quiet --release --example bench_server
+SERVER=target/release/examples/bench_server
+
+echo "| mode | requests counted | instructions per request | vs none |"
+echo "|---|---|---|---|"
+base=""
+for mode in "${MODES[@]}"; do
+  out="$WORK/callgrind.$mode"
+  valgrind --tool=callgrind --callgrind-out-file="$out" "$SERVER" --cors "$mode" --bind "127.0.0.1:$PORT" \
+    >/dev/null 2>"$WORK/valgrind.log" &
+  pid=$!
+  for _ in $(seq 200); do curl -s -o /dev/null "$URL" && break; sleep 0.2; done
+  wrk -t1 -c4 -d2s -H "Origin: $ORIGIN" "$URL" >/dev/null          # warm up
+  callgrind_control -z "$pid" >/dev/null                            # count from here
+  requests=$(wrk -t1 -c4 -d4s -H "Origin: $ORIGIN" "$URL" | awk '/requests in/ {print $1}')
+  callgrind_control -d "$pid" >/dev/null                            # ... to here
+  kill "$pid"; wait "$pid" 2>/dev/null || true
+  total=$(callgrind_annotate "$out.1" 2>/dev/null | awk '/PROGRAM TOTALS/ {gsub(",", "", $1); print $1}')
+  per=$((total / requests))
+  [ -n "$base" ] || base=$per
+  echo "| $mode | $requests | $per | $(awk -v a="$per" -v b="$base" 'BEGIN { printf "%+d", a - b }') |"
+done
