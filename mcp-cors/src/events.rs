@@ -22,7 +22,7 @@ use std::time::{Duration, SystemTime};
 use actix_web::http::Method;
 use actix_web::http::header::{self, HeaderMap, HeaderValue};
 use arc_swap::ArcSwap;
-use tokio::sync::mpsc;
+use crossbeam_queue::ArrayQueue;
 
 use crate::decision::{Decision, Verdict};
 use crate::protocol::{DecisionEvent, Event, MAX_REPLAY, OriginStats, unix_millis};
@@ -45,8 +45,10 @@ pub(crate) const MAX_ORIGIN_TEXT: usize = 300;
 /// Longest path (or reason) kept in an event.
 pub(crate) const MAX_PATH_TEXT: usize = 1024;
 
+/// One listener's queue: a bounded lock-free ring. Pushing is one compare-and-swap, with
+/// no waker to notify (the listener polls), so a request pays next to nothing for it.
 struct Listener {
-    tx: mpsc::Sender<Item>,
+    queue: ArrayQueue<Item>,
     dropped: AtomicU64,
 }
 
@@ -133,7 +135,6 @@ impl Batch {
 /// A subscription: events arrive in batches from [`Subscription::next_batch`]; dropping
 /// it unsubscribes.
 pub(crate) struct Subscription {
-    rx: mpsc::Receiver<Item>,
     listener: Arc<Listener>,
     bus: Weak<EventBus>,
     /// Dropped events already reported to this subscriber.
@@ -144,17 +145,19 @@ impl Subscription {
     /// Waits for at least one event and returns up to `max` queued ones, runs of identical
     /// decisions folded; `None` once the bus is gone.
     ///
-    /// Polls every [`LISTENER_POLL`] instead of awaiting the channel: an awaiting
-    /// receiver registers a waker, and then every request's `try_send` would wake this
-    /// thread, a system call on the request path. Polling costs a listener at most
-    /// `LISTENER_POLL` of latency and the request path nothing.
+    /// Polls every [`LISTENER_POLL`] instead of being woken: a waker would make every
+    /// request that queues an event wake this thread, a system call on the request path.
+    /// Polling costs a listener at most `LISTENER_POLL` of latency and the request path
+    /// nothing.
     pub(crate) async fn next_batch(&mut self, max: usize) -> Option<Vec<Event>> {
         loop {
-            match self.rx.try_recv() {
-                Ok(first) => return Some(self.batch_after(first, max)),
-                Err(mpsc::error::TryRecvError::Disconnected) => return None,
-                Err(mpsc::error::TryRecvError::Empty) => tokio::time::sleep(LISTENER_POLL).await,
+            if let Some(first) = self.listener.queue.pop() {
+                return Some(self.batch_after(first, max));
             }
+            if self.bus.strong_count() == 0 {
+                return None;
+            }
+            tokio::time::sleep(LISTENER_POLL).await;
         }
     }
 
@@ -162,9 +165,9 @@ impl Subscription {
     /// [`Subscription::next_batch`].
     #[cfg(test)]
     pub(crate) fn queued(&mut self, max: usize) -> Vec<Event> {
-        match self.rx.try_recv() {
-            Ok(first) => self.batch_after(first, max),
-            Err(_) => Vec::new(),
+        match self.listener.queue.pop() {
+            Some(first) => self.batch_after(first, max),
+            None => Vec::new(),
         }
     }
 
@@ -172,9 +175,9 @@ impl Subscription {
         let mut batch = Batch::default();
         batch.push(first);
         for _ in 1..max {
-            match self.rx.try_recv() {
-                Ok(item) => batch.push(item),
-                Err(_) => break,
+            match self.listener.queue.pop() {
+                Some(item) => batch.push(item),
+                None => break,
             }
         }
         batch.finish()
@@ -423,15 +426,18 @@ impl EventBus {
                 Arc::clone(&counter.origin)
             };
             self.fan_out(&self.listeners.load(), |listener| {
-                listener.tx.try_reserve().map(|permit| {
-                    permit.send(Item::Allowed(Allowed {
-                        at_ms,
-                        origin: Arc::clone(&origin),
-                        method: method.clone(),
-                        path: clip(Cow::Borrowed(path), MAX_PATH_TEXT).into(),
-                        preflight,
-                    }))
-                })
+                // Build nothing for a listener with no room.
+                if listener.queue.is_full() {
+                    return false;
+                }
+                let item = Item::Allowed(Allowed {
+                    at_ms,
+                    origin: Arc::clone(&origin),
+                    method: method.clone(),
+                    path: clip(Cow::Borrowed(path), MAX_PATH_TEXT).into(),
+                    preflight,
+                });
+                listener.queue.push(item).is_ok()
             });
             return;
         }
@@ -460,45 +466,26 @@ impl EventBus {
         }
         recent.push_back(Arc::clone(&event));
         self.fan_out(&self.listeners.load(), |listener| {
-            listener
-                .tx
-                .try_send(Item::Event(Arc::clone(&event)))
-                .map_err(|e| match e {
-                    mpsc::error::TrySendError::Full(_) => mpsc::error::TrySendError::Full(()),
-                    mpsc::error::TrySendError::Closed(_) => mpsc::error::TrySendError::Closed(()),
-                })
+            listener.queue.push(Item::Event(Arc::clone(&event))).is_ok()
         });
         drop(recent);
     }
 
-    /// Offers an event to every listener with `send`, which must not wait; a listener
-    /// without room has it dropped and counted, a closed one is removed.
-    fn fan_out<E>(
-        &self,
-        listeners: &[Arc<Listener>],
-        send: impl Fn(&Listener) -> Result<(), mpsc::error::TrySendError<E>>,
-    ) {
-        let mut closed = false;
+    /// Offers an event to every listener with `offer`, which must not wait and says
+    /// whether the listener took it; a listener without room has it dropped and counted.
+    fn fan_out(&self, listeners: &[Arc<Listener>], offer: impl Fn(&Listener) -> bool) {
         for listener in listeners {
-            match send(listener) {
-                Ok(()) => {}
-                Err(mpsc::error::TrySendError::Full(_)) => {
-                    listener.dropped.fetch_add(1, Ordering::Relaxed);
-                    self.dropped.fetch_add(1, Ordering::Relaxed);
-                }
-                Err(mpsc::error::TrySendError::Closed(_)) => closed = true,
+            if !offer(listener) {
+                listener.dropped.fetch_add(1, Ordering::Relaxed);
+                self.dropped.fetch_add(1, Ordering::Relaxed);
             }
-        }
-        if closed {
-            self.remove_where(|l| l.tx.is_closed());
         }
     }
 
     /// Subscribes, returning up to `replay` recent events and the live subscription.
     pub(crate) fn subscribe(self: &Arc<Self>, replay: usize) -> (Vec<Arc<Event>>, Subscription) {
-        let (tx, rx) = mpsc::channel(LISTENER_QUEUE);
         let listener = Arc::new(Listener {
-            tx,
+            queue: ArrayQueue::new(LISTENER_QUEUE),
             dropped: AtomicU64::new(0),
         });
         let recent = lock(&self.recent);
@@ -512,7 +499,6 @@ impl EventBus {
         self.listener_count.fetch_add(1, Ordering::Relaxed);
         drop(recent);
         let subscription = Subscription {
-            rx,
             listener,
             bus: Arc::downgrade(self),
             reported: 0,
