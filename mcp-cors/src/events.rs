@@ -22,6 +22,7 @@ use std::time::{Duration, SystemTime};
 use actix_web::http::Method;
 use actix_web::http::header::{self, HeaderMap, HeaderValue};
 use arc_swap::ArcSwap;
+use compact_str::CompactString;
 use crossbeam_queue::ArrayQueue;
 
 use crate::decision::{Decision, Verdict};
@@ -54,8 +55,8 @@ struct Listener {
 
 /// What a listener's queue carries: a shared event (refusals, policy changes), or an
 /// allowed decision kept raw until the listener's own thread turns it into an event.
-/// Allows are the bulk of traffic; so a listener costs the request path one small
-/// allocation per allow (the path), nothing formatted, no text copied but the path.
+/// Allows are the bulk of traffic; so a listener costs the request path no allocation
+/// for a short path, nothing formatted, no text copied but the path.
 enum Item {
     Event(Arc<Event>),
     Allowed(Allowed),
@@ -68,7 +69,8 @@ struct Allowed {
     /// Shared with the per-origin counters: a reference count, not a copy.
     origin: Arc<str>,
     method: Method,
-    path: Box<str>,
+    /// Inline (no allocation) up to 24 bytes, as MCP endpoints' paths are.
+    path: CompactString,
     preflight: bool,
 }
 
@@ -86,7 +88,7 @@ impl Allowed {
             verdict: Verdict::Allow,
             origin: Some(self.origin.to_string()),
             method: self.method.as_str().to_owned(),
-            path: self.path.into(),
+            path: self.path.into_string(),
             preflight: self.preflight,
             reason: None,
             count,
@@ -434,7 +436,7 @@ impl EventBus {
                     at_ms,
                     origin: Arc::clone(&origin),
                     method: method.clone(),
-                    path: clip(Cow::Borrowed(path), MAX_PATH_TEXT).into(),
+                    path: CompactString::from(clip(Cow::Borrowed(path), MAX_PATH_TEXT)),
                     preflight,
                 });
                 listener.queue.push(item).is_ok()
