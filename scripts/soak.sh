@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Memory soak: McpCors (watched policy, with a reading listener attached) under full wrk
 # load for MINUTES, sampling the server's RSS every 30 s. Flat RSS = no leak per request,
-# per event or per reload (the policy file is also rewritten once a second).
+# per event or per reload: the policy file is also rewritten every REWRITE_EVERY seconds
+# (default 0.1), each time with a new origin, so the bounded parts (the replay ring of 512
+# events, the counters) fill within the first minute and the rest must stay flat.
 #
 #   scripts/soak.sh [MINUTES]      (default 10)
 set -euo pipefail
@@ -20,7 +22,7 @@ target/release/examples/bench_server --cors mcp --watched "$WORK/soak.toml" --bi
 SERVER=$!
 for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$PORT/mcp" && break; sleep 0.05; done
 target/release/mcp-cors-tui --socket "$WORK/soak.sock" tail >/dev/null 2>&1 &
-(i=0; while true; do i=$((i + 1)); policy "$i" >"$WORK/soak.toml"; sleep 1; done) &
+(i=0; while true; do i=$((i + 1)); policy "$i" >"$WORK/soak.toml"; sleep "${REWRITE_EVERY:-0.1}"; done) &
 rss() { awk '/VmRSS/ {print $2}' "/proc/$SERVER/status"; }
 
 echo "minute,rss_kb"
