@@ -25,7 +25,7 @@ done
 cargo build --quiet --release --example bench_server
 SERVER=target/release/examples/bench_server
 
-echo "| mode | requests counted | instructions per request | vs none |"
+echo "| mode | requests counted | instructions per request | vs the first mode |"
 echo "|---|---|---|---|"
 base=""
 for mode in "${MODES[@]}"; do
@@ -35,9 +35,9 @@ for mode in "${MODES[@]}"; do
   pid=$!
   for _ in $(seq 200); do curl -s -o /dev/null "$URL" && break; sleep 0.2; done
   wrk -t1 -c4 -d2s -H "Origin: $ORIGIN" "$URL" >/dev/null          # warm up
-  callgrind_control -z "$pid" >/dev/null                            # count from here
+  callgrind_control -z "$pid" >/dev/null 2>&1                       # count from here
   requests=$(wrk -t1 -c4 -d4s -H "Origin: $ORIGIN" "$URL" | awk '/requests in/ {print $1}')
-  callgrind_control -d "$pid" >/dev/null                            # ... to here
+  callgrind_control -d "$pid" >/dev/null 2>&1                       # ... to here
   kill "$pid"; wait "$pid" 2>/dev/null || true
   total=$(callgrind_annotate "$out.1" 2>/dev/null | awk '/PROGRAM TOTALS/ {gsub(",", "", $1); print $1}')
   per=$((total / requests))
