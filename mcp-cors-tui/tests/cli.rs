@@ -179,8 +179,8 @@ fn a_protocol_version_mismatch_names_both_versions() {
     );
 }
 
-/// Spawns `tail` with `args`, makes denied requests until it prints a line, returns it.
-fn first_tail_line(server: &Server, args: &[&str]) -> String {
+/// Spawns the binary with `args` (a `tail`), its stdout lines arriving on the receiver.
+fn spawn_tail(args: &[&str]) -> (std::process::Child, mpsc::Receiver<std::io::Result<String>>) {
     let mut child = common::bin()
         .args(args)
         .stdout(Stdio::piped())
@@ -196,6 +196,12 @@ fn first_tail_line(server: &Server, args: &[&str]) -> String {
             }
         }
     });
+    (child, rx)
+}
+
+/// Spawns `tail` with `args`, makes denied requests until it prints a line, returns it.
+fn first_tail_line(server: &Server, args: &[&str]) -> String {
+    let (mut child, rx) = spawn_tail(args);
     // The subscription starts asynchronously: request until a line shows up.
     let mut line = None;
     for _ in 0..50 {
@@ -337,21 +343,7 @@ fn help_and_version_print_on_stdout_and_exit_0() {
 #[test]
 fn tail_exits_1_when_the_server_stops() {
     let server = Server::start(POLICY);
-    let mut child = common::bin()
-        .args(["tail", "--config", s(&server.config)])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn tail");
-    let stdout = child.stdout.take().expect("piped stdout");
-    let (tx, rx) = mpsc::channel();
-    thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
+    let (mut child, rx) = spawn_tail(&["tail", "--config", s(&server.config)]);
     // Subscribed once it prints an event.
     let subscribed = (0..50).any(|_| {
         assert_eq!(server.post(EVIL), 403);
