@@ -63,7 +63,6 @@ enum Item {
 }
 
 /// An allowed decision, as the request path hands it to a listener.
-#[derive(Clone)]
 struct Allowed {
     at_ms: u64,
     /// Shared with the per-origin counters: a reference count, not a copy.
@@ -427,6 +426,7 @@ impl EventBus {
             } else {
                 Arc::clone(&counter.origin)
             };
+            let path = clip(Cow::Borrowed(path), MAX_PATH_TEXT);
             self.fan_out(&self.listeners.load(), |listener| {
                 // Build nothing for a listener with no room.
                 if listener.queue.is_full() {
@@ -436,7 +436,7 @@ impl EventBus {
                     at_ms,
                     origin: Arc::clone(&origin),
                     method: method.clone(),
-                    path: CompactString::from(clip(Cow::Borrowed(path), MAX_PATH_TEXT)),
+                    path: CompactString::from(&*path),
                     preflight,
                 });
                 listener.queue.push(item).is_ok()
@@ -508,15 +508,15 @@ impl EventBus {
         (replayed, subscription)
     }
 
+    /// Removes `listener`, keeping `listener_count` exact.
     fn remove(&self, listener: &Arc<Listener>) {
-        self.remove_where(|l| Arc::ptr_eq(l, listener));
-    }
-
-    /// Removes the listeners `gone` says are gone, keeping `listener_count` exact.
-    fn remove_where(&self, gone: impl Fn(&Arc<Listener>) -> bool) {
         let mut removed = 0;
         self.listeners.rcu(|current| {
-            let next: Vec<_> = current.iter().filter(|l| !gone(l)).cloned().collect();
+            let next: Vec<_> = current
+                .iter()
+                .filter(|l| !Arc::ptr_eq(l, listener))
+                .cloned()
+                .collect();
             removed = current.len() - next.len();
             next
         });
@@ -583,7 +583,7 @@ impl EventBus {
 /// Appends `event` to a batch about to be sent, folding it into the batch's last event
 /// when both are the same decision (verdict, origin, method, path, preflight, reason): a
 /// run of identical decisions travels as one event with a count, like `uniq -c`.
-pub(crate) fn push_folded(batch: &mut Vec<Event>, event: &Event) {
+fn push_folded(batch: &mut Vec<Event>, event: &Event) {
     if let (Some(Event::Decision(last)), Event::Decision(next)) = (batch.last_mut(), event) {
         if same_decision(last, next) {
             last.count += next.count;
