@@ -223,16 +223,15 @@ impl Policy {
                 let Ok(origin_text) = origin.to_str() else {
                     return (refuse(DenyReason::OriginMalformed), None);
                 };
-                let refused = match c.origins.check_pattern(origin_text) {
+                match c.origins.check_pattern(origin_text) {
+                    // Allowed by a pattern: no counter is bound to it.
                     OriginMatch::Allowed => None,
-                    OriginMatch::NotAllowed => Some(DenyReason::OriginNotAllowed),
-                    OriginMatch::NullRefused => Some(DenyReason::NullOrigin),
-                    OriginMatch::Malformed => Some(DenyReason::OriginMalformed),
-                };
-                if let Some(reason) = refused {
-                    return (refuse(reason), None);
+                    OriginMatch::NotAllowed => {
+                        return (refuse(DenyReason::OriginNotAllowed), None);
+                    }
+                    OriginMatch::NullRefused => return (refuse(DenyReason::NullOrigin), None),
+                    OriginMatch::Malformed => return (refuse(DenyReason::OriginMalformed), None),
                 }
-                None
             }
         };
         let allow_origin = if c.origins.allows_any() {
