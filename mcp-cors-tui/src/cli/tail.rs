@@ -83,6 +83,7 @@ pub fn plain(event: &Event) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fixtures;
     use mcp_cors::Verdict;
     use mcp_cors::protocol::DecisionEvent;
 
@@ -106,19 +107,13 @@ mod tests {
 
     #[test]
     fn a_folded_run_shows_its_count() {
-        let event = Event::Decision(DecisionEvent {
-            at_ms: 1_700_000_000_000,
-            verdict: Verdict::Allow,
-            origin: Some("https://app.example".into()),
-            method: "POST".into(),
-            path: "/mcp".into(),
-            preflight: false,
-            reason: None,
-            count: 250,
-        });
+        let event = fixtures::folded(
+            fixtures::decision(0, Verdict::Allow, "https://app.example", "/mcp"),
+            250,
+        );
         assert_eq!(
             plain(&event),
-            "2023-11-14T22:13:20.000Z allow      https://app.example POST /mcp x250"
+            "2024-05-01T12:00:00.000Z allow      https://app.example POST /mcp x250"
         );
     }
 }
