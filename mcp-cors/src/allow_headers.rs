@@ -4,10 +4,13 @@ use foldhash::HashSet;
 
 /// The request headers a preflight may ask for. Matching is case-insensitive; an entry
 /// ending in `*` (`Mcp-Param-*`) admits every header with that prefix.
+///
+/// Entries are kept as lower-case bytes: a preflight's header list is checked byte by byte
+/// and never needs a UTF-8 pass.
 #[derive(Debug, Default)]
 pub(crate) struct HeaderAllowList {
-    exact: HashSet<Box<str>>,
-    prefixes: Vec<Box<str>>,
+    exact: HashSet<Box<[u8]>>,
+    prefixes: Vec<Box<[u8]>>,
 }
 
 impl HeaderAllowList {
@@ -15,8 +18,8 @@ impl HeaderAllowList {
     pub(crate) fn new<'a>(entries: impl IntoIterator<Item = &'a str>) -> Self {
         let mut list = HeaderAllowList::default();
         for entry in entries {
-            let lower = entry.to_ascii_lowercase();
-            match lower.strip_suffix('*') {
+            let lower = entry.to_ascii_lowercase().into_bytes();
+            match lower.strip_suffix(b"*") {
                 Some(prefix) => list.prefixes.push(prefix.into()),
                 None => {
                     list.exact.insert(lower.into());
@@ -27,12 +30,12 @@ impl HeaderAllowList {
     }
 
     /// Whether `name` (any case) may be requested.
-    pub(crate) fn allows(&self, name: &str) -> bool {
-        let allowed = |lower: &str| {
-            self.exact.contains(lower) || self.prefixes.iter().any(|p| lower.starts_with(&**p))
+    pub(crate) fn allows(&self, name: &[u8]) -> bool {
+        let allowed = |lower: &[u8]| {
+            self.exact.contains(lower) || self.prefixes.iter().any(|p| lower.starts_with(p))
         };
         // Browsers send `Access-Control-Request-Headers` in lower case already.
-        if name.bytes().any(|b| b.is_ascii_uppercase()) {
+        if name.iter().any(u8::is_ascii_uppercase) {
             allowed(&name.to_ascii_lowercase())
         } else {
             allowed(name)
@@ -77,19 +80,48 @@ pub(crate) fn normalise_method(entry: &str) -> Result<String, String> {
 }
 
 /// RFC 9110 `tchar`.
-pub(crate) fn is_tchar(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+const fn is_tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric()
+        || matches!(
+            b,
+            b'!' | b'#'
+                | b'$'
+                | b'%'
+                | b'&'
+                | b'\''
+                | b'*'
+                | b'+'
+                | b'-'
+                | b'.'
+                | b'^'
+                | b'_'
+                | b'`'
+                | b'|'
+                | b'~'
+        )
 }
 
-/// Splits an `Access-Control-Request-Headers` value into header names. `None` when an
-/// element is not a token (the request is then refused as malformed).
-pub(crate) fn split_request_headers(value: &str) -> impl Iterator<Item = Result<&str, &str>> {
+/// [`is_tchar`] as a table: every byte of every preflight's header list goes through it.
+const TCHAR: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        table[b] = is_tchar(b as u8);
+        b += 1;
+    }
+    table
+};
+
+/// Splits an `Access-Control-Request-Headers` value into header names, on its raw bytes.
+/// `Err` carries an element that is not a token (the request is then refused): one with
+/// a space inside, a byte outside ASCII, or any other non-token byte.
+pub(crate) fn split_request_headers(value: &[u8]) -> impl Iterator<Item = Result<&[u8], &[u8]>> {
     value
-        .split(',')
-        .map(str::trim)
+        .split(|&b| b == b',')
+        .map(<[u8]>::trim_ascii)
         .filter(|name| !name.is_empty())
         .map(|name| {
-            if name.bytes().all(is_tchar) {
+            if name.iter().all(|&b| TCHAR[usize::from(b)]) {
                 Ok(name)
             } else {
                 Err(name)
@@ -104,12 +136,12 @@ mod tests {
     #[test]
     fn exact_and_prefix_entries_match_case_insensitively() {
         let list = HeaderAllowList::new(["Content-Type", "Mcp-Param-*"]);
-        assert!(list.allows("content-type"));
-        assert!(list.allows("CONTENT-TYPE"));
-        assert!(list.allows("mcp-param-foo"));
-        assert!(list.allows("Mcp-Param-Foo"));
-        assert!(!list.allows("mcp-para"));
-        assert!(!list.allows("x-evil"));
+        assert!(list.allows(b"content-type"));
+        assert!(list.allows(b"CONTENT-TYPE"));
+        assert!(list.allows(b"mcp-param-foo"));
+        assert!(list.allows(b"Mcp-Param-Foo"));
+        assert!(!list.allows(b"mcp-para"));
+        assert!(!list.allows(b"x-evil"));
     }
 
     #[test]
@@ -123,11 +155,31 @@ mod tests {
     #[test]
     fn request_header_lists_are_split_on_commas_with_spaces() {
         let names: Vec<_> =
-            split_request_headers("mcp-protocol-version, content-type,,x").collect();
+            split_request_headers(b"mcp-protocol-version, content-type,,\tx ").collect();
         assert_eq!(
             names,
-            [Ok("mcp-protocol-version"), Ok("content-type"), Ok("x")]
+            [
+                Ok(&b"mcp-protocol-version"[..]),
+                Ok(&b"content-type"[..]),
+                Ok(&b"x"[..])
+            ]
         );
-        assert!(split_request_headers("a b").any(|r| r.is_err()));
+        assert_eq!(
+            split_request_headers(b"a b").collect::<Vec<_>>(),
+            [Err(&b"a b"[..])]
+        );
+        assert_eq!(
+            split_request_headers("x-caf\u{e9}".as_bytes()).collect::<Vec<_>>(),
+            [Err("x-caf\u{e9}".as_bytes())]
+        );
+    }
+
+    #[test]
+    fn the_tchar_table_agrees_with_rfc_9110() {
+        let specials = b"!#$%&'*+-.^_`|~";
+        for b in 0..=255u8 {
+            let expected = b.is_ascii_alphanumeric() || specials.contains(&b);
+            assert_eq!(TCHAR[usize::from(b)], expected, "byte {b:#04x}");
+        }
     }
 }

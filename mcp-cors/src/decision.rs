@@ -258,16 +258,16 @@ impl Policy {
         &self,
         headers: &HeaderMap,
     ) -> Result<(Option<HeaderValue>, bool), DenyReason> {
-        let lossy = |v: &HeaderValue| String::from_utf8_lossy(v.as_bytes()).into_owned();
+        let lossy = |v: &[u8]| String::from_utf8_lossy(v).into_owned();
         let method = single(headers, &header::ACCESS_CONTROL_REQUEST_METHOD)
             .ok()
             .flatten()
             .ok_or_else(|| DenyReason::MethodNotAllowed("(repeated)".into()))?;
-        let allowed_method = method
-            .to_str()
-            .is_ok_and(|m| self.settings().allowed_methods.iter().any(|a| a == m));
+        // Allowed methods are tokens, so comparing raw bytes needs no UTF-8 pass.
+        let allowed_method =
+            (self.settings().allowed_methods.iter()).any(|a| a.as_bytes() == method.as_bytes());
         if !allowed_method {
-            return Err(DenyReason::MethodNotAllowed(lossy(method)));
+            return Err(DenyReason::MethodNotAllowed(lossy(method.as_bytes())));
         }
 
         let mut requested = headers
@@ -276,18 +276,18 @@ impl Policy {
         let allow_headers = match (requested.next(), requested.peek()) {
             (None, _) => None,
             (Some(value), None) => {
-                let text = value
-                    .to_str()
-                    .map_err(|_| DenyReason::HeaderNotAllowed(lossy(value)))?;
-                for name in split_request_headers(text) {
+                // One pass over the raw bytes: every element must be a token (which also
+                // rules out anything but ASCII) that the policy allows.
+                let mut any = false;
+                for name in split_request_headers(value.as_bytes()) {
                     match name {
-                        Ok(n) if self.compiled().headers.allows(n) => {}
-                        Ok(n) | Err(n) => return Err(DenyReason::HeaderNotAllowed(n.to_owned())),
+                        Ok(n) if self.compiled().headers.allows(n) => any = true,
+                        Ok(n) | Err(n) => return Err(DenyReason::HeaderNotAllowed(lossy(n))),
                     }
                 }
                 // Echo the request's own list: it covers prefix entries (`Mcp-Param-*`),
                 // which `Access-Control-Allow-Headers` cannot express.
-                (!text.trim().is_empty()).then(|| value.clone())
+                any.then(|| value.clone())
             }
             (Some(_), Some(_)) => {
                 return Err(DenyReason::HeaderNotAllowed(

@@ -50,24 +50,26 @@ pub(crate) fn preflight(
     private_network: bool,
 ) -> HttpResponse {
     let compiled = policy.compiled();
-    let mut res = HttpResponse::NoContent();
-    res.insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, allow_origin))
-        .insert_header((
-            header::ACCESS_CONTROL_ALLOW_METHODS,
-            compiled.allow_methods.clone(),
-        ))
-        .insert_header((header::ACCESS_CONTROL_MAX_AGE, compiled.max_age.clone()))
-        .insert_header((header::VARY, PREFLIGHT_VARY));
+    // Straight into the header map: the response builder re-checks each pair on insert.
+    let mut res = HttpResponse::new(StatusCode::NO_CONTENT);
+    let headers = res.headers_mut();
+    headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, allow_origin);
+    headers.insert(
+        header::ACCESS_CONTROL_ALLOW_METHODS,
+        compiled.allow_methods.clone(),
+    );
+    headers.insert(header::ACCESS_CONTROL_MAX_AGE, compiled.max_age.clone());
+    headers.insert(header::VARY, PREFLIGHT_VARY);
     if let Some(h) = allow_headers {
-        res.insert_header((header::ACCESS_CONTROL_ALLOW_HEADERS, h));
+        headers.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, h);
     }
     if policy.settings().allow_credentials {
-        res.insert_header((header::ACCESS_CONTROL_ALLOW_CREDENTIALS, TRUE));
+        headers.insert(header::ACCESS_CONTROL_ALLOW_CREDENTIALS, TRUE);
     }
     if private_network {
-        res.insert_header((ACAPN, TRUE));
+        headers.insert(ACAPN, TRUE);
     }
-    res.finish()
+    res
 }
 
 /// The CORS headers for an allowed actual request, taken from the policy before the
