@@ -8,7 +8,10 @@
 //!   subscribers; allows are only turned into events while someone listens (and can take
 //!   them), and go to live listeners only;
 //! - each listener has a bounded queue; when it is full the event is dropped for that
-//!   listener and counted, and the listener is told how many it missed.
+//!   listener and counted, and the listener is told how many decisions it missed;
+//! - while someone listens, each worker folds its run of identical allows in a slot of
+//!   its own ([`WorkerEvents`]) and queues the run as one item when it ends, so the
+//!   request path pays an uncontended lock per allow, not a queued item.
 
 use std::borrow::Cow;
 use std::collections::VecDeque;
@@ -34,6 +37,10 @@ pub(crate) const LISTENER_QUEUE: usize = 4096;
 /// How often a listener with nothing queued looks again. Listeners poll rather than being
 /// woken, so that a request never pays for waking another thread (a system call).
 pub(crate) const LISTENER_POLL: Duration = Duration::from_millis(10);
+/// A worker's run of identical allows older than this is queued by the next request,
+/// whether or not a listener has polled it (a listener that is not polling, one stuck
+/// writing to its client, still gets runs, or has them counted as missed).
+const RUN_MAX_AGE_MS: u64 = 10;
 /// Distinct origins counted one by one; the rest are counted together as `(other)`.
 pub(crate) const MAX_TRACKED_ORIGINS: usize = 1024;
 /// The most origins a `stats` reply lists (the most refused first).
@@ -59,10 +66,12 @@ struct Listener {
 /// for a short path, nothing formatted, no text copied but the path.
 enum Item {
     Event(Arc<Event>),
-    Allowed(Allowed),
+    /// A run of identical allows, and how many.
+    Allowed(Allowed, u64),
 }
 
 /// An allowed decision, as the request path hands it to a listener.
+#[derive(Clone)]
 struct Allowed {
     at_ms: u64,
     /// Shared with the per-origin counters: a reference count, not a copy.
@@ -75,10 +84,16 @@ struct Allowed {
 
 impl Allowed {
     fn same_decision(&self, other: &Allowed) -> bool {
-        self.preflight == other.preflight
-            && self.method == other.method
-            && self.path == other.path
-            && self.origin == other.origin
+        self.is(&other.origin, &other.method, &other.path, other.preflight)
+    }
+
+    /// Whether this is the decision on a request from `origin` to `method path`. Origins
+    /// listed in the policy share one `Arc`, so the usual comparison is a pointer's.
+    fn is(&self, origin: &Arc<str>, method: &Method, path: &str, preflight: bool) -> bool {
+        self.preflight == preflight
+            && self.method == method
+            && self.path == path
+            && (Arc::ptr_eq(&self.origin, origin) || self.origin == *origin)
     }
 
     fn into_event(self, count: u64) -> Event {
@@ -107,11 +122,11 @@ struct Batch {
 impl Batch {
     fn push(&mut self, item: Item) {
         match item {
-            Item::Allowed(allowed) => match &mut self.run {
-                Some((first, count)) if first.same_decision(&allowed) => *count += 1,
+            Item::Allowed(allowed, n) => match &mut self.run {
+                Some((first, count)) if first.same_decision(&allowed) => *count += n,
                 _ => {
                     self.end_run();
-                    self.run = Some((allowed, 1));
+                    self.run = Some((allowed, n));
                 }
             },
             Item::Event(event) => {
@@ -152,11 +167,10 @@ impl Subscription {
     /// nothing.
     pub(crate) async fn next_batch(&mut self, max: usize) -> Option<Vec<Event>> {
         loop {
+            // Hand the workers' runs of allows to the queues first, then read.
+            self.bus.upgrade()?.queue_worker_runs();
             if let Some(first) = self.listener.queue.pop() {
                 return Some(self.batch_after(first, max));
-            }
-            if self.bus.strong_count() == 0 {
-                return None;
             }
             tokio::time::sleep(LISTENER_POLL).await;
         }
@@ -166,6 +180,9 @@ impl Subscription {
     /// [`Subscription::next_batch`].
     #[cfg(test)]
     pub(crate) fn queued(&mut self, max: usize) -> Vec<Event> {
+        if let Some(bus) = self.bus.upgrade() {
+            bus.queue_worker_runs();
+        }
         match self.listener.queue.pop() {
             Some(first) => self.batch_after(first, max),
             None => Vec::new(),
@@ -198,6 +215,31 @@ impl Drop for Subscription {
         if let Some(bus) = self.bus.upgrade() {
             bus.remove(&self.listener);
         }
+    }
+}
+
+/// One worker's run of identical allows, not yet queued for listeners.
+///
+/// Allows are the bulk of traffic, and mostly the same few decisions over and over. So
+/// each worker (each copy of the middleware) counts its current run here, behind a lock
+/// that only it takes per request (uncontended, its own cache line), and queues the run as
+/// one item when a different decision ends it, when it is [`RUN_MAX_AGE_MS`] old, or when
+/// a listener polls. A request extending a run costs a lock and a comparison.
+#[derive(Default)]
+pub(crate) struct WorkerEvents {
+    run: Mutex<Option<(Allowed, u64)>>,
+}
+
+impl std::fmt::Debug for WorkerEvents {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WorkerEvents").finish_non_exhaustive()
+    }
+}
+
+impl WorkerEvents {
+    /// Takes the run, to be queued.
+    fn take(&self) -> Option<(Allowed, u64)> {
+        lock(&self.run).take()
     }
 }
 
@@ -274,6 +316,8 @@ pub(crate) struct EventBus {
     /// `listeners.len()`, read first so that a request with no one listening does not
     /// even load the list.
     listener_count: AtomicUsize,
+    /// Every worker's slot for its run of allows (see [`WorkerEvents`]).
+    workers: Mutex<Vec<Arc<WorkerEvents>>>,
     /// Recent refusals and policy changes (and allows while listened to).
     recent: Mutex<VecDeque<Arc<Event>>>,
     /// Decisions on requests without an origin (`Host` refusals); the rest are in the
@@ -308,6 +352,7 @@ impl EventBus {
         Arc::new(EventBus {
             listeners: ArcSwap::from_pointee(Vec::new()),
             listener_count: AtomicUsize::new(0),
+            workers: Mutex::new(Vec::new()),
             recent: Mutex::new(VecDeque::with_capacity(MAX_REPLAY)),
             allowed: AtomicU64::new(0),
             denied: AtomicU64::new(0),
@@ -316,6 +361,48 @@ impl EventBus {
             listed: Mutex::new(HashMap::default()),
             seen: Mutex::new(HashMap::default()),
         })
+    }
+
+    /// A slot for one worker's runs of allows, passed back to [`EventBus::record`] with
+    /// each of its requests.
+    pub(crate) fn worker(&self) -> Arc<WorkerEvents> {
+        let worker = Arc::new(WorkerEvents::default());
+        let mut workers = lock(&self.workers);
+        self.retire_workers(&mut workers);
+        workers.push(Arc::clone(&worker));
+        worker
+    }
+
+    /// Queues every worker's run of allows for the listeners (called as they poll).
+    pub(crate) fn queue_worker_runs(&self) {
+        let mut workers = lock(&self.workers);
+        for worker in workers.iter() {
+            if let Some(run) = worker.take() {
+                self.queue_run(run);
+            }
+        }
+        self.retire_workers(&mut workers);
+    }
+
+    /// Drops the slots of workers that are gone, queuing their last runs.
+    fn retire_workers(&self, workers: &mut Vec<Arc<WorkerEvents>>) {
+        workers.retain(|worker| {
+            let gone = Arc::strong_count(worker) == 1;
+            if gone && let Some(run) = worker.take() {
+                self.queue_run(run);
+            }
+            !gone
+        });
+    }
+
+    /// Offers a run of allows to every listener; one without room misses all of it.
+    fn queue_run(&self, (allowed, count): (Allowed, u64)) {
+        self.fan_out(&self.listeners.load(), count, |listener| {
+            !listener.queue.is_full()
+                && (listener.queue)
+                    .push(Item::Allowed(allowed.clone(), count))
+                    .is_ok()
+        });
     }
 
     /// The counter of an origin listed exactly in a policy, to bind into that policy.
@@ -370,10 +457,11 @@ impl EventBus {
     }
 
     /// Records a decision on a request (called by the middleware for every request that
-    /// carried `Origin`, and every `Host` refusal). `bound` is the origin's counter when
-    /// the policy lists it exactly.
+    /// carried `Origin`, and every `Host` refusal), made on the worker that owns `worker`.
+    /// `bound` is the origin's counter when the policy lists it exactly.
     pub(crate) fn record(
         &self,
+        worker: &WorkerEvents,
         decision: &Decision,
         bound: Option<&OriginCounter>,
         headers: &HeaderMap,
@@ -385,7 +473,6 @@ impl EventBus {
         let origin = || headers.get(header::ORIGIN);
         let verdict = decision.verdict();
         let at_ms = now_ms();
-        // A listed origin's text is not needed (its counter has it) until an event is.
         let text = || origin().map(|o| clip(header_text(o), MAX_ORIGIN_TEXT));
         let found;
         let counter = match bound {
@@ -416,7 +503,7 @@ impl EventBus {
                 }
         );
         if verdict == Verdict::Allow {
-            // Allows go to live listeners only: no replay ring, no lock, no text built.
+            // Allows go to live listeners only: no replay ring, no text built.
             if self.listener_count.load(Ordering::Relaxed) == 0 {
                 return; // Nobody listens, and allows are not kept for replay.
             }
@@ -426,22 +513,12 @@ impl EventBus {
             } else {
                 Arc::clone(&counter.origin)
             };
-            let path = clip(Cow::Borrowed(path), MAX_PATH_TEXT);
-            self.fan_out(&self.listeners.load(), |listener| {
-                // Build nothing for a listener with no room.
-                if listener.queue.is_full() {
-                    return false;
-                }
-                let item = Item::Allowed(Allowed {
-                    at_ms,
-                    origin: Arc::clone(&origin),
-                    method: method.clone(),
-                    path: CompactString::from(&*path),
-                    preflight,
-                });
-                listener.queue.push(item).is_ok()
-            });
+            self.extend_run(worker, origin, method, path, preflight, at_ms);
             return;
+        }
+        // This worker's run of allows came first: queue it first.
+        if let Some(run) = worker.take() {
+            self.queue_run(run);
         }
         self.publish(Event::Decision(DecisionEvent {
             at_ms,
@@ -457,6 +534,39 @@ impl EventBus {
         }));
     }
 
+    /// Counts an allow into `worker`'s run, or ends the run (queuing it) and starts one.
+    fn extend_run(
+        &self,
+        worker: &WorkerEvents,
+        origin: Arc<str>,
+        method: &Method,
+        path: &str,
+        preflight: bool,
+        at_ms: u64,
+    ) {
+        let path = clip(Cow::Borrowed(path), MAX_PATH_TEXT);
+        let mut run = lock(&worker.run);
+        if let Some((first, count)) = run.as_mut()
+            && first.is(&origin, method, &path, preflight)
+            && at_ms < first.at_ms.saturating_add(RUN_MAX_AGE_MS)
+        {
+            *count += 1;
+            return;
+        }
+        let allowed = Allowed {
+            at_ms,
+            origin,
+            method: method.clone(),
+            path: CompactString::from(&*path),
+            preflight,
+        };
+        let ended = run.replace((allowed, 1));
+        drop(run); // Queue outside the worker's lock.
+        if let Some(ended) = ended {
+            self.queue_run(ended);
+        }
+    }
+
     /// Publishes an event: kept for replay and sent to every listener without waiting.
     pub(crate) fn publish(&self, event: Event) {
         let event = Arc::new(event);
@@ -467,19 +577,25 @@ impl EventBus {
             recent.pop_front();
         }
         recent.push_back(Arc::clone(&event));
-        self.fan_out(&self.listeners.load(), |listener| {
+        self.fan_out(&self.listeners.load(), 1, |listener| {
             listener.queue.push(Item::Event(Arc::clone(&event))).is_ok()
         });
         drop(recent);
     }
 
-    /// Offers an event to every listener with `offer`, which must not wait and says
-    /// whether the listener took it; a listener without room has it dropped and counted.
-    fn fan_out(&self, listeners: &[Arc<Listener>], offer: impl Fn(&Listener) -> bool) {
+    /// Offers an event standing for `decisions` decisions to every listener with `offer`,
+    /// which must not wait and says whether the listener took it; a listener without room
+    /// has it dropped, and the decisions counted as missed.
+    fn fan_out(
+        &self,
+        listeners: &[Arc<Listener>],
+        decisions: u64,
+        offer: impl Fn(&Listener) -> bool,
+    ) {
         for listener in listeners {
             if !offer(listener) {
-                listener.dropped.fetch_add(1, Ordering::Relaxed);
-                self.dropped.fetch_add(1, Ordering::Relaxed);
+                listener.dropped.fetch_add(decisions, Ordering::Relaxed);
+                self.dropped.fetch_add(decisions, Ordering::Relaxed);
             }
         }
     }
@@ -670,9 +786,11 @@ mod tests {
     #[test]
     fn origins_beyond_the_bound_are_counted_together() {
         let bus = EventBus::new();
+        let w = bus.worker();
         for i in 0..MAX_TRACKED_ORIGINS + 10 {
             let origin = HeaderValue::from_str(&format!("https://o{i}.example")).unwrap();
             bus.record(
+                &w,
                 &refuse(),
                 None,
                 &origin_headers(&origin),
@@ -760,20 +878,43 @@ mod tests {
     #[test]
     fn allows_reach_listeners_raw_and_leave_as_folded_events() {
         let bus = EventBus::new();
+        let w = bus.worker();
         let (_, mut sub) = bus.subscribe(0);
         let (allowed, app) = allow("https://app.example");
         for _ in 0..100 {
-            bus.record(&allowed, None, &origin_headers(&app), &Method::POST, "/mcp");
+            bus.record(
+                &w,
+                &allowed,
+                None,
+                &origin_headers(&app),
+                &Method::POST,
+                "/mcp",
+            );
         }
         bus.record(
+            &w,
             &refuse(),
             None,
             &origin_headers(&HeaderValue::from_static("https://evil.example")),
             &Method::POST,
             "/mcp",
         );
-        bus.record(&allowed, None, &origin_headers(&app), &Method::GET, "/mcp");
-        bus.record(&allowed, None, &origin_headers(&app), &Method::GET, "/mcp");
+        bus.record(
+            &w,
+            &allowed,
+            None,
+            &origin_headers(&app),
+            &Method::GET,
+            "/mcp",
+        );
+        bus.record(
+            &w,
+            &allowed,
+            None,
+            &origin_headers(&app),
+            &Method::GET,
+            "/mcp",
+        );
         let batch = sub.queued(usize::MAX);
         let summary: Vec<(Verdict, Option<&str>, &str, &str, u64)> = batch
             .iter()
@@ -816,7 +957,14 @@ mod tests {
         );
         // Allows are counted per origin whether or not anyone listens.
         drop(sub);
-        bus.record(&allowed, None, &origin_headers(&app), &Method::POST, "/mcp");
+        bus.record(
+            &w,
+            &allowed,
+            None,
+            &origin_headers(&app),
+            &Method::POST,
+            "/mcp",
+        );
         let stats = bus.origin_stats(usize::MAX);
         let app_stats = stats
             .iter()
@@ -829,10 +977,12 @@ mod tests {
     #[test]
     fn counters_of_origins_no_policy_lists_are_forgotten_unless_used() {
         let bus = EventBus::new();
+        let w = bus.worker();
         let used = bus.listed_counter("https://used.example");
         let unused = bus.listed_counter("https://unused.example");
         let (allowed, origin) = allow("https://used.example");
         bus.record(
+            &w,
             &allowed,
             Some(&used),
             &origin_headers(&origin),
@@ -855,6 +1005,7 @@ mod tests {
         for i in 0..MAX_TRACKED_ORIGINS + 10 {
             let counter = bus.listed_counter(&format!("https://o{i}.example"));
             bus.record(
+                &w,
                 &allowed,
                 Some(&counter),
                 &origin_headers(&origin),
@@ -867,26 +1018,97 @@ mod tests {
     }
 
     #[test]
-    fn a_full_listener_gets_no_allow_built_and_counts_the_drop() {
+    fn a_full_listener_misses_whole_runs_and_counts_their_decisions() {
         let bus = EventBus::new();
+        let w = bus.worker();
         let (_, mut sub) = bus.subscribe(0);
         let (allowed, app) = allow("https://app.example");
-        for _ in 0..LISTENER_QUEUE + 7 {
-            bus.record(&allowed, None, &origin_headers(&app), &Method::POST, "/mcp");
+        let headers = origin_headers(&app);
+        // Alternating paths: every allow ends the run before it.
+        for i in 0..LISTENER_QUEUE {
+            let path = if i % 2 == 0 { "/a" } else { "/b" };
+            bus.record(&w, &allowed, None, &headers, &Method::POST, path);
         }
-        assert_eq!(sub.take_dropped(), Some((7, 7)));
+        // This run queues the last one, which fills the queue, and is pending itself.
+        for _ in 0..5 {
+            bus.record(&w, &allowed, None, &headers, &Method::POST, "/c");
+        }
+        assert_eq!(sub.take_dropped(), None);
+        // A refusal queues the run before it: no room for either.
+        bus.record(&w, &refuse(), None, &headers, &Method::POST, "/c");
+        assert_eq!(sub.take_dropped(), Some((6, 6)));
         let batch = sub.queued(usize::MAX);
-        assert!(matches!(&batch[..], [Event::Decision(d)] if d.count == LISTENER_QUEUE as u64));
+        assert_eq!(batch.len(), LISTENER_QUEUE);
+        assert!(
+            batch
+                .iter()
+                .all(|e| matches!(e, Event::Decision(d) if d.count == 1))
+        );
+    }
+
+    #[test]
+    fn each_workers_run_reaches_listeners_and_none_is_lost_when_a_worker_goes() {
+        let bus = EventBus::new();
+        let (one, two) = (bus.worker(), bus.worker());
+        let (_, mut sub) = bus.subscribe(0);
+        let (allowed, app) = allow("https://app.example");
+        let headers = origin_headers(&app);
+        for _ in 0..300 {
+            bus.record(&one, &allowed, None, &headers, &Method::POST, "/mcp");
+            bus.record(&two, &allowed, None, &headers, &Method::POST, "/mcp");
+        }
+        // Worker two goes away with its run pending.
+        drop(two);
+        let _three = bus.worker();
+        assert_eq!(
+            lock(&bus.workers).len(),
+            2,
+            "the slot of a worker gone is dropped"
+        );
+        let total: u64 = sub
+            .queued(usize::MAX)
+            .iter()
+            .map(|e| match e {
+                Event::Decision(d) => d.count,
+                other => panic!("not a decision: {other:?}"),
+            })
+            .sum();
+        assert_eq!(total, 600);
+    }
+
+    #[test]
+    fn an_old_run_is_queued_by_the_next_request_without_a_poll() {
+        let bus = EventBus::new();
+        let w = bus.worker();
+        let (_, sub) = bus.subscribe(0);
+        let (allowed, app) = allow("https://app.example");
+        let headers = origin_headers(&app);
+        bus.record(&w, &allowed, None, &headers, &Method::POST, "/mcp");
+        bus.record(&w, &allowed, None, &headers, &Method::POST, "/mcp");
+        assert_eq!(sub.listener.queue.len(), 0, "a young run is still folding");
+        std::thread::sleep(Duration::from_millis(RUN_MAX_AGE_MS * 3));
+        bus.record(&w, &allowed, None, &headers, &Method::POST, "/mcp");
+        assert_eq!(
+            sub.listener.queue.len(),
+            1,
+            "the old run is queued, the new one folds"
+        );
+        let Some(Item::Allowed(_, count)) = sub.listener.queue.pop() else {
+            panic!("a run of allows expected")
+        };
+        assert_eq!(count, 2);
     }
 
     #[test]
     fn huge_origins_and_paths_are_clipped_in_events_and_counters() {
         let bus = EventBus::new();
+        let w = bus.worker();
         let (_, mut sub) = bus.subscribe(0);
         let origin =
             HeaderValue::from_str(&format!("https://{}.example", "a".repeat(100_000))).unwrap();
         let path = format!("/{}", "p".repeat(100_000));
         bus.record(
+            &w,
             &refuse(),
             None,
             &origin_headers(&origin),
@@ -918,9 +1140,10 @@ mod tests {
     #[test]
     fn a_full_listener_drops_and_counts_and_the_ring_is_bounded() {
         let bus = EventBus::new();
+        let w = bus.worker();
         let (_, mut sub) = bus.subscribe(0);
         for _ in 0..LISTENER_QUEUE + 5 {
-            bus.record(&refuse(), None, &HeaderMap::new(), &Method::GET, "/");
+            bus.record(&w, &refuse(), None, &HeaderMap::new(), &Method::GET, "/");
         }
         assert_eq!(sub.take_dropped(), Some((5, 5)));
         assert_eq!(sub.take_dropped(), None);

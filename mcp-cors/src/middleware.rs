@@ -17,6 +17,7 @@ use pin_project_lite::pin_project;
 
 use crate::decision::Decision;
 use crate::error::Error;
+use crate::events::WorkerEvents;
 use crate::policy::Policy;
 use crate::registry;
 use crate::response::{self, CorsHeaders};
@@ -204,6 +205,7 @@ where
         future::ready(Ok(McpCorsMiddleware {
             service,
             policy: RefCell::new(Cache::new(CurrentPolicy(Arc::clone(&self.store)))),
+            events: self.store.events().worker(),
             store: Arc::clone(&self.store),
         }))
     }
@@ -216,6 +218,8 @@ pub struct McpCorsMiddleware<S> {
     /// plain load, where loading from the `ArcSwap` itself takes atomic read-modify-writes
     /// on every request.
     policy: RefCell<Cache<CurrentPolicy, Arc<Policy>>>,
+    /// This worker's run of allows, folded before listeners see it.
+    events: Arc<WorkerEvents>,
     store: Arc<PolicyStore>,
 }
 
@@ -262,9 +266,14 @@ where
             req.uri().authority().map(|a| a.as_str()),
         );
         if !matches!(decision, Decision::NoOrigin) {
-            self.store
-                .events()
-                .record(&decision, counter, req.headers(), req.method(), req.path());
+            self.store.events().record(
+                &self.events,
+                &decision,
+                counter,
+                req.headers(),
+                req.method(),
+                req.path(),
+            );
         }
         match decision {
             Decision::Refuse {

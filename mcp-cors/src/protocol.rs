@@ -112,11 +112,12 @@ pub enum ServerLine {
     },
     /// An event, after `subscribe`.
     Event(Event),
-    /// Events were dropped because this client read too slowly.
+    /// Events were dropped because this client read too slowly. Counts are decisions:
+    /// a dropped run of identical decisions counts as its `count`.
     Dropped {
-        /// Dropped since the last `dropped` line.
+        /// Decisions dropped since the last `dropped` line.
         count: u64,
-        /// Dropped on this connection in all.
+        /// Decisions dropped on this connection in all.
         total: u64,
     },
     /// A request failed; the connection stays usable unless said otherwise.
@@ -172,7 +173,8 @@ pub struct Stats {
     pub denied: u64,
     /// Requests that would have been refused (report-only mode).
     pub would_deny: u64,
-    /// Events dropped for slow listeners, over all listeners.
+    /// Decisions not told to slow listeners, over all listeners (a dropped run of
+    /// identical decisions counts as its `count`).
     pub dropped_events: u64,
     /// Listeners subscribed now.
     pub listeners: usize,

@@ -32,7 +32,7 @@ pub async fn run(socket: &Path, json: bool, replay: usize) -> Result<(), CliErro
             }
             ServerLine::Dropped { count, total } => {
                 eprintln!(
-                    "mcp-cors-tui: the server dropped {count} events ({total} in all): reading too slowly"
+                    "mcp-cors-tui: the server dropped {count} decisions ({total} in all): reading too slowly"
                 );
             }
             ServerLine::Error { code, message } => {
