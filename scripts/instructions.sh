@@ -6,6 +6,7 @@
 # share (sockets) is the same for all and not counted.
 #
 #   scripts/instructions.sh [MODE...]      (default: none headers actix mcp)
+#   scripts/instructions.sh actix-preflight mcp-preflight    (preflights instead)
 #
 # Needs valgrind and wrk (Debian: apt-get install valgrind wrk).
 set -euo pipefail
@@ -28,15 +29,23 @@ SERVER=target/release/examples/bench_server
 echo "| mode | requests counted | instructions per request | vs the first mode |"
 echo "|---|---|---|---|"
 base=""
+cat > "$WORK/preflight.lua" <<LUA
+wrk.method = "OPTIONS"
+wrk.headers["Access-Control-Request-Method"] = "POST"
+wrk.headers["Access-Control-Request-Headers"] = "content-type,mcp-session-id,mcp-protocol-version"
+LUA
 for mode in "${MODES[@]}"; do
   out="$WORK/callgrind.$mode"
-  valgrind --tool=callgrind --callgrind-out-file="$out" "$SERVER" --cors "$mode" --bind "127.0.0.1:$PORT" \
+  cors=${mode%-preflight}
+  script=()
+  [ "$cors" = "$mode" ] || script=(-s "$WORK/preflight.lua")
+  valgrind --tool=callgrind --callgrind-out-file="$out" "$SERVER" --cors "$cors" --bind "127.0.0.1:$PORT" \
     >/dev/null 2>"$WORK/valgrind.log" &
   pid=$!
   for _ in $(seq 200); do curl -s -o /dev/null "$URL" && break; sleep 0.2; done
-  wrk -t1 -c4 -d2s -H "Origin: $ORIGIN" "$URL" >/dev/null          # warm up
+  wrk -t1 -c4 -d2s -H "Origin: $ORIGIN" "${script[@]}" "$URL" >/dev/null          # warm up
   callgrind_control -z "$pid" >/dev/null 2>&1                       # count from here
-  requests=$(wrk -t1 -c4 -d4s -H "Origin: $ORIGIN" "$URL" | awk '/requests in/ {print $1}')
+  requests=$(wrk -t1 -c4 -d4s -H "Origin: $ORIGIN" "${script[@]}" "$URL" | awk '/requests in/ {print $1}')
   callgrind_control -d "$pid" >/dev/null 2>&1                       # ... to here
   kill "$pid"; wait "$pid" 2>/dev/null || true
   total=$(callgrind_annotate "$out.1" 2>/dev/null | awk '/PROGRAM TOTALS/ {gsub(",", "", $1); print $1}')

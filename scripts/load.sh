@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Load test: bench_server bare, behind actix-cors, behind McpCors, in one run, over
 # loopback with wrk. Every figure is a median over RUNS paired runs, and every
-# comparison a ratio against a baseline measured in the same run.
+# comparison a ratio against a baseline measured in the same run: both the ratio of the
+# medians and the median of each run's own ratio (which a slow drift of the machine's
+# speed does not bias). Each server is warmed up for a second before it is measured, and
+# every other run takes the scenarios in reverse order, so that the order favours none.
 #
 #   scripts/load.sh [RUNS] [SECONDS]      (defaults: 5 runs of 5 s per scenario)
 #
@@ -80,24 +83,28 @@ run_scenario() { # name, server flags..., then "--" and wrk flags
   [ $# -gt 0 ] && shift
   wrk_args=("$@")
   start_server "${server_args[@]}"
+  warm_up "${wrk_args[@]}"
   measure "$WORK/$name" "${wrk_args[@]}"
   stop_server
 }
+warm_up() { ${PIN[@]:+"${PIN[@]}" "$WRK_CPU"} wrk -t1 -c"$CONNS" -d1s "$@" "$URL" >/dev/null; }
+# Scenarios in order, or reversed on even runs.
+ordered() { if [ $(($1 % 2)) -eq 0 ]; then shift; printf '%s\n' "$@" | tac; else shift; printf '%s\n' "$@"; fi; }
 
 echo "machine: $(nproc) cores, $(uname -sr); wrk -t1 -c$CONNS -d${DUR}s; $RUNS paired runs; pinned: ${PIN[*]:-no} (server cpu $SERVER_CPU, wrk cpu $WRK_CPU)" >&2
 for run in $(seq "$RUNS"); do
   echo "run $run/$RUNS" >&2
   # Actual requests from an allowed origin, the three modes back to back.
-  for mode in none headers actix mcp; do
+  for mode in $(ordered "$run" none headers actix mcp); do
     run_scenario "actual-$mode" --cors "$mode" -- -H "Origin: $ORIGIN"
   done
   # Preflights (bare: the handler answers OPTIONS itself; for reference only).
-  for mode in actix mcp; do
+  for mode in $(ordered "$run" actix mcp); do
     run_scenario "preflight-$mode" --cors "$mode" -- -s "$WORK/preflight.lua"
   done
   # The watched policy: no listener, a reading listener, a stuck listener, a reload storm.
   policy 0 >"$WORK/bench.toml"
-  for variant in quiet reading stuck storm; do
+  for variant in $(ordered "$run" quiet reading stuck storm); do
     start_server --cors mcp --watched "$WORK/bench.toml"
     listener=""
     case $variant in
@@ -106,6 +113,7 @@ for run in $(seq "$RUNS"); do
       storm) (for i in $(seq $((DUR * 10 + 10))); do policy "$i" >"$WORK/bench.toml"; sleep 0.1; done) & listener=$! ;;
     esac
     sleep 0.3
+    warm_up -H "Origin: $ORIGIN"
     rss_before=$(rss_kb)
     measure "$WORK/watched-$variant" -H "Origin: $ORIGIN"
     echo "$rss_before $(rss_kb)" >>"$WORK/rss-$variant"
@@ -114,22 +122,24 @@ for run in $(seq "$RUNS"); do
   done
 done
 
+# The median over runs of each run's own ratio of $1 to $2 (req/s files, one line a run).
+paired() { paste -d' ' "$WORK/$1" "$WORK/$2" | awk '{printf "%.4f\n", $1 / $5}' | median | awk '{printf "%.3f", $1}'; }
 row() { # label, file, baseline file (or "")
   local rps p50 p99 bad
   rps=$(col "$2" 1); p50=$(col "$2" 2); p99=$(col "$2" 3); bad=$(awk '{s+=$4} END {print s+0}' "$WORK/$2")
-  local vs=""
-  [ -n "$3" ] && vs=$(ratio "$rps" "$(col "$3" 1)")
-  printf '| %s | %.0f | %s | %s | %s | %s |\n' "$1" "$rps" "$p50" "$p99" "$bad" "$vs"
+  local vs="" vs_paired=""
+  [ -n "$3" ] && vs=$(ratio "$rps" "$(col "$3" 1)") && vs_paired=$(paired "$2" "$3")
+  printf '| %s | %.0f | %s | %s | %s | %s | %s |\n' "$1" "$rps" "$p50" "$p99" "$bad" "$vs" "$vs_paired"
 }
 echo
-echo "| scenario | req/s (median) | p50 ms | p99 ms | non-2xx + socket errors | ratio vs baseline |"
-echo "|---|---|---|---|---|---|"
+echo "| scenario | req/s (median) | p50 ms | p99 ms | non-2xx + socket errors | ratio of medians | median of run ratios |"
+echo "|---|---|---|---|---|---|---|"
 row "actual, bare actix (baseline)" actual-none ""
 row "actual, the CORS headers alone (no decision)" actual-headers actual-none
 row "actual, actix-cors" actual-actix actual-none
 row "actual, McpCors (vs bare)" actual-mcp actual-none
-echo "| actual, McpCors vs actix-cors | | | | | $(ratio "$(col actual-mcp 1)" "$(col actual-actix 1)") |"
-echo "| actual, McpCors vs the headers alone | | | | | $(ratio "$(col actual-mcp 1)" "$(col actual-headers 1)") |"
+echo "| actual, McpCors vs actix-cors | | | | | $(ratio "$(col actual-mcp 1)" "$(col actual-actix 1)") | $(paired actual-mcp actual-actix) |"
+echo "| actual, McpCors vs the headers alone | | | | | $(ratio "$(col actual-mcp 1)" "$(col actual-headers 1)") | $(paired actual-mcp actual-headers) |"
 row "preflight, actix-cors (baseline)" preflight-actix ""
 row "preflight, McpCors (vs actix-cors)" preflight-mcp preflight-actix
 row "watched McpCors, no listener (baseline)" watched-quiet ""

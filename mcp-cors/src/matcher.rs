@@ -38,6 +38,57 @@ pub(crate) enum OriginMatch {
     Malformed,
 }
 
+/// An exact origin's slot for the counter bound to it.
+type CounterCell = OnceLock<Arc<OriginCounter>>;
+
+/// Exact origins, keyed by bytes, so a request's header is looked up before (and, on a
+/// hit, without) checking that it is text: every key is a valid ASCII origin.
+///
+/// A handful of entries, the usual policy, are compared one by one: a length check and a
+/// short compare each, cheaper than hashing the request's origin. More go in a hash
+/// table, so that 10 000 entries cost one lookup.
+#[derive(Debug)]
+enum ExactOrigins {
+    Few(Vec<(Box<[u8]>, CounterCell)>),
+    Many(HashMap<Box<[u8]>, CounterCell>),
+}
+
+impl Default for ExactOrigins {
+    fn default() -> Self {
+        ExactOrigins::Few(Vec::new())
+    }
+}
+
+impl ExactOrigins {
+    /// Up to this many entries are compared one by one.
+    const FEW: usize = 8;
+
+    fn new(entries: HashMap<Box<[u8]>, CounterCell>) -> Self {
+        if entries.len() <= Self::FEW {
+            ExactOrigins::Few(entries.into_iter().collect())
+        } else {
+            ExactOrigins::Many(entries)
+        }
+    }
+
+    fn get(&self, value: &[u8]) -> Option<&CounterCell> {
+        match self {
+            ExactOrigins::Few(entries) => entries
+                .iter()
+                .find(|(key, _)| **key == *value)
+                .map(|(_, cell)| cell),
+            ExactOrigins::Many(entries) => entries.get(value),
+        }
+    }
+
+    fn iter(&self) -> Box<dyn Iterator<Item = (&[u8], &CounterCell)> + '_> {
+        match self {
+            ExactOrigins::Few(entries) => Box::new(entries.iter().map(|(k, c)| (&**k, c))),
+            ExactOrigins::Many(entries) => Box::new(entries.iter().map(|(k, c)| (&**k, c))),
+        }
+    }
+}
+
 /// Compiled `allowed_origins`, `allowed_origin_regexes` and `allow_null_origin`.
 #[derive(Debug, Default)]
 pub(crate) struct OriginMatcher {
@@ -45,9 +96,7 @@ pub(crate) struct OriginMatcher {
     allow_null: bool,
     /// Exact origins, each with the counter the policy store binds to it (so counting a
     /// request from a listed origin needs no second lookup).
-    /// Keyed by bytes, so a request's header is looked up before (and, on a hit,
-    /// without) checking that it is text: every key is a valid ASCII origin.
-    exact: HashMap<Box<[u8]>, OnceLock<Arc<OriginCounter>>>,
+    exact: ExactOrigins,
     /// Keyed by host: `scheme://host:*` entries.
     any_port: HashMap<Box<str>, Vec<HostRule>>,
     /// Keyed by domain suffix: `scheme://*.suffix[:port]` entries.
@@ -66,12 +115,12 @@ impl OriginMatcher {
             regexes,
             ..Default::default()
         };
+        let mut exact = HashMap::default();
         for entry in entries {
             match entry {
                 OriginEntry::Any => m.any = true,
                 OriginEntry::Exact(o) => {
-                    m.exact
-                        .insert(o.as_str().as_bytes().into(), OnceLock::new());
+                    exact.insert(o.as_str().as_bytes().into(), OnceLock::new());
                 }
                 OriginEntry::AnyPort { scheme, host } => {
                     m.any_port
@@ -97,6 +146,7 @@ impl OriginMatcher {
                 }
             }
         }
+        m.exact = ExactOrigins::new(exact);
         m
     }
 
@@ -123,7 +173,7 @@ impl OriginMatcher {
 
     /// Binds a counter to every exact entry (once: a policy serves one store).
     pub(crate) fn bind_counters(&self, counter_for: impl Fn(&str) -> Arc<OriginCounter>) {
-        for (origin, cell) in &self.exact {
+        for (origin, cell) in self.exact.iter() {
             // Keys were built from `&str`, so this is always `Ok`.
             if let Ok(origin) = std::str::from_utf8(origin) {
                 cell.get_or_init(|| counter_for(origin));
@@ -187,6 +237,34 @@ mod tests {
         let set = (!regexes.is_empty())
             .then(|| RegexSet::new(regexes.iter().map(|r| format!("^(?:{r})$"))).unwrap());
         OriginMatcher::new(&entries, set, false)
+    }
+
+    #[test]
+    fn exact_origins_match_and_bind_the_same_whether_few_or_many() {
+        for n in [1, ExactOrigins::FEW, ExactOrigins::FEW + 1, 200] {
+            let origins: Vec<String> = (0..n).map(|i| format!("https://o{i}.example")).collect();
+            let m = matcher(&origins.iter().map(String::as_str).collect::<Vec<_>>(), &[]);
+            assert_eq!(
+                matches!(m.exact, ExactOrigins::Many(_)),
+                n > ExactOrigins::FEW,
+                "{n} entries"
+            );
+            m.bind_counters(|o| crate::events::EventBus::new().listed_counter(o));
+            for origin in &origins {
+                assert!(
+                    matches!(m.exact_hit(origin.as_bytes()), Some(Some(_))),
+                    "{origin} of {n}"
+                );
+            }
+            // A prefix, an extension, another case: no hit.
+            for miss in [
+                "https://o0.exampl",
+                "https://o0.example.x",
+                "HTTPS://o0.example",
+            ] {
+                assert!(m.exact_hit(miss.as_bytes()).is_none(), "{miss} of {n}");
+            }
+        }
     }
 
     #[test]

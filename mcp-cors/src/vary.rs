@@ -7,8 +7,11 @@ use actix_web::http::header::{self, HeaderMap, HeaderValue};
 /// `Vary: *` already covers everything and is left alone; a name already present (in any
 /// case) is not added twice; several `Vary` lines are folded into one.
 pub(crate) fn add(headers: &mut HeaderMap, name: &'static str) {
-    // The common case in one map operation: the handler set no `Vary`, so inserting ours
-    // displaces nothing. Otherwise merge what it displaced.
+    // The common case: the handler set no `Vary`, and ours goes in alone.
+    if !headers.contains_key(header::VARY) {
+        headers.append(header::VARY, HeaderValue::from_static(name));
+        return;
+    }
     let mut displaced = headers.insert(header::VARY, HeaderValue::from_static(name));
     let Some(first) = displaced.next() else {
         return;
