@@ -7,7 +7,13 @@
 //! cargo run --release --example bench_server -- --cors actix
 //! cargo run --release --example bench_server -- --cors none
 //! cargo run --release --example bench_server -- --cors headers   # the headers, no decision
+//! cargo run --release --example bench_server -- --cors mcp --handler mcp   # a real MCP server
 //! ```
+//!
+//! `--handler mcp` serves the example MCP server's tools (rmcp Streamable HTTP, stateless,
+//! JSON answers) at `/mcp` instead of the small fixed handler: what a real MCP server
+//! spends on each request, to see the middleware's cost in proportion. Stateless, so that
+//! wrk's connections do not queue behind one session.
 //!
 //! The policy (both middlewares): origins `https://app.example.com`,
 //! `https://admin.example.com`, `http://localhost:5173`; methods GET, POST, DELETE; the
@@ -16,12 +22,14 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use actix_web::dev::Service;
 use actix_web::http::header::{self, HeaderMap, HeaderValue};
 use actix_web::{App, HttpResponse, HttpServer, web};
 use clap::{Parser, ValueEnum};
 use mcp_cors::{McpCors, Policy};
+use rmcp_actix_web::transport::{LocalSessionManager, StreamableHttpService};
 
 /// The origins both middlewares allow.
 const ORIGINS: [&str; 3] = [
@@ -59,6 +67,15 @@ enum Cors {
     Headers,
 }
 
+/// What answers at `/mcp`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Handler {
+    /// One small fixed JSON answer: the middleware's cost at its most visible.
+    Tiny,
+    /// The example MCP server's tools (rmcp Streamable HTTP, stateless, JSON answers).
+    Mcp,
+}
+
 /// A minimal server for load tests.
 #[derive(Debug, Parser)]
 struct Args {
@@ -75,6 +92,9 @@ struct Args {
     /// actix worker threads.
     #[arg(long, default_value_t = 1)]
     workers: usize,
+    /// What answers at `/mcp`.
+    #[arg(long, value_enum, default_value = "tiny")]
+    handler: Handler,
 }
 
 fn static_policy() -> Policy {
@@ -129,8 +149,23 @@ async fn main() -> std::io::Result<()> {
         (Some(path), Cors::Mcp) => McpCors::try_watched(path).map_err(std::io::Error::other)?,
         _ => McpCors::from_policy(static_policy()),
     };
-    // Three distinct apps, so that `none` is truly bare and each mode pays only for its
-    // own middleware.
+    let handler_kind = args.handler;
+    let mcp_server = StreamableHttpService::builder()
+        .service_factory(Arc::new(|| Ok(mcp_cors_e2e::DemoTools::new())))
+        .session_manager(Arc::new(LocalSessionManager::default()))
+        .stateful_mode(false)
+        .json_response(true)
+        .allowed_hosts(Vec::new())
+        .build();
+    // The same routes in every mode.
+    let routes = move |cfg: &mut web::ServiceConfig| match handler_kind {
+        Handler::Tiny => {
+            cfg.route("/mcp", web::to(handler));
+        }
+        Handler::Mcp => mcp_cors_e2e::routes(mcp_server.clone())(cfg),
+    };
+    // Distinct apps, so that `none` is truly bare and each mode pays only for its own
+    // middleware.
     macro_rules! serve {
         ($app:expr) => {
             HttpServer::new($app)
@@ -141,22 +176,20 @@ async fn main() -> std::io::Result<()> {
         };
     }
     match args.cors {
-        Cors::None => serve!(|| App::new().route("/mcp", web::to(handler))),
-        Cors::Actix => serve!(|| App::new()
-            .route("/mcp", web::to(handler))
-            .wrap(actix_cors())),
-        Cors::Mcp => serve!(move || App::new().route("/mcp", web::to(handler)).wrap(mcp.clone())),
+        Cors::None => serve!(move || App::new().configure(routes.clone())),
+        Cors::Actix => serve!(move || App::new().configure(routes.clone()).wrap(actix_cors())),
+        Cors::Mcp => serve!(move || App::new().configure(routes.clone()).wrap(mcp.clone())),
         Cors::Headers => {
-            serve!(|| App::new()
-                .route("/mcp", web::to(handler))
-                .wrap_fn(|req, srv| {
+            serve!(
+                move || App::new().configure(routes.clone()).wrap_fn(|req, srv| {
                     let call = srv.call(req);
                     async move {
                         let mut res = call.await?;
                         add_static_cors_headers(res.headers_mut());
                         Ok(res)
                     }
-                }))
+                })
+            )
         }
     }
 }

@@ -7,6 +7,7 @@
 #
 #   scripts/instructions.sh [MODE...]      (default: none headers actix mcp)
 #   scripts/instructions.sh actix-preflight mcp-preflight    (preflights instead)
+#   scripts/instructions.sh mcp-watched mcp-reading    (watched policy; + a reading tail)
 #
 # Needs valgrind and wrk (Debian: apt-get install valgrind wrk).
 set -euo pipefail
@@ -24,7 +25,10 @@ for tool in valgrind callgrind_control callgrind_annotate wrk; do
   command -v "$tool" >/dev/null || { echo "$tool is missing: apt-get install valgrind wrk" >&2; exit 1; }
 done
 cargo build --quiet --release --example bench_server
+cargo build --quiet --release -p mcp-cors-tui
 SERVER=target/release/examples/bench_server
+printf 'allowed_origins = ["%s", "https://admin.example.com", "http://localhost:5173"]\nallowed_hosts = ["*"]\n' \
+  "$ORIGIN" >"$WORK/bench.toml"
 
 echo "| mode | requests counted | instructions per request | vs the first mode |"
 echo "|---|---|---|---|"
@@ -36,17 +40,25 @@ wrk.headers["Access-Control-Request-Headers"] = "content-type,mcp-session-id,mcp
 LUA
 for mode in "${MODES[@]}"; do
   out="$WORK/callgrind.$mode"
-  cors=${mode%-preflight}
-  script=()
-  [ "$cors" = "$mode" ] || script=(-s "$WORK/preflight.lua")
-  valgrind --tool=callgrind --callgrind-out-file="$out" "$SERVER" --cors "$cors" --bind "127.0.0.1:$PORT" \
-    >/dev/null 2>"$WORK/valgrind.log" &
+  cors=${mode%%-*}
+  script=() watched=() listener=""
+  case $mode in
+    *-preflight) script=(-s "$WORK/preflight.lua") ;;
+    *-watched | *-reading) watched=(--watched "$WORK/bench.toml") ;;
+  esac
+  valgrind --tool=callgrind --callgrind-out-file="$out" "$SERVER" --cors "$cors" "${watched[@]}" \
+    --bind "127.0.0.1:$PORT" >/dev/null 2>"$WORK/valgrind.log" &
   pid=$!
   for _ in $(seq 200); do curl -s -o /dev/null "$URL" && break; sleep 0.2; done
+  if [ "${mode%-reading}" != "$mode" ]; then
+    target/release/mcp-cors-tui --socket "$WORK/bench.sock" tail >/dev/null 2>&1 &
+    listener=$!
+  fi
   wrk -t1 -c4 -d2s -H "Origin: $ORIGIN" "${script[@]}" "$URL" >/dev/null          # warm up
   callgrind_control -z "$pid" >/dev/null 2>&1                       # count from here
   requests=$(wrk -t1 -c4 -d4s -H "Origin: $ORIGIN" "${script[@]}" "$URL" | awk '/requests in/ {print $1}')
   callgrind_control -d "$pid" >/dev/null 2>&1                       # ... to here
+  [ -z "$listener" ] || kill "$listener"
   kill "$pid"; wait "$pid" 2>/dev/null || true
   total=$(callgrind_annotate "$out.1" 2>/dev/null | awk '/PROGRAM TOTALS/ {gsub(",", "", $1); print $1}')
   per=$((total / requests))

@@ -7,6 +7,11 @@
 # every other run takes the scenarios in reverse order, so that the order favours none.
 #
 #   scripts/load.sh [RUNS] [SECONDS]      (defaults: 5 runs of 5 s per scenario)
+#   SCENARIOS="actual preflight" scripts/load.sh 15 4    (only some groups of scenarios)
+#
+# Groups: actual (allowed requests to a small fixed handler: bare, the headers alone,
+# actix-cors, McpCors), preflight, watched (listeners and a reload storm), mcp (a real
+# MCP server, rmcp's echo tool, stateless: bare, actix-cors, McpCors).
 #
 # Needs wrk (Debian: apt-get install wrk). Prints a Markdown table.
 set -euo pipefail
@@ -16,6 +21,8 @@ RUNS=${1:-5}
 DUR=${2:-5}
 PORT=${PORT:-18181}
 CONNS=${CONNS:-32}
+SCENARIOS=${SCENARIOS:-actual preflight watched mcp}
+want() { [[ " $SCENARIOS " == *" $1 "* ]]; }
 # The server and wrk on separate cores: unpinned, their scheduling interference alone
 # moved results by 10-15% between identical scenarios on a 2-core machine.
 SERVER_CPU=${SERVER_CPU:-0}
@@ -38,6 +45,15 @@ wrk.method = "OPTIONS"
 wrk.headers["Origin"] = "$ORIGIN"
 wrk.headers["Access-Control-Request-Method"] = "POST"
 wrk.headers["Access-Control-Request-Headers"] = "content-type,mcp-session-id,mcp-protocol-version"
+LUA
+# The wrk script calling the MCP server's echo tool (stateless: no session to open).
+cat > "$WORK/mcp.lua" <<LUA
+wrk.method = "POST"
+wrk.body = '{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"echo","arguments":{"text":"hello"}}}'
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Accept"] = "application/json, text/event-stream"
+wrk.headers["Origin"] = "$ORIGIN"
+wrk.headers["Mcp-Protocol-Version"] = "2025-06-18"
 LUA
 policy() { # a policy file equal in effect to the built-in one; $1 tags the version
   printf '# version %s\nallowed_origins = ["https://app.example.com", "https://admin.example.com", "http://localhost:5173"]\nallowed_hosts = ["*"]\n' "$1"
@@ -94,17 +110,17 @@ ordered() { if [ $(($1 % 2)) -eq 0 ]; then shift; printf '%s\n' "$@" | tac; else
 echo "machine: $(nproc) cores, $(uname -sr); wrk -t1 -c$CONNS -d${DUR}s; $RUNS paired runs; pinned: ${PIN[*]:-no} (server cpu $SERVER_CPU, wrk cpu $WRK_CPU)" >&2
 for run in $(seq "$RUNS"); do
   echo "run $run/$RUNS" >&2
-  # Actual requests from an allowed origin, the three modes back to back.
-  for mode in $(ordered "$run" none headers actix mcp); do
+  # Actual requests from an allowed origin, the modes back to back.
+  want actual && for mode in $(ordered "$run" none headers actix mcp); do
     run_scenario "actual-$mode" --cors "$mode" -- -H "Origin: $ORIGIN"
   done
   # Preflights (bare: the handler answers OPTIONS itself; for reference only).
-  for mode in $(ordered "$run" actix mcp); do
+  want preflight && for mode in $(ordered "$run" actix mcp); do
     run_scenario "preflight-$mode" --cors "$mode" -- -s "$WORK/preflight.lua"
   done
   # The watched policy: no listener, a reading listener, a stuck listener, a reload storm.
   policy 0 >"$WORK/bench.toml"
-  for variant in $(ordered "$run" quiet reading stuck storm); do
+  want watched && for variant in $(ordered "$run" quiet reading stuck storm); do
     start_server --cors mcp --watched "$WORK/bench.toml"
     listener=""
     case $variant in
@@ -118,6 +134,13 @@ for run in $(seq "$RUNS"); do
     measure "$WORK/watched-$variant" -H "Origin: $ORIGIN"
     echo "$rss_before $(rss_kb)" >>"$WORK/rss-$variant"
     if [ -n "$listener" ]; then kill -CONT "$listener" 2>/dev/null || true; kill "$listener" 2>/dev/null || true; wait "$listener" 2>/dev/null || true; fi
+    stop_server
+  done
+  # A real MCP server: rmcp's echo tool (stateless), bare and behind each middleware.
+  want mcp && for mode in $(ordered "$run" none actix mcp); do
+    start_server --cors "$mode" --handler mcp
+    warm_up -s "$WORK/mcp.lua"
+    measure "$WORK/mcp-$mode" -s "$WORK/mcp.lua"
     stop_server
   done
 done
@@ -134,17 +157,31 @@ row() { # label, file, baseline file (or "")
 echo
 echo "| scenario | req/s (median) | p50 ms | p99 ms | non-2xx + socket errors | ratio of medians | median of run ratios |"
 echo "|---|---|---|---|---|---|---|"
-row "actual, bare actix (baseline)" actual-none ""
-row "actual, the CORS headers alone (no decision)" actual-headers actual-none
-row "actual, actix-cors" actual-actix actual-none
-row "actual, McpCors (vs bare)" actual-mcp actual-none
-echo "| actual, McpCors vs actix-cors | | | | | $(ratio "$(col actual-mcp 1)" "$(col actual-actix 1)") | $(paired actual-mcp actual-actix) |"
-echo "| actual, McpCors vs the headers alone | | | | | $(ratio "$(col actual-mcp 1)" "$(col actual-headers 1)") | $(paired actual-mcp actual-headers) |"
-row "preflight, actix-cors (baseline)" preflight-actix ""
-row "preflight, McpCors (vs actix-cors)" preflight-mcp preflight-actix
-row "watched McpCors, no listener (baseline)" watched-quiet ""
-row "watched, reading listener" watched-reading watched-quiet
-row "watched, stuck listener" watched-stuck watched-quiet
-row "watched, reload storm (10 writes/s)" watched-storm watched-quiet
-echo
-echo "RSS (kB, before -> after each run): quiet $(tr '\n' ';' <"$WORK/rss-quiet") storm $(tr '\n' ';' <"$WORK/rss-storm")"
+if want actual; then
+  row "actual, bare actix (baseline)" actual-none ""
+  row "actual, the CORS headers alone (no decision)" actual-headers actual-none
+  row "actual, actix-cors" actual-actix actual-none
+  row "actual, McpCors (vs bare)" actual-mcp actual-none
+  echo "| actual, McpCors vs actix-cors | | | | | $(ratio "$(col actual-mcp 1)" "$(col actual-actix 1)") | $(paired actual-mcp actual-actix) |"
+  echo "| actual, McpCors vs the headers alone | | | | | $(ratio "$(col actual-mcp 1)" "$(col actual-headers 1)") | $(paired actual-mcp actual-headers) |"
+fi
+if want preflight; then
+  row "preflight, actix-cors (baseline)" preflight-actix ""
+  row "preflight, McpCors (vs actix-cors)" preflight-mcp preflight-actix
+fi
+if want watched; then
+  row "watched McpCors, no listener (baseline)" watched-quiet ""
+  row "watched, reading listener" watched-reading watched-quiet
+  row "watched, stuck listener" watched-stuck watched-quiet
+  row "watched, reload storm (10 writes/s)" watched-storm watched-quiet
+fi
+if want mcp; then
+  row "MCP server (rmcp echo tool), bare (baseline)" mcp-none ""
+  row "MCP server, actix-cors" mcp-actix mcp-none
+  row "MCP server, McpCors (vs bare)" mcp-mcp mcp-none
+  echo "| MCP server, McpCors vs actix-cors | | | | | $(ratio "$(col mcp-mcp 1)" "$(col mcp-actix 1)") | $(paired mcp-mcp mcp-actix) |"
+fi
+if want watched; then
+  echo
+  echo "RSS (kB, before -> after each run): quiet $(tr '\n' ';' <"$WORK/rss-quiet") storm $(tr '\n' ';' <"$WORK/rss-storm")"
+fi
