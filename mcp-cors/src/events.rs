@@ -875,21 +875,28 @@ mod tests {
         )
     }
 
+    /// Records an allowed request from `origin` (not bound to a listed counter).
+    fn record_allow(
+        bus: &EventBus,
+        w: &WorkerEvents,
+        origin: &HeaderValue,
+        method: Method,
+        path: &str,
+    ) {
+        let decision = Decision::Allow {
+            allow_origin: origin.clone(),
+        };
+        bus.record(w, &decision, None, &origin_headers(origin), &method, path);
+    }
+
     #[test]
     fn allows_reach_listeners_raw_and_leave_as_folded_events() {
         let bus = EventBus::new();
         let w = bus.worker();
         let (_, mut sub) = bus.subscribe(0);
-        let (allowed, app) = allow("https://app.example");
+        let app = HeaderValue::from_static("https://app.example");
         for _ in 0..100 {
-            bus.record(
-                &w,
-                &allowed,
-                None,
-                &origin_headers(&app),
-                &Method::POST,
-                "/mcp",
-            );
+            record_allow(&bus, &w, &app, Method::POST, "/mcp");
         }
         bus.record(
             &w,
@@ -899,22 +906,8 @@ mod tests {
             &Method::POST,
             "/mcp",
         );
-        bus.record(
-            &w,
-            &allowed,
-            None,
-            &origin_headers(&app),
-            &Method::GET,
-            "/mcp",
-        );
-        bus.record(
-            &w,
-            &allowed,
-            None,
-            &origin_headers(&app),
-            &Method::GET,
-            "/mcp",
-        );
+        record_allow(&bus, &w, &app, Method::GET, "/mcp");
+        record_allow(&bus, &w, &app, Method::GET, "/mcp");
         let batch = sub.queued(usize::MAX);
         let summary: Vec<(Verdict, Option<&str>, &str, &str, u64)> = batch
             .iter()
@@ -957,14 +950,7 @@ mod tests {
         );
         // Allows are counted per origin whether or not anyone listens.
         drop(sub);
-        bus.record(
-            &w,
-            &allowed,
-            None,
-            &origin_headers(&app),
-            &Method::POST,
-            "/mcp",
-        );
+        record_allow(&bus, &w, &app, Method::POST, "/mcp");
         let stats = bus.origin_stats(usize::MAX);
         let app_stats = stats
             .iter()
