@@ -508,10 +508,14 @@ impl EventBus {
                 return; // Nobody listens, and allows are not kept for replay.
             }
             let Some(counter) = counter else { return };
+            // Borrowed, not cloned: the usual request extends a run and needs no copy
+            // (a clone would be an atomic add on a count every worker shares).
+            let other;
             let origin = if counter.is_other() {
-                text().map_or_else(|| Arc::clone(&counter.origin), |t| Arc::from(&*t))
+                other = text().map_or_else(|| Arc::clone(&counter.origin), |t| Arc::from(&*t));
+                &other
             } else {
-                Arc::clone(&counter.origin)
+                &counter.origin
             };
             self.extend_run(worker, origin, method, path, preflight, at_ms);
             return;
@@ -538,7 +542,7 @@ impl EventBus {
     fn extend_run(
         &self,
         worker: &WorkerEvents,
-        origin: Arc<str>,
+        origin: &Arc<str>,
         method: &Method,
         path: &str,
         preflight: bool,
@@ -547,7 +551,7 @@ impl EventBus {
         let path = clip(Cow::Borrowed(path), MAX_PATH_TEXT);
         let mut run = lock(&worker.run);
         if let Some((first, count)) = run.as_mut()
-            && first.is(&origin, method, &path, preflight)
+            && first.is(origin, method, &path, preflight)
             && at_ms < first.at_ms.saturating_add(RUN_MAX_AGE_MS)
         {
             *count += 1;
@@ -555,7 +559,7 @@ impl EventBus {
         }
         let allowed = Allowed {
             at_ms,
-            origin,
+            origin: Arc::clone(origin),
             method: method.clone(),
             path: CompactString::from(&*path),
             preflight,
