@@ -225,9 +225,15 @@ impl Drop for Subscription {
 /// that only it takes per request (uncontended, its own cache line), and queues the run as
 /// one item when a different decision ends it, when it is [`RUN_MAX_AGE_MS`] old, or when
 /// a listener polls. A request extending a run costs a lock and a comparison.
+///
+/// It also remembers the counter of the last origin the policy does not list exactly
+/// (one a wildcard or regex allowed, or a refused one) that this worker counted, so that
+/// a browser app calling again and again from such an origin does not take the table's
+/// lock, shared by every worker, on each request.
 #[derive(Default)]
 pub(crate) struct WorkerEvents {
     run: Mutex<Option<(Allowed, u64)>>,
+    last_seen: Mutex<Option<Arc<OriginCounter>>>,
 }
 
 impl std::fmt::Debug for WorkerEvents {
@@ -241,6 +247,21 @@ impl WorkerEvents {
     fn take(&self) -> Option<(Allowed, u64)> {
         lock(&self.run).take()
     }
+}
+
+/// The counter of `origin` (not listed exactly), from a worker's memory of the last one
+/// (`last`) or else from `bus`'s table, which it then remembers. Counters are never
+/// removed from that table, so the one remembered stays the origin's counter.
+fn remembered_counter<'a>(
+    last: &'a mut Option<Arc<OriginCounter>>,
+    bus: &EventBus,
+    origin: &str,
+) -> &'a OriginCounter {
+    if last.as_ref().is_none_or(|c| *c.origin != *origin) {
+        // Replaced even by `(other)`, which then stands for every untracked origin.
+        *last = None;
+    }
+    last.get_or_insert_with(|| bus.seen_counter(origin))
 }
 
 /// The counters of one origin, updated without a lock.
@@ -474,13 +495,15 @@ impl EventBus {
         let verdict = decision.verdict();
         let at_ms = now_ms();
         let text = || origin().map(|o| clip(header_text(o), MAX_ORIGIN_TEXT));
-        let found;
+        // The worker's own lock, taken only for an origin not listed exactly and held to
+        // the end, so its counter is used where it is, with no clone.
+        let mut last_seen = None;
         let counter = match bound {
             Some(counter) => Some(counter),
-            None => {
-                found = text().map(|t| self.seen_counter(&t));
-                found.as_deref()
-            }
+            None => text().map(|t| {
+                let last = last_seen.insert(lock(&worker.last_seen));
+                remembered_counter(last, self, &t)
+            }),
         };
         match counter {
             Some(counter) => counter.count(decision, at_ms),
@@ -1064,6 +1087,31 @@ mod tests {
             })
             .sum();
         assert_eq!(total, 600);
+    }
+
+    #[test]
+    fn a_worker_remembers_the_counter_of_the_last_unlisted_origin_and_counts_stay_exact() {
+        let bus = EventBus::new();
+        let (one, two) = (bus.worker(), bus.worker());
+        let a = HeaderValue::from_static("https://a.example");
+        let b = HeaderValue::from_static("https://b.example");
+        for _ in 0..3 {
+            record_allow(&bus, &one, &a, Method::POST, "/mcp");
+            record_allow(&bus, &two, &a, Method::POST, "/mcp");
+        }
+        record_allow(&bus, &one, &b, Method::POST, "/mcp");
+        record_allow(&bus, &two, &a, Method::POST, "/mcp");
+        let remembered = |w: &WorkerEvents| lock(&w.last_seen).as_ref().map(|c| c.origin.clone());
+        assert_eq!(remembered(&one).as_deref(), Some("https://b.example"));
+        assert_eq!(remembered(&two).as_deref(), Some("https://a.example"));
+        // Both workers count into the one counter of each origin.
+        let stats = bus.origin_stats(usize::MAX);
+        let allowed = |o: &str| stats.iter().find(|s| s.origin == o).map(|s| s.allowed);
+        assert_eq!(
+            (allowed("https://a.example"), allowed("https://b.example")),
+            (Some(7), Some(1))
+        );
+        assert_eq!(lock(&bus.seen).len(), 2);
     }
 
     #[test]
