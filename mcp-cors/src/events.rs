@@ -495,14 +495,17 @@ impl EventBus {
         let verdict = decision.verdict();
         let at_ms = now_ms();
         let text = || origin().map(|o| clip(header_text(o), MAX_ORIGIN_TEXT));
+        // Without a bound counter the text is needed at once (to find the counter), and
+        // kept for the event below rather than looked up twice.
+        let unlisted = if bound.is_none() { text() } else { None };
         // The worker's own lock, taken only for an origin not listed exactly and held to
         // the end, so its counter is used where it is, with no clone.
         let mut last_seen = None;
         let counter = match bound {
             Some(counter) => Some(counter),
-            None => text().map(|t| {
+            None => unlisted.as_deref().map(|t| {
                 let last = last_seen.insert(lock(&worker.last_seen));
-                remembered_counter(last, self, &t)
+                remembered_counter(last, self, t)
             }),
         };
         match counter {
@@ -535,7 +538,8 @@ impl EventBus {
             // (a clone would be an atomic add on a count every worker shares).
             let other;
             let origin = if counter.is_other() {
-                other = text().map_or_else(|| Arc::clone(&counter.origin), |t| Arc::from(&*t));
+                // `(other)` is never bound, so the text was looked up above.
+                other = unlisted.map_or_else(|| Arc::clone(&counter.origin), |t| Arc::from(&*t));
                 &other
             } else {
                 &counter.origin
@@ -550,7 +554,11 @@ impl EventBus {
         self.publish(Event::Decision(DecisionEvent {
             at_ms,
             verdict,
-            origin: text().map(Cow::into_owned),
+            origin: match bound {
+                Some(_) => text(),
+                None => unlisted,
+            }
+            .map(Cow::into_owned),
             method: method.as_str().to_owned(),
             path: clip(Cow::Borrowed(path), MAX_PATH_TEXT).into_owned(),
             preflight,
