@@ -824,14 +824,7 @@ mod tests {
         let w = bus.worker();
         for i in 0..MAX_TRACKED_ORIGINS + 10 {
             let origin = HeaderValue::from_str(&format!("https://o{i}.example")).unwrap();
-            bus.record(
-                &w,
-                &refuse(),
-                None,
-                &origin_headers(&origin),
-                &Method::POST,
-                "/mcp",
-            );
+            record_refusal(&bus, &w, &origin, "/mcp");
         }
         let stats = bus.origin_stats(usize::MAX);
         assert_eq!(stats.len(), MAX_TRACKED_ORIGINS + 1);
@@ -924,6 +917,18 @@ mod tests {
         bus.record(w, &decision, None, &origin_headers(origin), &method, path);
     }
 
+    /// Records a refused POST from `origin`.
+    fn record_refusal(bus: &EventBus, w: &WorkerEvents, origin: &HeaderValue, path: &str) {
+        bus.record(
+            w,
+            &refuse(),
+            None,
+            &origin_headers(origin),
+            &Method::POST,
+            path,
+        );
+    }
+
     #[test]
     fn allows_reach_listeners_raw_and_leave_as_folded_events() {
         let bus = EventBus::new();
@@ -933,12 +938,10 @@ mod tests {
         for _ in 0..100 {
             record_allow(&bus, &w, &app, Method::POST, "/mcp");
         }
-        bus.record(
+        record_refusal(
+            &bus,
             &w,
-            &refuse(),
-            None,
-            &origin_headers(&HeaderValue::from_static("https://evil.example")),
-            &Method::POST,
+            &HeaderValue::from_static("https://evil.example"),
             "/mcp",
         );
         record_allow(&bus, &w, &app, Method::GET, "/mcp");
@@ -1056,7 +1059,7 @@ mod tests {
         }
         assert_eq!(sub.take_dropped(), None);
         // A refusal queues the run before it: no room for either.
-        bus.record(&w, &refuse(), None, &headers, &Method::POST, "/c");
+        record_refusal(&bus, &w, &app, "/c");
         assert_eq!(sub.take_dropped(), Some((6, 6)));
         let batch = sub.queued(usize::MAX);
         assert_eq!(batch.len(), LISTENER_QUEUE);
@@ -1153,14 +1156,7 @@ mod tests {
         let origin =
             HeaderValue::from_str(&format!("https://{}.example", "a".repeat(100_000))).unwrap();
         let path = format!("/{}", "p".repeat(100_000));
-        bus.record(
-            &w,
-            &refuse(),
-            None,
-            &origin_headers(&origin),
-            &Method::POST,
-            &path,
-        );
+        record_refusal(&bus, &w, &origin, &path);
         let batch = sub.queued(10);
         let [event] = batch.as_slice() else {
             panic!("one event expected: {batch:?}")
