@@ -149,20 +149,22 @@ async fn main() -> std::io::Result<()> {
         (Some(path), Cors::Mcp) => McpCors::try_watched(path).map_err(std::io::Error::other)?,
         _ => McpCors::from_policy(static_policy()),
     };
-    let handler_kind = args.handler;
-    let mcp_server = StreamableHttpService::builder()
-        .service_factory(Arc::new(|| Ok(mcp_cors_e2e::DemoTools::new())))
-        .session_manager(Arc::new(LocalSessionManager::default()))
-        .stateful_mode(false)
-        .json_response(true)
-        .allowed_hosts(Vec::new())
-        .build();
+    // Built only when asked for: the tiny handler's runs pay nothing for rmcp.
+    let mcp_server = (args.handler == Handler::Mcp).then(|| {
+        StreamableHttpService::builder()
+            .service_factory(Arc::new(|| Ok(mcp_cors_e2e::DemoTools::new())))
+            .session_manager(Arc::new(LocalSessionManager::default()))
+            .stateful_mode(false)
+            .json_response(true)
+            .allowed_hosts(Vec::new())
+            .build()
+    });
     // The same routes in every mode.
-    let routes = move |cfg: &mut web::ServiceConfig| match handler_kind {
-        Handler::Tiny => {
+    let routes = move |cfg: &mut web::ServiceConfig| match &mcp_server {
+        None => {
             cfg.route("/mcp", web::to(handler));
         }
-        Handler::Mcp => mcp_cors_e2e::routes(mcp_server.clone())(cfg),
+        Some(server) => mcp_cors_e2e::routes(server.clone())(cfg),
     };
     // Distinct apps, so that `none` is truly bare and each mode pays only for its own
     // middleware.
