@@ -69,6 +69,32 @@ pub enum PolicyError {
         #[source]
         source: std::io::Error,
     },
+    /// The path is not a regular file (after symlinks are followed): a FIFO, a device, a
+    /// directory. It is never read.
+    #[error(
+        "policy file {} is {kind}, not a regular file; put the policy in a regular file (a symlink to one is fine)",
+        path.display()
+    )]
+    NotAFile {
+        /// The file that was asked for.
+        path: PathBuf,
+        /// What it is instead, in words (`a FIFO (named pipe)`, `a directory`, …).
+        kind: &'static str,
+    },
+    /// The file is larger than [`MAX_FILE_SIZE`](crate::MAX_FILE_SIZE); it is not read.
+    #[error(
+        "policy file {} is {size} bytes, larger than the {} MiB a policy file may be; is it the right file?",
+        path.display(),
+        limit >> 20
+    )]
+    TooLarge {
+        /// The file that was asked for.
+        path: PathBuf,
+        /// Its size in bytes (at least, when it grew while being read).
+        size: u64,
+        /// The cap, in bytes.
+        limit: u64,
+    },
     /// The file was read but is not a valid policy; every problem found is listed.
     #[error("{}", DisplayList(diagnostics))]
     Invalid {
@@ -78,10 +104,12 @@ pub enum PolicyError {
 }
 
 impl PolicyError {
-    /// The individual problems (empty for a read error).
+    /// The individual problems (empty when the file could not be read).
     pub fn diagnostics(&self) -> &[Diagnostic] {
         match self {
-            PolicyError::Read { .. } => &[],
+            PolicyError::Read { .. }
+            | PolicyError::NotAFile { .. }
+            | PolicyError::TooLarge { .. } => &[],
             PolicyError::Invalid { diagnostics } => diagnostics,
         }
     }
@@ -118,17 +146,23 @@ pub enum Error {
     #[error(transparent)]
     Policy(#[from] PolicyError),
     /// The configuration file could not be watched.
-    #[error("cannot watch {}: {reason}", path.display())]
+    #[error("cannot watch {}: {source}", path.display())]
     Watch {
         /// The configuration file.
         path: PathBuf,
         /// Why watching failed.
-        reason: String,
+        #[source]
+        source: WatchError,
     },
     /// The admin socket could not be served (for example, another live process serves it).
-    #[error("{reason}")]
-    Admin {
-        /// What went wrong, naming the socket.
-        reason: String,
-    },
+    #[error(transparent)]
+    Admin(#[from] crate::admin::AdminError),
+}
+
+/// Why a policy file could not be watched.
+#[derive(Debug, thiserror::Error)]
+pub enum WatchError {
+    /// The path could not be made absolute, or the watcher thread could not start.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
 }

@@ -38,17 +38,14 @@ mod middleware;
 mod origin;
 mod policy;
 pub mod protocol;
-mod registry;
 mod response;
+mod source;
 mod store;
 mod vary;
-mod watch;
 
-pub use admin::admin_socket_path;
+pub use admin::{AdminError, admin_socket_path};
 pub use decision::{Decision, DenyReason, Verdict};
-pub use error::{Diagnostic, Error, PolicyError};
+pub use error::{Diagnostic, Error, PolicyError, WatchError};
 pub use middleware::{McpCors, McpCorsMiddleware};
-pub use policy::{AdminSettings, Mode, Policy, PolicyDiff, PolicySettings};
+pub use policy::{AdminSettings, MAX_FILE_SIZE, Mode, Policy, PolicyDiff, PolicySettings};
 pub use store::{ReloadError, ReloadStatus};
-#[doc(hidden)]
-pub use watch::running_watchers;

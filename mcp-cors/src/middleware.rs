@@ -19,8 +19,9 @@ use crate::decision::Decision;
 use crate::error::Error;
 use crate::events::WorkerEvents;
 use crate::policy::Policy;
-use crate::registry;
+use crate::policy::file as policy_file;
 use crate::response::{self, CorsHeaders};
+use crate::source::{self, Lifecycle};
 use crate::store::{PolicyStore, ReloadStatus};
 
 /// The mcp-cors middleware for actix-web.
@@ -43,6 +44,9 @@ use crate::store::{PolicyStore, ReloadStatus};
 #[derive(Debug, Clone)]
 pub struct McpCors {
     store: Arc<PolicyStore>,
+    /// What keeps a watched policy current (its watcher, its admin socket), alive as long
+    /// as a middleware serves the policy. The request path never touches it.
+    source: Option<Arc<dyn Lifecycle>>,
 }
 
 impl McpCors {
@@ -79,6 +83,7 @@ impl McpCors {
     pub fn from_policy(policy: Policy) -> McpCors {
         McpCors {
             store: Arc::new(PolicyStore::new(policy)),
+            source: None,
         }
     }
 
@@ -108,10 +113,11 @@ impl McpCors {
     /// ```
     pub fn watched(path: impl AsRef<Path>) -> McpCors {
         let path = path.as_ref();
-        let store = registry::absolute(path)
-            .and_then(|abs| registry::get_or_create(&abs, || registry::read_policy(&abs), true));
-        match store {
-            Ok(store) => McpCors { store },
+        match source::absolute(path).and_then(|abs| source::watched(&abs, true)) {
+            Ok((source, store)) => McpCors {
+                store,
+                source: Some(source),
+            },
             Err(error) => {
                 tracing::error!(file = %path.display(), %error, "cannot watch the policy file; refusing every cross-origin request");
                 McpCors::from_policy(Policy::deny_all())
@@ -134,14 +140,17 @@ impl McpCors {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn try_watched(path: impl AsRef<Path>) -> Result<McpCors, Error> {
-        let abs = registry::absolute(path.as_ref())?;
-        let store = registry::get_or_create(&abs, || registry::read_policy(&abs), false)?;
+        let abs = source::absolute(path.as_ref())?;
+        let (source, store) = source::watched(&abs, false)?;
         if !store.status().loaded {
             // Another caller created this store failing closed: check the file now.
-            let (_, bytes) = registry::read_policy(&abs)?;
-            store.apply_source(&bytes)?;
+            let loaded = policy_file::load(&abs)?;
+            store.apply_source(&loaded.bytes)?;
         }
-        Ok(McpCors { store })
+        Ok(McpCors {
+            store,
+            source: Some(source),
+        })
     }
 
     /// The policy serving requests now.
@@ -164,7 +173,7 @@ impl McpCors {
 
     /// The admin socket this middleware's policy is served on, if any.
     pub fn admin_socket(&self) -> Option<std::path::PathBuf> {
-        self.store.admin_path()
+        self.source.as_ref().and_then(|s| s.admin_socket())
     }
 
     /// Whether two middlewares share one policy store (and so one watcher).
@@ -207,6 +216,7 @@ where
             policy: RefCell::new(Cache::new(CurrentPolicy(Arc::clone(&self.store)))),
             events: self.store.events().worker(),
             store: Arc::clone(&self.store),
+            _source: self.source.clone(),
         }))
     }
 }
@@ -221,6 +231,8 @@ pub struct McpCorsMiddleware<S> {
     /// This worker's run of allows, folded before listeners see it.
     events: Arc<WorkerEvents>,
     store: Arc<PolicyStore>,
+    /// Keeps the watcher and the admin socket running while this worker serves.
+    _source: Option<Arc<dyn Lifecycle>>,
 }
 
 impl<S> std::fmt::Debug for McpCorsMiddleware<S> {

@@ -1,5 +1,6 @@
 //! The policy store every worker's middleware reads from, and the one place a new policy
-//! is applied (by the file watcher, or by the admin socket).
+//! is applied (by a source's watcher, or by an admin edit). It is only the live policy and
+//! the appliers' lock: what keeps it current lives in [`source`](crate::source).
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -7,12 +8,11 @@ use std::time::SystemTime;
 
 use arc_swap::{ArcSwap, Guard};
 
-use crate::admin::AdminHandle;
 use crate::error::{Diagnostic, PolicyError};
 use crate::events::EventBus;
+use crate::policy::file::{self, Loaded};
 use crate::policy::{Policy, PolicyDiff};
 use crate::protocol::{Event, unix_millis};
-use crate::watch::WatchHandle;
 
 /// A policy file that was refused; the policy before it kept serving.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -77,10 +77,6 @@ pub(crate) struct PolicyStore {
     state: Mutex<ReloadState>,
     /// Decisions and policy changes, for listeners; counters.
     events: Arc<EventBus>,
-    /// The file watcher; stopped when the store is dropped.
-    watcher: Mutex<Option<WatchHandle>>,
-    /// The admin socket; closed and removed when the store is dropped.
-    admin: Mutex<Option<AdminHandle>>,
 }
 
 impl PolicyStore {
@@ -102,13 +98,13 @@ impl PolicyStore {
 
     /// A store for a policy file: `loaded` is the policy and the bytes it came from, or
     /// the error that makes the store fail closed.
-    pub(crate) fn for_file(path: &Path, loaded: Result<(Policy, Vec<u8>), PolicyError>) -> Self {
+    pub(crate) fn for_file(path: &Path, loaded: Result<Loaded, PolicyError>) -> Self {
         let mut status = ReloadStatus {
             source: Some(path.to_path_buf()),
             ..ReloadStatus::default()
         };
         let (policy, last_bytes) = match loaded {
-            Ok((policy, bytes)) => {
+            Ok(Loaded { policy, bytes }) => {
                 status.loaded = true;
                 status.last_reload = Some(SystemTime::now());
                 (policy, Some(bytes))
@@ -128,8 +124,6 @@ impl PolicyStore {
             current: ArcSwap::from_pointee(policy),
             state: Mutex::new(state),
             events,
-            watcher: Mutex::new(None),
-            admin: Mutex::new(None),
         }
     }
 
@@ -209,19 +203,6 @@ impl PolicyStore {
         diff
     }
 
-    pub(crate) fn set_watcher(&self, handle: WatchHandle) {
-        *self.watcher.lock().unwrap_or_else(|e| e.into_inner()) = Some(handle);
-    }
-
-    pub(crate) fn set_admin(&self, handle: AdminHandle) {
-        *self.admin.lock().unwrap_or_else(|e| e.into_inner()) = Some(handle);
-    }
-
-    pub(crate) fn admin_path(&self) -> Option<PathBuf> {
-        let admin = self.admin.lock().unwrap_or_else(|e| e.into_inner());
-        admin.as_ref().map(|a| a.path().to_path_buf())
-    }
-
     fn lock_state(&self) -> MutexGuard<'_, ReloadState> {
         // A panic while holding the lock cannot leave the state half-written in a way that
         // matters (every field is replaced whole), so recover rather than propagate.
@@ -249,7 +230,7 @@ impl Applying<'_> {
             return Ok(Applied::Unchanged);
         }
         let path = state.status.source.clone().unwrap_or_default();
-        let policy = parse_source(bytes, &path)?;
+        let policy = file::parse(bytes, &path)?;
         state.last_bytes = Some(bytes.to_vec());
         state.status.last_error = None;
         if state.status.loaded && **self.store.current.load() == policy {
@@ -257,32 +238,4 @@ impl Applying<'_> {
         }
         Ok(Applied::Swapped(self.store.swap_locked(state, policy)))
     }
-}
-
-/// Parses a policy file's bytes. An empty file, or one with only comments, is refused: it
-/// is almost always a file caught between truncation and writing (an editor writes the
-/// header comments first), and serving it would silently refuse every origin.
-/// (`allowed_origins = []` says "no origin" on purpose.)
-pub(crate) fn parse_source(bytes: &[u8], path: &Path) -> Result<Policy, PolicyError> {
-    let invalid = |message: String| PolicyError::Invalid {
-        diagnostics: vec![Diagnostic::message(message)],
-    };
-    let empty = || {
-        invalid(
-            "the file is empty (no settings, at most comments); write `allowed_origins = []` to \
-             allow no origin"
-                .into(),
-        )
-        .in_file(path)
-    };
-    let text = std::str::from_utf8(bytes)
-        .map_err(|e| invalid(format!("the file is not UTF-8 text: {e}")).in_file(path))?;
-    let comment_only = text.lines().all(|line| {
-        let line = line.trim();
-        line.is_empty() || line.starts_with('#')
-    });
-    if comment_only {
-        return Err(empty());
-    }
-    Policy::from_toml_str(text).map_err(|e| e.in_file(path))
 }

@@ -554,8 +554,9 @@ async fn an_invalid_file_at_start_fails_closed_too() {
 #[test]
 fn the_watcher_stops_when_the_last_middleware_is_dropped() {
     let f = fixture(&policy(&[A]));
-    let abs = std::path::absolute(&f.path).unwrap();
-    let running = |p: &Path| mcp_cors::running_watchers(p);
+    let folder = f.path.parent().unwrap().to_path_buf();
+    let running = |p: &Path| common::inotify::watches_on(p);
+    let abs = folder;
     let first = McpCors::watched(&f.path);
     let second = McpCors::watched(&f.path);
     assert!(first.shares_policy_with(&second));

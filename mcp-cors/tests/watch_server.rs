@@ -50,9 +50,8 @@ async fn all_workers_share_one_policy_and_one_watcher() {
             "one store for every worker"
         );
     }
-    let abs = std::path::absolute(&path).unwrap();
     assert_eq!(
-        mcp_cors::running_watchers(&abs),
+        common::inotify::watches_on(dir.path()),
         1,
         "one watcher for every worker"
     );

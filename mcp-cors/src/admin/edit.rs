@@ -14,8 +14,9 @@ use toml_edit::{Array, DocumentMut, Item, Value};
 use crate::error::PolicyError;
 use crate::origin;
 use crate::policy::Policy;
+use crate::policy::file as policy_file;
 use crate::protocol::ErrorCode;
-use crate::store::{self, Applied, PolicyStore};
+use crate::store::{Applied, PolicyStore};
 
 /// How many times an edit is retried when the file changes underneath it.
 const ATTEMPTS: usize = 3;
@@ -161,7 +162,7 @@ async fn read_valid(path: &Path) -> Result<Vec<u8>, EditError> {
     let start = Instant::now();
     loop {
         let bytes = fs::read(path).map_err(|e| cannot("read", path, e))?;
-        match store::parse_source(&bytes, path) {
+        match policy_file::parse(&bytes, path) {
             Ok(_) => return Ok(bytes),
             Err(_) if start.elapsed() < SETTLE_WAIT => tokio::time::sleep(SETTLE_STEP).await,
             Err(e) => {
@@ -255,7 +256,7 @@ fn edit(
     })?;
     // Never build on a file that is broken right now (or empty, like the loader): the
     // operator must see that first.
-    store::parse_source(original, path).map_err(|e| {
+    policy_file::parse(original, path).map_err(|e| {
         refuse(
             ErrorCode::Conflict,
             format!("{} is invalid; fix it first:\n{e}", path.display()),
@@ -435,7 +436,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("cors.toml");
         fs::write(&path, POLICY).unwrap();
-        let loaded = crate::registry::read_policy(&path);
+        let loaded = crate::policy::file::load(&path);
         let store = PolicyStore::for_file(&path, loaded);
         (dir, path, store)
     }

@@ -83,13 +83,16 @@ pub fn admin_socket_path(config: &Path, settings: &AdminSettings) -> PathBuf {
 
 /// Why the admin socket could not be served.
 #[derive(Debug, thiserror::Error)]
-pub(crate) enum AdminError {
+pub enum AdminError {
+    /// Another live process answers on the socket: it is never taken over.
     #[error("admin socket {} is in use by another live process; not taking it over (stop that process, or set [admin] socket to another path)", .0.display())]
     InUse(PathBuf),
-    #[error("{} exists and is not a socket; not replacing it", .0.display())]
+    /// Something other than a socket is at the path: it is never replaced.
+    #[error("{} exists and is not a socket; not replacing it (remove it, or set [admin] socket to another path)", .0.display())]
     NotASocket(PathBuf),
+    /// The operating system refused to create or serve the socket.
     #[error("cannot create admin socket {}: {}", .0.display(), .1)]
-    Io(PathBuf, std::io::Error),
+    Io(PathBuf, #[source] std::io::Error),
 }
 
 /// Owns the admin thread; dropping it stops the thread and removes the socket file.
@@ -107,6 +110,11 @@ impl AdminHandle {
     pub(crate) fn path(&self) -> &Path {
         &self.path
     }
+
+    /// Whether the socket file at the path is still the one this handle bound.
+    pub(crate) fn is_in_place(&self) -> bool {
+        file_id(&self.path) == Some(self.id)
+    }
 }
 
 impl Drop for AdminHandle {
@@ -115,10 +123,9 @@ impl Drop for AdminHandle {
             let _ = tx.send(());
         }
         if let Some(thread) = self.thread.take() {
-            // Never wait for oneself: the store may be dropped by the admin thread.
-            if thread.thread().id() != thread::current().id() {
-                let _ = thread.join();
-            }
+            // The admin thread never owns its handle (the source does), so this is never
+            // the admin thread waiting for itself.
+            let _ = thread.join();
         }
         if file_id(&self.path).is_some_and(|id| id == self.id) {
             let _ = fs::remove_file(&self.path);

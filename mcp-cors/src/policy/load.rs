@@ -112,19 +112,115 @@ fn line_column(source: &str, offset: usize) -> (Option<usize>, Option<usize>) {
     (Some(line), Some(column))
 }
 
+/// How many unknown keys one load reports, at most: enough for any real typo pass, and a
+/// bound on the re-parses each one costs.
+const MAX_UNKNOWN_KEYS: usize = 32;
+
 /// Parses TOML text into settings plus the positions of their values.
-pub(super) fn parse(source: &str) -> Result<(PolicySettings, Locator<'_>), Vec<Diagnostic>> {
-    let settings: PolicySettings =
-        toml::from_str(source).map_err(|e| vec![toml_error(source, &e)])?;
-    // The same text already parsed once, so this cannot fail; positions are best effort.
+///
+/// Every unknown key is reported, not only the first: serde stops at the first one, so
+/// each is blanked out (its lines kept, so positions hold) and the text parsed again. The
+/// settings come back too when the rest of the text is valid, so that the caller can
+/// report the value errors in the same pass.
+pub(super) fn parse(source: &str) -> (Option<PolicySettings>, Locator<'_>, Vec<Diagnostic>) {
+    let mut errors = Vec::new();
+    let mut text = std::borrow::Cow::Borrowed(source);
+    let settings = loop {
+        match toml::from_str::<PolicySettings>(&text) {
+            Ok(settings) => break Some(settings),
+            Err(e) => {
+                let unknown = e.message().starts_with("unknown field");
+                let mut diagnostic = toml_error(source, &e);
+                let span = e
+                    .span()
+                    .filter(|_| unknown && errors.len() < MAX_UNKNOWN_KEYS);
+                let blanked = span.and_then(|span| {
+                    diagnostic.key = dotted_key_at(&text, &span).or(diagnostic.key.take());
+                    blank_entry(&text, &span)
+                });
+                errors.push(diagnostic);
+                match blanked {
+                    Some(next) => text = std::borrow::Cow::Owned(next),
+                    None => break None,
+                }
+            }
+        }
+    };
+    // Positions are best effort, from the text as written.
     let spans = toml::from_str(source).unwrap_or_default();
-    Ok((
-        settings,
-        Locator {
-            source: Some(source),
-            spans,
-        },
-    ))
+    let locator = Locator {
+        source: Some(source),
+        spans,
+    };
+    (settings, locator, errors)
+}
+
+/// The dotted name (`admin.socket`) of the key written at `span`.
+fn dotted_key_at(source: &str, span: &Range<usize>) -> Option<String> {
+    fn walk(table: &toml::de::DeTable<'_>, span: &Range<usize>, path: &mut Vec<String>) -> bool {
+        for (key, value) in table {
+            path.push(key.get_ref().to_string());
+            if key.span() == *span {
+                return true;
+            }
+            if let toml::de::DeValue::Table(inner) = value.get_ref() {
+                if walk(inner, span, path) {
+                    return true;
+                }
+            }
+            path.pop();
+        }
+        false
+    }
+    let table = toml::de::DeTable::parse(source).ok()?;
+    let mut path = Vec::new();
+    walk(table.get_ref(), span, &mut path).then(|| path.join("."))
+}
+
+/// `source` with the entry whose key is written at `span` replaced by spaces (newlines
+/// kept, so every other position stays where it was). A `[table]` header goes with all of
+/// its lines. `None` when the entry cannot be found.
+fn blank_entry(source: &str, span: &Range<usize>) -> Option<String> {
+    let table = toml::de::DeTable::parse(source).ok()?;
+    let range = entry_range(source, table.get_ref(), span)?;
+    let mut bytes = source.as_bytes().to_vec();
+    for b in &mut bytes[range] {
+        if *b != b'\n' {
+            *b = b' ';
+        }
+    }
+    // Only ASCII bytes were replaced by ASCII bytes, on whole characters.
+    String::from_utf8(bytes).ok()
+}
+
+fn entry_range(
+    source: &str,
+    table: &toml::de::DeTable<'_>,
+    span: &Range<usize>,
+) -> Option<Range<usize>> {
+    for (key, value) in table {
+        if key.span() == *span {
+            let start = source[..span.start].rfind('\n').map_or(0, |i| i + 1);
+            let header = source[start..span.start].trim_start().starts_with('[');
+            let end = if header {
+                // Up to the next table header, or the end of the text.
+                let mut at = value.span().end.max(span.end);
+                at = source[at..]
+                    .find("\n[")
+                    .map_or(source.len(), |i| at + i + 1);
+                at
+            } else {
+                value.span().end
+            };
+            return Some(if header { start } else { span.start }..end);
+        }
+        if let toml::de::DeValue::Table(inner) = value.get_ref() {
+            if let Some(range) = entry_range(source, inner, span) {
+                return Some(range);
+            }
+        }
+    }
+    None
 }
 
 fn toml_error(source: &str, err: &toml::de::Error) -> Diagnostic {

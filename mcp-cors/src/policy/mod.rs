@@ -1,6 +1,7 @@
 //! The policy: what `cors.toml` says, validated and compiled for the request path.
 
 mod diff;
+pub(crate) mod file;
 mod load;
 mod settings;
 
@@ -9,6 +10,7 @@ use std::path::Path;
 use actix_web::http::header::HeaderValue;
 
 pub use diff::PolicyDiff;
+pub use file::MAX_FILE_SIZE;
 pub use settings::{AdminSettings, Mode, PolicySettings};
 
 use crate::allow_headers::HeaderAllowList;
@@ -60,12 +62,22 @@ impl Policy {
     /// assert_eq!(err.diagnostics()[0].line, Some(1));
     /// ```
     pub fn from_toml_str(source: &str) -> Result<Policy, PolicyError> {
-        let invalid = |diagnostics| PolicyError::Invalid { diagnostics };
-        let (settings, locator) = load::parse(source).map_err(invalid)?;
-        load::compile(settings, &locator).map_err(invalid)
+        let (settings, locator, mut diagnostics) = load::parse(source);
+        let compiled = settings.map(|settings| load::compile(settings, &locator));
+        match compiled {
+            Some(Ok(policy)) if diagnostics.is_empty() => return Ok(policy),
+            Some(Err(more)) => diagnostics.extend(more),
+            _ => {}
+        }
+        // In file order, so an operator fixes the file from the top down.
+        diagnostics.sort_by_key(|d| (d.line.is_none(), d.line, d.column));
+        Err(PolicyError::Invalid { diagnostics })
     }
 
-    /// Reads, parses and validates a policy file. Diagnostics name the file.
+    /// Reads, parses and validates a policy file, exactly as the server does: diagnostics
+    /// name the file; an empty or comment-only file is refused (most likely caught
+    /// mid-write), and so is anything that is not a regular file (symlinks are followed)
+    /// or is larger than [`MAX_FILE_SIZE`].
     ///
     /// ```no_run
     /// use mcp_cors::Policy;
@@ -75,12 +87,7 @@ impl Policy {
     /// # Ok::<(), mcp_cors::PolicyError>(())
     /// ```
     pub fn from_file(path: impl AsRef<Path>) -> Result<Policy, PolicyError> {
-        let path = path.as_ref();
-        let source = std::fs::read_to_string(path).map_err(|source| PolicyError::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        Policy::from_toml_str(&source).map_err(|e| e.in_file(path))
+        file::load(path.as_ref()).map(|loaded| loaded.policy)
     }
 
     /// Validates and compiles settings built in code.

@@ -17,17 +17,20 @@
 //! would never be reloaded; this one has a maximum wait.
 
 use std::ffi::OsString;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
-use std::sync::{Arc, Mutex, Weak};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use notify::event::{AccessKind, AccessMode};
 use notify::{Event, EventKind, RecommendedWatcher, RecursiveMode, Watcher};
 
+use super::file::AdminSlot;
 use crate::error::PolicyError;
+use crate::policy::file;
 use crate::store::{Applied, PolicyStore};
 
 /// A reload happens once the folder has been quiet this long…
@@ -44,16 +47,6 @@ pub(crate) const POLL: Duration = Duration::from_secs(1);
 /// notification is dropped and a flag set instead: the thread then rereads the file, which
 /// is all any notification would have made it do.
 const QUEUE: usize = 256;
-
-/// Paths with a running watcher thread, for tests that check nothing leaks.
-static RUNNING: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
-
-/// How many watcher threads run for this (absolute) config path. Exposed for tests.
-#[doc(hidden)]
-pub fn running_watchers(path: &Path) -> usize {
-    let running = RUNNING.lock().unwrap_or_else(|e| e.into_inner());
-    running.iter().filter(|p| *p == path).count()
-}
 
 enum Msg {
     Fs(notify::Result<Event>),
@@ -92,37 +85,28 @@ impl Drop for WatchHandle {
         // Never blocks: when the queue is full the thread is awake anyway and sees the flag.
         let _ = self.wake.try_send(Msg::Stop);
         if let Some(thread) = self.thread.take() {
-            // The store can be dropped by the watcher thread itself (it holds a strong
-            // reference while reloading); it must not wait for itself.
-            if thread.thread().id() != thread::current().id() {
-                let _ = thread.join();
-            }
+            // The watcher thread holds the store and the admin slot, never the source
+            // that owns this handle, so it is never the one dropping it.
+            let _ = thread.join();
         }
     }
 }
 
-/// Starts watching `path` (absolute) for `store`.
-pub(crate) fn spawn(path: PathBuf, store: Weak<PolicyStore>) -> std::io::Result<WatchHandle> {
+/// Starts watching `path` (absolute) for `store`; `admin` is served again whenever its
+/// socket file is found gone.
+pub(crate) fn spawn(
+    path: PathBuf,
+    store: Arc<PolicyStore>,
+    admin: Arc<AdminSlot>,
+) -> std::io::Result<WatchHandle> {
     let (tx, rx) = mpsc::sync_channel(QUEUE);
     let flags = Arc::new(Flags::default());
     // The folder watch is registered before this returns, so no save made after
     // `McpCors::watched` returns can be missed.
-    let mut watcher = FileWatcher::new(path.clone(), store, tx.clone(), Arc::clone(&flags));
-    RUNNING
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .push(path.clone());
+    let mut watcher = FileWatcher::new(path, store, admin, tx.clone(), Arc::clone(&flags));
     let thread = thread::Builder::new()
         .name("mcp-cors-watch".into())
-        .spawn({
-            let path = path.clone();
-            move || {
-                watcher.run(&rx);
-                drop(watcher);
-                unregister(&path);
-            }
-        })
-        .inspect_err(|_| unregister(&path))?;
+        .spawn(move || watcher.run(&rx))?;
     Ok(WatchHandle {
         wake: tx,
         flags,
@@ -130,51 +114,55 @@ pub(crate) fn spawn(path: PathBuf, store: Weak<PolicyStore>) -> std::io::Result<
     })
 }
 
-fn unregister(path: &Path) {
-    let mut running = RUNNING.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(i) = running.iter().position(|p| p == path) {
-        running.swap_remove(i);
-    }
-}
-
 /// What one reload attempt found.
 enum Outcome {
-    /// Applied, or nothing to do.
+    /// Applied, refused for good, or nothing to do.
     Settled,
     /// The file is missing, empty or invalid, perhaps because it is being written.
     Unsettled,
-    /// The store is gone: stop.
-    Gone,
+}
+
+/// A watched folder: its path, the names in it that concern the config file, and the
+/// identity (device, inode) it had when its watch was registered.
+struct Folder {
+    path: PathBuf,
+    names: Vec<OsString>,
+    id: Option<(u64, u64)>,
 }
 
 struct FileWatcher {
     path: PathBuf,
-    /// The folders watched and the names in them that concern the config file.
-    folders: Vec<(PathBuf, Vec<OsString>)>,
-    store: Weak<PolicyStore>,
+    folders: Vec<Folder>,
+    store: Arc<PolicyStore>,
+    admin: Arc<AdminSlot>,
     events: SyncSender<Msg>,
     flags: Arc<Flags>,
     notify: Option<RecommendedWatcher>,
-    /// Set once a missing file was reported, so it is not reported every poll.
-    reported_missing: bool,
+    /// The last refusal reported, so that a file refused for good (missing, not a regular
+    /// file, too large) is reported once, not at every poll.
+    reported: Option<String>,
+    /// Whether a failure to watch the folder was logged, so it is logged once.
+    warned_unwatched: bool,
 }
 
 impl FileWatcher {
     fn new(
         path: PathBuf,
-        store: Weak<PolicyStore>,
+        store: Arc<PolicyStore>,
+        admin: Arc<AdminSlot>,
         events: SyncSender<Msg>,
         flags: Arc<Flags>,
     ) -> Self {
-        let folders = folders_to_watch(&path);
         let mut watcher = FileWatcher {
+            folders: folders_to_watch(&path),
             path,
-            folders,
             store,
+            admin,
             events,
             flags,
             notify: None,
-            reported_missing: false,
+            reported: None,
+            warned_unwatched: false,
         };
         watcher.start_notify();
         watcher
@@ -183,6 +171,7 @@ impl FileWatcher {
     /// Registers the folder watches; on failure the poll keeps the policy fresh and the
     /// registration is tried again at each poll.
     fn start_notify(&mut self) {
+        self.notify = None;
         let events = self.events.clone();
         let flags = Arc::clone(&self.flags);
         let result = notify::recommended_watcher(move |event| {
@@ -192,19 +181,49 @@ impl FileWatcher {
             }
         })
         .and_then(|mut watcher| {
-            for (folder, _) in &self.folders {
-                watcher.watch(folder, RecursiveMode::NonRecursive)?;
+            for folder in &mut self.folders {
+                folder.id = folder_id(&folder.path);
+                watcher.watch(&folder.path, RecursiveMode::NonRecursive)?;
             }
             Ok(watcher)
         });
         match result {
-            Ok(watcher) => self.notify = Some(watcher),
-            Err(e) => tracing::warn!(
+            Ok(watcher) => {
+                self.notify = Some(watcher);
+                self.warned_unwatched = false;
+            }
+            Err(e) if !self.warned_unwatched => {
+                self.warned_unwatched = true;
+                tracing::warn!(
+                    file = %self.path.display(),
+                    error = %e,
+                    "cannot watch the policy file's folder; polling it every {}s instead",
+                    POLL.as_secs()
+                );
+            }
+            Err(_) => {}
+        }
+    }
+
+    /// A folder deleted and recreated is a new inode that the old watch does not see:
+    /// watch it again once it is back.
+    fn rearm_if_replaced(&mut self) {
+        let replaced = self.folders.iter().any(|f| folder_id(&f.path) != f.id);
+        if !replaced && self.notify.is_some() {
+            return;
+        }
+        let back = self.folders.iter().all(|f| folder_id(&f.path).is_some());
+        if !back {
+            return;
+        }
+        let was_watching = self.notify.is_some();
+        self.folders = folders_to_watch(&self.path);
+        self.start_notify();
+        if self.notify.is_some() && replaced {
+            tracing::warn!(
                 file = %self.path.display(),
-                error = %e,
-                "cannot watch the policy file's folder; polling it every {}s instead",
-                POLL.as_secs()
-            ),
+                "the policy file's folder was replaced; watching the new one (was watching: {was_watching})"
+            );
         }
     }
 
@@ -248,9 +267,8 @@ impl FileWatcher {
                 self.reload(true)
             } else if now >= next_poll {
                 next_poll = now + POLL;
-                if self.notify.is_none() {
-                    self.start_notify();
-                }
+                self.rearm_if_replaced();
+                self.admin.restore();
                 if burst.is_some() || confirm_at.is_some() {
                     continue;
                 }
@@ -259,7 +277,6 @@ impl FileWatcher {
                 continue;
             };
             match outcome {
-                Outcome::Gone => return,
                 Outcome::Settled => {}
                 Outcome::Unsettled if confirm_at.is_none() && burst.is_none() => {
                     confirm_at = Some(Instant::now() + CONFIRM);
@@ -287,9 +304,9 @@ impl FileWatcher {
             let (Some(folder), Some(name)) = (p.parent(), p.file_name()) else {
                 return false;
             };
-            self.folders.iter().any(|(watched, names)| {
-                folder == watched
-                    && (names.iter().any(|n| n == name)
+            self.folders.iter().any(|f| {
+                folder == f.path
+                    && (f.names.iter().any(|n| n == name)
                         // Kubernetes swaps `..data` (via `..data_tmp`) to a new folder.
                         || name.to_string_lossy().starts_with(".."))
             })
@@ -299,32 +316,33 @@ impl FileWatcher {
     /// Reads the file and applies it. With `confirm`, a failure is final and reported;
     /// without, it may be a file being written and is only noted.
     fn reload(&mut self, confirm: bool) -> Outcome {
-        let Some(store) = self.store.upgrade() else {
-            return Outcome::Gone;
-        };
         // Read and apply under the appliers' lock, as one step: an admin edit (which
         // replaces the file and applies it under the same lock) cannot land between our
-        // read and our apply and then be undone by our stale bytes.
-        let mut applying = store.applying();
-        let bytes = match std::fs::read(&self.path) {
+        // read and our apply and then be undone by our stale bytes. The read cannot block
+        // or run long while holding it: the reader opens without blocking and reads only a
+        // regular file of bounded size.
+        let mut applying = self.store.applying();
+        let bytes = match file::read(&self.path) {
             Ok(bytes) => bytes,
-            Err(source) => {
+            Err(error) => {
                 drop(applying);
-                return self.unreadable(&store, confirm, source);
+                return self.unreadable(confirm, error);
             }
         };
-        self.reported_missing = false;
         if applying.is_current_source(&bytes) {
+            self.reported = None;
             return Outcome::Settled;
         }
         let applied = applying.apply_source(&bytes);
         drop(applying);
         match applied {
             Ok(Applied::Swapped(diff)) => {
+                self.reported = None;
                 tracing::info!(file = %self.path.display(), change = %diff, "policy reloaded");
                 Outcome::Settled
             }
             Ok(Applied::Unchanged) => {
+                self.reported = None;
                 tracing::debug!(file = %self.path.display(), "policy file rewritten without a change");
                 Outcome::Settled
             }
@@ -333,55 +351,72 @@ impl FileWatcher {
                 tracing::error!(
                     file = %self.path.display(),
                     error = %error,
-                    "policy file refused; the last good policy keeps serving"
+                    "{}", self.keeps_serving("policy file refused")
                 );
-                store.record_rejection(Some(&bytes), &error);
+                self.store.record_rejection(Some(&bytes), &error);
                 Outcome::Settled
             }
         }
     }
 
-    /// A file that cannot be read: reported once, when confirmed.
-    fn unreadable(
-        &mut self,
-        store: &PolicyStore,
-        confirm: bool,
-        source: std::io::Error,
-    ) -> Outcome {
-        if confirm && !self.reported_missing {
-            self.reported_missing = true;
+    /// A file that cannot be read, or is not one to read (not a regular file, too large):
+    /// reported once. A missing file may be mid-save (delete, then recreate), so it is
+    /// reported only when confirmed; what is there but refused is reported at once.
+    fn unreadable(&mut self, confirm: bool, error: PolicyError) -> Outcome {
+        let refused_by_kind = !matches!(error, PolicyError::Read { .. });
+        if !confirm && !refused_by_kind {
+            return if self.reported.is_some() {
+                Outcome::Settled
+            } else {
+                Outcome::Unsettled
+            };
+        }
+        let message = error.to_string();
+        if self.reported.as_deref() != Some(message.as_str()) {
             tracing::warn!(
                 file = %self.path.display(),
-                error = %source,
-                "cannot read the policy file; the last good policy keeps serving"
+                error = %message,
+                "{}", self.keeps_serving("cannot read the policy file")
             );
-            let error = PolicyError::Read {
-                path: self.path.clone(),
-                source,
-            };
-            store.record_rejection(None, &error);
+            self.store.record_rejection(None, &error);
+            self.reported = Some(message);
         }
-        if self.reported_missing {
-            Outcome::Settled
+        Outcome::Settled
+    }
+
+    /// What a refusal leaves serving, in words: never claims a good policy when none
+    /// has loaded yet.
+    fn keeps_serving(&self, what: &str) -> String {
+        if self.store.status().loaded {
+            format!("{what}; the last good policy keeps serving")
         } else {
-            Outcome::Unsettled
+            format!("{what}; no policy loaded yet, every cross-origin request is refused")
         }
     }
 }
 
+fn folder_id(path: &Path) -> Option<(u64, u64)> {
+    std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
+}
+
 /// The config file's folder, plus, when the file is a symlink into another folder that
 /// is not below it (not the ConfigMap layout), that folder too.
-fn folders_to_watch(path: &Path) -> Vec<(PathBuf, Vec<OsString>)> {
+fn folders_to_watch(path: &Path) -> Vec<Folder> {
+    let folder = |path: PathBuf, name: OsString| Folder {
+        id: folder_id(&path),
+        path,
+        names: vec![name],
+    };
     let parent = path
         .parent()
         .map_or_else(|| PathBuf::from("/"), Path::to_path_buf);
     let name = path.file_name().map(OsString::from).unwrap_or_default();
-    let mut folders = vec![(parent.clone(), vec![name])];
+    let mut folders = vec![folder(parent.clone(), name)];
     if let Ok(target) = std::fs::canonicalize(path) {
         let canonical_parent = std::fs::canonicalize(&parent).unwrap_or(parent);
-        if let (Some(folder), Some(name)) = (target.parent(), target.file_name()) {
-            if !folder.starts_with(&canonical_parent) {
-                folders.push((folder.to_path_buf(), vec![name.to_os_string()]));
+        if let (Some(dir), Some(name)) = (target.parent(), target.file_name()) {
+            if !dir.starts_with(&canonical_parent) {
+                folders.push(folder(dir.to_path_buf(), name.to_os_string()));
             }
         }
     }
@@ -404,14 +439,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("cors.toml");
         std::fs::write(&path, OLD).unwrap();
-        let store = Arc::new(PolicyStore::for_file(
-            &path,
-            crate::registry::read_policy(&path),
-        ));
+        let store = Arc::new(PolicyStore::for_file(&path, file::load(&path)));
         let (tx, _rx) = mpsc::sync_channel(QUEUE);
+        let admin = Arc::new(AdminSlot::new(&path, &store));
         let mut watcher = FileWatcher::new(
             path.clone(),
-            Arc::downgrade(&store),
+            Arc::clone(&store),
+            admin,
             tx,
             Arc::new(Flags::default()),
         );
