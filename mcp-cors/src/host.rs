@@ -7,6 +7,7 @@
 
 use foldhash::HashMap;
 use std::borrow::Cow;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use crate::origin::{parse_port, split_host_port};
 
@@ -19,6 +20,8 @@ pub(crate) struct HostGuard {
     exact: HashMap<Box<str>, Vec<Option<u16>>>,
     /// Domain suffix of a `*.example.com` entry → ports, as above.
     subdomains: HashMap<Box<str>, Vec<Option<u16>>>,
+    /// `10.0.0.0/8`, `fd00::/8`: IP-literal hosts in these ranges pass, on any port.
+    ranges: Vec<IpRange>,
 }
 
 /// Why a `Host` header was refused.
@@ -46,6 +49,7 @@ impl HostGuard {
                     .entry(suffix.as_str().into())
                     .or_default()
                     .push(*port),
+                HostEntry::Range(range) => guard.ranges.push(*range),
             }
         }
         guard
@@ -78,12 +82,102 @@ impl HostGuard {
             || (!self.subdomains.is_empty()
                 && host
                     .match_indices('.')
-                    .any(|(dot, _)| self.subdomains.get(&host[dot + 1..]).is_some_and(port_ok)));
+                    .any(|(dot, _)| self.subdomains.get(&host[dot + 1..]).is_some_and(port_ok)))
+            || (!self.ranges.is_empty() && self.in_ranges(&host));
         if allowed {
             Ok(())
         } else {
             Err(HostRefusal::NotAllowed(value.to_owned()))
         }
+    }
+}
+
+impl HostGuard {
+    /// Whether `host` is an IP literal inside one of the ranges. Only the exact forms a
+    /// client sends for an address count: dotted decimal without leading zeros for IPv4
+    /// (`010.1.2.3` is not an address here), bracketed for IPv6. A name that merely starts
+    /// with digits (`10.1.2.3.evil.com`) is a name, never an address.
+    fn in_ranges(&self, host: &str) -> bool {
+        let ip = match host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+            Some(v6) => v6.parse::<Ipv6Addr>().ok().map(IpAddr::V6),
+            None => host.parse::<Ipv4Addr>().ok().map(IpAddr::V4),
+        };
+        ip.is_some_and(|ip| self.ranges.iter().any(|r| r.contains(ip)))
+    }
+}
+
+/// An address range of `allowed_hosts`, such as `10.0.0.0/8` or `fd00::/8`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct IpRange {
+    network: IpAddr,
+    prefix: u8,
+}
+
+impl IpRange {
+    fn contains(&self, ip: IpAddr) -> bool {
+        match (self.network, ip) {
+            (IpAddr::V4(net), IpAddr::V4(ip)) => {
+                masked(u32::from(ip).into(), self.prefix, 32) == u32::from(net).into()
+            }
+            (IpAddr::V6(net), IpAddr::V6(ip)) => {
+                masked(u128::from(ip), self.prefix, 128) == u128::from(net)
+            }
+            _ => false,
+        }
+    }
+
+    /// Parses `ADDRESS/PREFIX`; the address may be bracketed for IPv6 (`[fd00::]/8`).
+    fn parse(text: &str) -> Result<IpRange, String> {
+        let (address, prefix) = text.split_once('/').ok_or("not a range")?;
+        let address = address
+            .strip_prefix('[')
+            .and_then(|a| a.strip_suffix(']'))
+            .unwrap_or(address);
+        let network: IpAddr = address.parse().map_err(|_| {
+            format!(
+                "`{address}` is not an IP address (a range is `10.0.0.0/8` or `fd00::/8`, \
+                 with the address in canonical form)"
+            )
+        })?;
+        let bits = if network.is_ipv4() { 32 } else { 128 };
+        let prefix: u8 = prefix.parse().ok().filter(|p| *p <= bits).ok_or_else(|| {
+            format!(
+                "prefix length {prefix} is not a number from 0 to {bits} for an {} range",
+                if bits == 32 { "IPv4" } else { "IPv6" }
+            )
+        })?;
+        let value = match network {
+            IpAddr::V4(a) => u128::from(u32::from(a)),
+            IpAddr::V6(a) => u128::from(a),
+        };
+        let base = masked(value, prefix, bits);
+        if base != value {
+            let base = match network {
+                IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::from(base as u32)),
+                IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::from(base)),
+            };
+            return Err(format!(
+                "the range has bits set past its prefix; did you mean `{base}/{prefix}`?"
+            ));
+        }
+        Ok(IpRange { network, prefix })
+    }
+}
+
+/// `value` (of `bits` bits) with everything past the first `prefix` bits cleared.
+fn masked(value: u128, prefix: u8, bits: u8) -> u128 {
+    let keep = u32::from(prefix);
+    let clear = u32::from(bits) - keep;
+    if clear >= 128 {
+        0
+    } else {
+        (value >> clear) << clear
+    }
+}
+
+impl std::fmt::Display for IpRange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.network, self.prefix)
     }
 }
 
@@ -93,12 +187,14 @@ pub(crate) enum HostEntry {
     Any,
     Exact { host: String, port: Option<u16> },
     Subdomains { suffix: String, port: Option<u16> },
+    Range(IpRange),
 }
 
 impl std::fmt::Display for HostEntry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let (prefix, host, port) = match self {
             HostEntry::Any => return f.write_str("*"),
+            HostEntry::Range(range) => return range.fmt(f),
             HostEntry::Exact { host, port } => ("", host, port),
             HostEntry::Subdomains { suffix, port } => ("*.", suffix, port),
         };
@@ -116,7 +212,10 @@ pub(crate) fn parse_host_entry(raw: &str) -> Result<HostEntry, String> {
     if text == "*" {
         return Ok(HostEntry::Any);
     }
-    if text.contains("://") || text.contains('/') {
+    if !text.contains("://") && text.contains('/') {
+        return IpRange::parse(text).map(HostEntry::Range);
+    }
+    if text.contains("://") {
         return Err(
             "a host entry is a host name with an optional port (`api.example.com`, \
                     `localhost:8080`), not a URL"
@@ -190,10 +289,49 @@ mod tests {
     }
 
     #[test]
+    fn ranges_match_ip_literal_hosts_only() {
+        let g = guard(&["10.0.0.0/8", "fd00::/8", "192.168.1.0/24"]);
+        for ok in [
+            "10.1.2.3",
+            "10.1.2.3:8080",
+            "10.255.255.255:1",
+            "[fd00::1]",
+            "[fd12:3456::1]:8080",
+            "192.168.1.200:80",
+        ] {
+            assert!(g.check(Some(ok)).is_ok(), "{ok} should pass");
+        }
+        for refused in [
+            "11.0.0.1",
+            "10.1.2.3.evil.com",
+            "10.1.2.3.evil.com:8080",
+            "010.1.2.3",
+            "0x0a.1.2.3",
+            "10.1.2",
+            "167837955",
+            "[fe80::1]",
+            "fd00::1",
+            "[::ffff:10.1.2.3]",
+            "192.168.2.1",
+            "evil.example",
+        ] {
+            assert!(
+                g.check(Some(refused)).is_err(),
+                "{refused} should be refused"
+            );
+        }
+        assert!(guard(&["0.0.0.0/0"]).check(Some("8.8.8.8")).is_ok());
+        assert!(guard(&["::/0"]).check(Some("[2001:db8::1]:443")).is_ok());
+        assert!(guard(&["10.0.0.7/32"]).check(Some("10.0.0.8")).is_err());
+    }
+
+    #[test]
     fn bad_entries() {
         for bad in [
             "https://a.com",
             "a.com/x",
+            "10.0.0.0/33",
+            "10.0.0.1/8",
             "a.com:http",
             "*.com",
             "a*.com",

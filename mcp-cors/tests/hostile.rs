@@ -379,3 +379,37 @@ async fn slowloris_and_a_100_mb_line_are_cut_off() {
     assert_admin_works(&socket).await;
     server.handle.stop(true).await;
 }
+
+/// Kubernetes probes and load balancers send `Host: <pod-ip>:<port>`: a CIDR entry lets
+/// those through without listing every address, and never a name that looks like one.
+#[actix_web::test]
+async fn cidr_host_entries_pass_pod_addresses_and_nothing_that_merely_looks_like_one() {
+    let (svc, hits) =
+        service("allowed_hosts = [\"localhost\", \"10.0.0.0/8\", \"fd00::/8\"]\n").await;
+    let mut passed = 0;
+    for (host, ok) in [
+        ("10.42.0.17:8080", true),
+        ("10.42.0.17", true),
+        ("[fd00::17]:8080", true),
+        ("[fd00::17]", true),
+        ("localhost:8080", true),
+        ("11.42.0.17:8080", false),
+        ("10.42.0.17.evil.com:8080", false),
+        ("010.42.0.17:8080", false),
+        ("[fe80::1]:8080", false),
+        ("evil.example:8080", false),
+    ] {
+        let req = test::TestRequest::get()
+            .uri("/mcp")
+            .insert_header(("host", host));
+        let res = call(&svc, req).await;
+        let want = if ok {
+            passed += 1;
+            StatusCode::OK
+        } else {
+            StatusCode::FORBIDDEN
+        };
+        assert_eq!(res.status, want, "Host: {host:?}");
+    }
+    assert_eq!(hits.get(), passed);
+}

@@ -272,3 +272,29 @@ fn the_sample_file_is_valid() {
     let policy = Policy::from_file(path).unwrap();
     assert!(!policy.settings().allowed_origins.is_empty());
 }
+
+#[test]
+fn a_malformed_cidr_range_in_allowed_hosts_is_refused_naming_it() {
+    for (bad, says) in [
+        ("10.0.0.0/33", "prefix length 33"),
+        ("fd00::/129", "prefix length 129"),
+        ("10.1.0.0/8", "10.0.0.0/8"),
+        ("010.0.0.0/8", "not an IP address"),
+        ("example.com/8", "not an IP address"),
+        ("10.0.0.0/x", "prefix length"),
+    ] {
+        let d = single_error(&format!("allowed_hosts = [\"localhost\", {bad:?}]\n"));
+        assert_eq!(d.key.as_deref(), Some("allowed_hosts"), "{bad}");
+        assert_eq!(d.value.as_deref(), Some(bad));
+        assert_eq!(d.line, Some(1));
+        assert!(d.message.contains(says), "{bad}: {}", d.message);
+        assert!(!d.message.contains("not a URL"), "{bad}: {}", d.message);
+    }
+    let policy =
+        Policy::from_toml_str("allowed_hosts = [\"10.0.0.0/8\", \"[fd00::]/8\", \"fd00::/8\"]\n")
+            .unwrap();
+    assert_eq!(
+        policy.settings().allowed_hosts,
+        ["10.0.0.0/8", "fd00::/8", "fd00::/8"]
+    );
+}
