@@ -9,6 +9,7 @@ use crate::allow_headers::split_request_headers;
 use crate::events::OriginCounter;
 use crate::host::HostRefusal;
 use crate::matcher::OriginMatch;
+use crate::origin;
 use crate::policy::{Mode, Policy};
 
 /// The verdict on a request, as events report it.
@@ -148,6 +149,27 @@ fn single<'a>(headers: &'a HeaderMap, name: &HeaderName) -> Result<Option<&'a He
     }
 }
 
+/// Whether `origin` is the server's own: the page was served by this server, so its
+/// origin's host and port are the `Host` the request was sent to (a `Host` without a port
+/// means the scheme's default one). Only called with a `Host` that passed the guard, so a
+/// rebound name (`evil.example`) never gets here.
+fn same_origin(origin: &str, host: &str) -> bool {
+    let (Some(origin), Some((host, port))) = (
+        origin::parse_request_origin(origin),
+        origin::split_host_port(host),
+    ) else {
+        return false;
+    };
+    let default = origin::default_port(origin.scheme);
+    let host_port = match port {
+        Some(p) => origin::parse_port(p),
+        None => default,
+    };
+    host.eq_ignore_ascii_case(origin.host)
+        && host_port.is_some()
+        && host_port == origin.port.or(default)
+}
+
 impl Policy {
     /// Decides what to do with a request, given its method, headers and (for HTTP/2,
     /// where there is no `Host` header) the URI authority.
@@ -191,6 +213,7 @@ impl Policy {
         };
 
         // With the guard off (`allowed_hosts = ["*"]`) `Host` is not looked at at all.
+        let mut checked_host = None;
         if !c.hosts.is_off() {
             let host = match single(headers, &header::HOST) {
                 Ok(Some(v)) => match v.to_str() {
@@ -208,6 +231,7 @@ impl Policy {
                 };
                 return (refuse(reason), None);
             }
+            checked_host = host;
         }
 
         let origin = match single(headers, &header::ORIGIN) {
@@ -226,6 +250,12 @@ impl Policy {
                 match c.origins.check_pattern(origin_text) {
                     // Allowed by a pattern: no counter is bound to it.
                     OriginMatch::Allowed => None,
+                    OriginMatch::NotAllowed
+                        if self.settings().allow_same_origin
+                            && checked_host.is_some_and(|h| same_origin(origin_text, h)) =>
+                    {
+                        None
+                    }
                     OriginMatch::NotAllowed => {
                         return (refuse(DenyReason::OriginNotAllowed), None);
                     }

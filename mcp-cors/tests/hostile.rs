@@ -413,3 +413,55 @@ async fn cidr_host_entries_pass_pod_addresses_and_nothing_that_merely_looks_like
     }
     assert_eq!(hits.get(), passed);
 }
+
+/// A page served by the server itself (the MCP conformance suite's `LocalhostHostAccepted`:
+/// `Host: localhost:8080`, `Origin: http://localhost:8080`) is allowed without being
+/// listed; a rebound Host is still refused by the Host guard, and the switch turns it off.
+#[actix_web::test]
+async fn same_origin_pages_are_allowed_and_a_rebound_host_is_not() {
+    let (svc, hits) = service("allowed_origins = [\"https://app.example.com\"]\n").await;
+    let ask = |host: &'static str, origin: &'static str| {
+        test::TestRequest::post()
+            .uri("/mcp")
+            .insert_header(("host", host))
+            .insert_header(("origin", origin))
+    };
+    for (host, origin, ok) in [
+        ("localhost:8080", "http://localhost:8080", true),
+        ("LOCALHOST:8080", "http://localhost:8080", true),
+        ("127.0.0.1:3000", "http://127.0.0.1:3000", true),
+        ("[::1]:8080", "http://[::1]:8080", true),
+        ("localhost", "http://localhost", true),
+        ("localhost:443", "https://localhost", true),
+        ("localhost:8080", "http://localhost:8081", false),
+        ("localhost:8080", "http://127.0.0.1:8080", false),
+        ("localhost", "https://localhost:8443", false),
+        ("evil.example:8080", "http://evil.example:8080", false),
+        ("localhost:8080", "http://localhost:8080/", false),
+    ] {
+        let res = call(&svc, ask(host, origin)).await;
+        let want = if ok {
+            StatusCode::OK
+        } else {
+            StatusCode::FORBIDDEN
+        };
+        assert_eq!(res.status, want, "Host: {host}, Origin: {origin}");
+        if ok {
+            assert_eq!(
+                res.headers.get("access-control-allow-origin").unwrap(),
+                origin
+            );
+        }
+    }
+    assert_eq!(hits.get(), 6);
+
+    let (svc, _) =
+        service("allowed_origins = [\"https://app.example.com\"]\nallow_same_origin = false\n")
+            .await;
+    let res = call(&svc, ask("localhost:8080", "http://localhost:8080")).await;
+    assert_eq!(res.status, StatusCode::FORBIDDEN, "turned off");
+    // With the Host guard off, no Host is trusted to say what the server's origin is.
+    let (svc, _) = service("allowed_hosts = [\"*\"]\n").await;
+    let res = call(&svc, ask("evil.example:8080", "http://evil.example:8080")).await;
+    assert_eq!(res.status, StatusCode::FORBIDDEN, "guard off");
+}

@@ -76,6 +76,11 @@ pub struct PolicySettings {
     /// Whether to answer Private Network Access preflights
     /// (`Access-Control-Request-Private-Network: true`).
     pub allow_private_network: bool,
+    /// Whether a page served by the server itself (its `Origin`'s host and port equal the
+    /// `Host` header, and that `Host` passes `allowed_hosts`) is allowed without being
+    /// listed. Never with the Host guard off (`allowed_hosts = ["*"]`): then no `Host`
+    /// can be trusted to name the server.
+    pub allow_same_origin: bool,
     /// `enforce` or `report-only`.
     pub mode: Mode,
     /// The admin socket.
@@ -111,6 +116,7 @@ impl Default for PolicySettings {
             allow_credentials: false,
             max_age: 600,
             allow_private_network: false,
+            allow_same_origin: true,
             mode: Mode::Enforce,
             admin: AdminSettings::default(),
         }
