@@ -19,10 +19,9 @@ use std::time::{Duration, Instant};
 use actix_web::dev::{Service, ServiceRequest, ServiceResponse};
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use mcp_cors::McpCors;
+use mcp_cors::client::Client;
 use mcp_cors::protocol::{Event, Request, ServerLine};
 use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::net::UnixStream;
 
 const PAGE: &str = include_str!("browser/page.html");
 const CHROMIUM: &str = "/usr/bin/chromium";
@@ -305,41 +304,17 @@ impl Drop for Browser {
     }
 }
 
-/// A line-delimited JSON client of the admin socket.
-struct Admin {
-    lines: tokio::io::Lines<BufReader<tokio::net::unix::OwnedReadHalf>>,
-    out: tokio::net::unix::OwnedWriteHalf,
+/// The library's admin client, failing the test on any error or a late answer.
+async fn admin(path: &Path) -> Client {
+    Client::connect(path).await.expect("admin socket")
 }
 
-impl Admin {
-    async fn connect(path: &Path) -> Admin {
-        let (read, out) = UnixStream::connect(path)
-            .await
-            .expect("admin socket")
-            .into_split();
-        let mut admin = Admin {
-            lines: BufReader::new(read).lines(),
-            out,
-        };
-        assert!(matches!(admin.recv().await, ServerLine::Hello { .. }));
-        admin
-    }
-
-    async fn recv(&mut self) -> ServerLine {
-        let line = tokio::time::timeout(Duration::from_secs(10), self.lines.next_line())
-            .await
-            .expect("admin reply within 10 s")
-            .unwrap()
-            .expect("admin connection open");
-        serde_json::from_str(&line).unwrap()
-    }
-
-    async fn call(&mut self, request: Request) -> ServerLine {
-        let mut line = serde_json::to_vec(&request).unwrap();
-        line.push(b'\n');
-        self.out.write_all(&line).await.unwrap();
-        self.recv().await
-    }
+/// The next line from the admin socket, within 10 s.
+async fn next_line(admin: &mut Client) -> ServerLine {
+    tokio::time::timeout(Duration::from_secs(10), admin.recv())
+        .await
+        .expect("admin line within 10 s")
+        .expect("admin connection open")
 }
 
 /// Waits until a request from `origin` gets `want` from the MCP server (a reload landed).
@@ -424,11 +399,8 @@ async fn a_browser_speaks_mcp_across_origins_through_mcp_cors() {
     assert_eq!(sessions.load(Ordering::SeqCst), 1);
 
     // 2. From a refused origin: blocked in the browser, 403 at the server, no handler.
-    let mut events = Admin::connect(&socket).await;
-    assert!(matches!(
-        events.call(Request::Subscribe { replay: 0 }).await,
-        ServerLine::Subscribed { .. }
-    ));
+    let mut events = admin(&socket).await;
+    events.subscribe(0).await.expect("subscribe");
     browser.goto(&format!("{refused}/")).await;
     let out = browser.run(&format!("tryInitialize({base:?})")).await;
     assert_eq!(out["ok"], false, "the browser must block the call: {out}");
@@ -437,7 +409,7 @@ async fn a_browser_speaks_mcp_across_origins_through_mcp_cors() {
         "{out}"
     );
     let deny = loop {
-        if let ServerLine::Event(Event::Decision(d)) = events.recv().await {
+        if let ServerLine::Event(Event::Decision(d)) = next_line(&mut events).await {
             if d.origin.as_deref() == Some(refused.as_str()) {
                 break d;
             }
@@ -480,16 +452,14 @@ async fn a_browser_speaks_mcp_across_origins_through_mcp_cors() {
     );
 
     // 3. The refused origin is added over the admin socket: the next attempt succeeds.
-    let mut admin = Admin::connect(&socket).await;
-    let reply = admin
-        .call(Request::AddOrigin {
+    let mut editor = admin(&socket).await;
+    let (_, changed) = editor
+        .change_origin(&Request::AddOrigin {
             origin: refused.clone(),
         })
-        .await;
-    assert!(
-        matches!(reply, ServerLine::OriginChanged { changed: true, .. }),
-        "{reply:?}"
-    );
+        .await
+        .expect("the origin is added");
+    assert!(changed);
     let out = browser.run(&format!("tryInitialize({base:?})")).await;
     assert_eq!(
         (out["ok"].clone(), out["status"].clone()),

@@ -1,7 +1,6 @@
 //! Models for unit and rendering tests: fixed times, fixed data.
 
 use std::path::PathBuf;
-use std::time::{Duration, UNIX_EPOCH};
 
 use mcp_cors::protocol::{DecisionEvent, Event, OriginStats, PolicyReply, Stats};
 use mcp_cors::{PolicySettings, ReloadError, Verdict};
@@ -106,7 +105,7 @@ pub fn policy() -> PolicyReply {
 /// A refused reload, 30 s before [`NOW`].
 pub fn reload_error() -> ReloadError {
     ReloadError {
-        at: UNIX_EPOCH + Duration::from_millis(NOW - 30_000),
+        at_ms: NOW - 30_000,
         message:
             "/etc/mcp/cors.toml:3:5: allowed_origins: \"https://a.com/x\": an origin has no path"
                 .into(),

@@ -8,6 +8,7 @@ mod check;
 mod cli;
 mod clock;
 mod conn;
+mod escape;
 #[cfg(test)]
 mod fixtures;
 mod input;

@@ -493,3 +493,67 @@ fn a_stats_reply_with_hundreds_of_tracked_origins_is_read() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(field(&stdout(&out), "denied"), "600");
 }
+
+/// Whether `text` holds a control character (C0, DEL or C1) that a terminal would act on.
+fn has_raw_control(text: &str) -> bool {
+    text.chars().any(|c| c.is_control() && c != '\n')
+}
+
+#[test]
+fn tail_escapes_control_characters_that_a_request_carried() {
+    let server = Server::start(POLICY);
+    // HTTP/1.1 lets C1 (as UTF-8 obs-text) and tab through in a header value; C0 and DEL
+    // are refused by the server's parser before any decision is made.
+    let hostile = "https://evil.example\u{9b}2J\tx";
+    assert_eq!(
+        common::post(server.addr, "https://evil.example\x1b[31m\x7f"),
+        400
+    );
+    let (mut child, rx) = spawn_tail(&["tail", "--config", s(&server.config)]);
+    let mut line = None;
+    for _ in 0..50 {
+        assert_eq!(server.post(hostile), 403);
+        if let Ok(Ok(l)) = rx.recv_timeout(Duration::from_millis(200)) {
+            line = Some(l);
+            break;
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let line = line.expect("tail printed a line within 10 s");
+    assert!(!has_raw_control(&line), "{line:?}");
+    assert!(
+        line.contains(r"https://evil.example\u{9b}2J\x09x POST /mcp"),
+        "{line:?}"
+    );
+}
+
+#[test]
+fn tail_escapes_c0_c1_and_del_and_json_stays_exact() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("fake.sock");
+    // As a server sends it: serde escapes C0 in JSON strings; DEL and C1 travel as is.
+    let event = "{\"type\":\"event\",\"kind\":\"decision\",\"at_ms\":1700000000000,\"verdict\":\"deny\",\"origin\":\"https://evil.example\\u001b[31m\u{9b}2J\u{7f}\",\"method\":\"POST\",\"path\":\"/mcp\",\"preflight\":false,\"reason\":\"origin not allowed\"}";
+    common::fake_server(&path, vec![event.to_owned()]);
+    let (mut child, rx) = spawn_tail(&["--socket", s(&path), "tail"]);
+    let line = rx.recv_timeout(Duration::from_secs(10));
+    let _ = child.kill();
+    let _ = child.wait();
+    let line = line.expect("tail printed a line").expect("UTF-8 output");
+    assert!(!has_raw_control(&line), "{line:?}");
+    assert!(
+        line.ends_with(
+            r" deny       https://evil.example\x1b[31m\u{9b}2J\x7f POST /mcp: origin not allowed"
+        ),
+        "{line:?}"
+    );
+
+    let (mut child, rx) = spawn_tail(&["--socket", s(&path), "tail", "--json"]);
+    let line = rx.recv_timeout(Duration::from_secs(10));
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(
+        line.expect("tail printed a line").expect("UTF-8 output"),
+        event
+    );
+}

@@ -45,7 +45,7 @@ const RUN_MAX_AGE_MS: u64 = 10;
 pub(crate) const MAX_TRACKED_ORIGINS: usize = 1024;
 /// The most origins a `stats` reply lists (the most refused first).
 pub(crate) const MAX_REPORTED_ORIGINS: usize = 200;
-const OTHER: &str = "(other)";
+const OTHER: &str = crate::protocol::UNTRACKED_ORIGIN;
 /// Longest origin kept as a counter key or in an event. A browser's origin is at most
 /// about 290 bytes (scheme, 253-byte host, port); anything longer is refused as malformed
 /// and clipped here, so a hostile header cannot make events or counters large.

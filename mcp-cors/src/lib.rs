@@ -29,6 +29,7 @@
 
 mod admin;
 mod allow_headers;
+pub mod client;
 mod decision;
 mod error;
 mod events;

@@ -1,17 +1,29 @@
 //! The admin protocol: line-delimited JSON over the admin Unix socket, shared by the server
-//! (this crate) and its clients (`mcp-cors-tui`).
+//! (this crate) and its clients ([`client`](crate::client), `mcp-cors-tui`).
 //!
 //! On connect the server sends one [`ServerLine::Hello`] naming the protocol and its
-//! version. The client then sends one [`Request`] per line and gets one reply per request;
-//! after `subscribe`, [`ServerLine::Event`] lines follow as decisions are made, with a
+//! version; a client of another version stops there with a clear error. The client then
+//! states its own version with [`Request::Hello`], which the server answers with
+//! [`ServerLine::HelloOk`] or, for a version it does not speak, an
+//! [`ErrorCode::UnsupportedVersion`] error: each side refuses a mismatch. The client then
+//! sends one [`Request`] per line and gets one reply per request; after `subscribe`,
+//! [`ServerLine::Event`] lines follow as decisions are made, with a
 //! [`ServerLine::Dropped`] line whenever events had to be dropped because the client read
 //! too slowly. A line longer than [`MAX_LINE`] bytes is refused and the connection closed.
 //!
+//! Every time on the wire is a `*_ms` field: milliseconds since the Unix epoch.
+//!
 //! ```text
-//! <- {"type":"hello","protocol":"mcp-cors-admin","version":2,"server":"0.1.0"}
+//! <- {"type":"hello","protocol":"mcp-cors-admin","version":3,"server":"0.1.0"}
+//! -> {"cmd":"hello","version":3}
+//! <- {"type":"hello_ok"}
 //! -> {"cmd":"add_origin","origin":"https://app.example.com"}
 //! <- {"type":"origin_changed","origin":"https://app.example.com","changed":true}
 //! ```
+//!
+//! Version 3 changed, from 2: a refused reload's time is `at_ms` (Unix ms) where it was a
+//! serialised `SystemTime` (`at`), and a `reload_rejected` event carries it once, as the
+//! error's own `at_ms`, beside `message` and `diagnostics`.
 
 use std::path::PathBuf;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -26,7 +38,7 @@ use crate::store::ReloadError;
 pub const PROTOCOL: &str = "mcp-cors-admin";
 /// The protocol version this crate speaks. A client speaking another version must stop
 /// with a clear error rather than guess.
-pub const VERSION: u32 = 2;
+pub const VERSION: u32 = 3;
 /// The longest line the server accepts from a client, in bytes (without the newline).
 pub const MAX_LINE: usize = 64 * 1024;
 /// The longest line a client accepts from the server, in bytes (without the newline).
@@ -36,6 +48,9 @@ pub const MAX_LINE: usize = 64 * 1024;
 /// allowed origins, or `stats` with hundreds of tracked origins, exceeds 64 KiB. Still
 /// bounded, so a broken peer cannot make a client buffer without end.
 pub const MAX_SERVER_LINE: usize = 16 * 1024 * 1024;
+/// The name under which [`Stats::origins`] counts together every origin past the
+/// server's tracking limit. Not an origin: a client must not offer to allow it.
+pub const UNTRACKED_ORIGIN: &str = "(other)";
 /// The most events a `subscribe` can replay.
 pub const MAX_REPLAY: usize = 512;
 
@@ -49,8 +64,9 @@ pub fn unix_millis(t: SystemTime) -> u64 {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "cmd", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Request {
-    /// Optional: the client states the version it speaks; the server answers with an
-    /// error if it does not speak it.
+    /// The client states the version it speaks, right after the server's hello; the
+    /// server answers [`ServerLine::HelloOk`], or an error if it does not speak it.
+    /// Optional for the server; [`Client`](crate::client::Client) always sends it.
     Hello {
         /// The client's protocol version.
         version: u32,
@@ -195,7 +211,7 @@ pub struct Stats {
 /// Counters for one origin.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OriginStats {
-    /// The origin as sent (or `(other)` once the table is full).
+    /// The origin as sent (or [`UNTRACKED_ORIGIN`] once the table is full).
     pub origin: String,
     /// Allowed requests.
     pub allowed: u64,
@@ -222,13 +238,9 @@ pub enum Event {
         /// What changed.
         diff: PolicyDiff,
     },
-    /// A policy file was refused; the previous policy keeps serving.
-    ReloadRejected {
-        /// When (Unix ms).
-        at_ms: u64,
-        /// Why, with file, line and column.
-        error: ReloadError,
-    },
+    /// A policy file was refused; the previous policy keeps serving. When (`at_ms`), why
+    /// and where (file, line and column) are the error's.
+    ReloadRejected(ReloadError),
 }
 
 /// One decision.

@@ -17,8 +17,8 @@ use crate::protocol::{Event, unix_millis};
 /// A policy file that was refused; the policy before it kept serving.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ReloadError {
-    /// When it was refused.
-    pub at: SystemTime,
+    /// When it was refused (Unix ms).
+    pub at_ms: u64,
     /// The whole error, as logged.
     pub message: String,
     /// Each problem, with file, line and column where known.
@@ -28,7 +28,7 @@ pub struct ReloadError {
 impl ReloadError {
     pub(crate) fn new(error: &PolicyError) -> Self {
         ReloadError {
-            at: SystemTime::now(),
+            at_ms: unix_millis(SystemTime::now()),
             message: error.to_string(),
             diagnostics: error.diagnostics().to_vec(),
         }
@@ -182,10 +182,7 @@ impl PolicyStore {
         state.last_bytes = bytes.map(<[u8]>::to_vec);
         state.status.last_error = Some(rejection.clone());
         drop(state);
-        self.events.publish(Event::ReloadRejected {
-            at_ms: unix_millis(rejection.at),
-            error: rejection,
-        });
+        self.events.publish(Event::ReloadRejected(rejection));
     }
 
     fn swap_locked(&self, state: &mut ReloadState, policy: Policy) -> PolicyDiff {

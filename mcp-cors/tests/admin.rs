@@ -4,15 +4,13 @@ mod common;
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
 use std::time::{Duration, Instant};
 
+use common::client::Client;
 use common::server::{Setup, post, setup, start, wait_for_socket};
 use mcp_cors::McpCors;
-use mcp_cors::protocol::{ErrorCode, Event, MAX_LINE, Request, ServerLine, Stats};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
-use tokio::net::UnixStream;
-use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
+use mcp_cors::client::ClientError;
+use mcp_cors::protocol::{ErrorCode, Event, MAX_LINE, Request, ServerLine};
 
 const A: &str = "https://a.example.com";
 const B: &str = "https://b.example.com";
@@ -27,76 +25,6 @@ allowed_origins = [
 # Keep preflights cached for ten minutes.
 max_age = 600
 ";
-
-struct Client {
-    lines: Lines<BufReader<OwnedReadHalf>>,
-    out: OwnedWriteHalf,
-}
-
-impl Client {
-    async fn connect(path: &Path) -> Client {
-        let (read, out) = UnixStream::connect(path)
-            .await
-            .expect("connect")
-            .into_split();
-        let mut client = Client {
-            lines: BufReader::new(read).lines(),
-            out,
-        };
-        match client.recv().await {
-            Some(ServerLine::Hello {
-                protocol, version, ..
-            }) => {
-                assert_eq!(protocol, mcp_cors::protocol::PROTOCOL);
-                assert_eq!(version, mcp_cors::protocol::VERSION);
-            }
-            other => panic!("expected hello, got {other:?}"),
-        }
-        client
-    }
-
-    async fn send_raw(&mut self, bytes: &[u8]) -> std::io::Result<()> {
-        self.out.write_all(bytes).await
-    }
-
-    async fn send(&mut self, request: &Request) {
-        let mut line = serde_json::to_vec(request).unwrap();
-        line.push(b'\n');
-        self.send_raw(&line).await.unwrap();
-    }
-
-    /// The next line, or `None` when the server closed the connection.
-    async fn recv(&mut self) -> Option<ServerLine> {
-        let line = tokio::time::timeout(Duration::from_secs(10), self.lines.next_line())
-            .await
-            .expect("the server answers within 10 s")
-            .ok()??;
-        Some(serde_json::from_str(&line).unwrap_or_else(|e| panic!("bad line {line:?}: {e}")))
-    }
-
-    async fn call(&mut self, request: Request) -> ServerLine {
-        self.send(&request).await;
-        self.recv().await.expect("a reply")
-    }
-
-    async fn stats(&mut self) -> Stats {
-        match self.call(Request::Stats).await {
-            ServerLine::Stats(stats) => stats,
-            other => panic!("expected stats, got {other:?}"),
-        }
-    }
-
-    /// Skips lines until an event matching `want` arrives.
-    async fn expect_event(&mut self, want: impl Fn(&Event) -> bool) -> Event {
-        loop {
-            match self.recv().await {
-                Some(ServerLine::Event(e)) if want(&e) => return e,
-                Some(_) => continue,
-                None => panic!("connection closed while waiting for an event"),
-            }
-        }
-    }
-}
 
 #[actix_web::test]
 async fn subscribers_see_allow_and_deny_events_for_real_requests() {
@@ -209,14 +137,33 @@ async fn reloads_and_rejections_are_events() {
         "allowed_origins = [\"https://x.example/path\"]\n",
     )
     .unwrap();
-    let Event::ReloadRejected { error, .. } = client
-        .expect_event(|e| matches!(e, Event::ReloadRejected { .. }))
-        .await
-    else {
-        unreachable!()
+    let (raw, error) = loop {
+        match client.recv_raw().await {
+            Some((raw, ServerLine::Event(Event::ReloadRejected(error)))) => break (raw, error),
+            Some(_) => continue,
+            None => panic!("connection closed while waiting for the rejection"),
+        }
     };
     assert_eq!(error.diagnostics[0].line, Some(1));
-    assert_eq!(client.stats().await.last_error, Some(error));
+    assert_recent(error.at_ms);
+    // On the wire the time is there once, as Unix ms, like every other time.
+    let wire: serde_json::Value = serde_json::from_str(&raw).unwrap();
+    assert_eq!(wire["kind"], "reload_rejected");
+    assert_eq!(wire["at_ms"].as_u64(), Some(error.at_ms), "{raw}");
+    assert_eq!(raw.matches("\"at").count(), 1, "{raw}");
+    assert!(wire.get("error").is_none(), "{raw}");
+    client.send(&Request::Stats).await;
+    let (raw, stats) = client.recv_raw().await.expect("a stats reply");
+    let ServerLine::Stats(stats) = stats else {
+        panic!("expected stats, got {raw}");
+    };
+    assert_eq!(stats.last_error, Some(error.clone()));
+    let wire: serde_json::Value = serde_json::from_str(&raw).unwrap();
+    assert_eq!(
+        wire["last_error"]["at_ms"].as_u64(),
+        Some(error.at_ms),
+        "{raw}"
+    );
     s.server.handle.stop(true).await;
 }
 
@@ -932,36 +879,40 @@ async fn past_the_connection_limit_a_client_is_told_busy_and_others_keep_working
     for _ in 0..LIMIT {
         held.push(Client::connect(&s.socket).await); // each got its hello: it counts
     }
-    let (read, out) = UnixStream::connect(&s.socket).await.unwrap().into_split();
-    let mut extra = Client {
-        lines: BufReader::new(read).lines(),
-        out,
-    };
-    match extra.recv().await {
-        Some(ServerLine::Error {
+    // The client is refused with the server's reason ...
+    match mcp_cors::client::Client::connect(&s.socket).await {
+        Err(ClientError::Refused {
             code: ErrorCode::Busy,
             message,
         }) => assert!(message.contains(&format!("limit {LIMIT}")), "{message}"),
         other => panic!("expected busy, got {other:?}"),
     }
-    assert_eq!(extra.recv().await, None, "then closed");
+    // ... which is all the server sends before it closes.
+    let mut extra = std::os::unix::net::UnixStream::connect(&s.socket).unwrap();
+    extra
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut said = String::new();
+    std::io::Read::read_to_string(&mut extra, &mut said).expect("closed within 10 s");
+    match serde_json::from_str(said.trim_end()) {
+        Ok(ServerLine::Error {
+            code: ErrorCode::Busy,
+            ..
+        }) => {}
+        other => panic!("expected one busy line, then the end: {said:?} {other:?}"),
+    }
     // A held connection still works; once one closes, a new client gets in.
     let _ = held[0].stats().await;
     drop(held.pop());
     let start = Instant::now();
     loop {
-        let (read, out) = UnixStream::connect(&s.socket).await.unwrap().into_split();
-        let mut client = Client {
-            lines: BufReader::new(read).lines(),
-            out,
-        };
-        match client.recv().await {
-            Some(ServerLine::Hello { .. }) => break,
-            Some(ServerLine::Error {
+        match mcp_cors::client::Client::connect(&s.socket).await {
+            Ok(_) => break,
+            Err(ClientError::Refused {
                 code: ErrorCode::Busy,
                 ..
             }) => assert!(start.elapsed() < Duration::from_secs(5), "still busy"),
-            other => panic!("{other:?}"),
+            Err(other) => panic!("{other}"),
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }

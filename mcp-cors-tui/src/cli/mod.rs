@@ -9,14 +9,14 @@ use std::future::Future;
 use std::io;
 use std::process::ExitCode;
 
-use crate::conn::ConnError;
+use crate::conn::ClientError;
 
 /// Why a subcommand failed.
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {
     /// Talking to the server failed, or it refused the request.
     #[error(transparent)]
-    Conn(#[from] ConnError),
+    Conn(#[from] ClientError),
     /// Writing the output failed.
     #[error("cannot write output: {0}")]
     Output(#[from] io::Error),
@@ -42,7 +42,10 @@ where
         // A reader that went away (`| head`) is not an error of ours.
         Err(CliError::Output(e)) if e.kind() == io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("mcp-cors-tui: {e}");
+            // A refusal quotes the server, which quotes what it was sent.
+            let text = e.to_string();
+            let lines: Vec<_> = text.lines().map(crate::escape::escaped).collect();
+            eprintln!("mcp-cors-tui: {}", lines.join("\n"));
             ExitCode::FAILURE
         }
     }

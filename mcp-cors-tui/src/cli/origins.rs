@@ -7,14 +7,16 @@ use mcp_cors::protocol::Request;
 
 use super::CliError;
 use crate::conn::Client;
+use crate::escape::escaped;
 
-/// Prints the allowed origins, one per line.
+/// Prints the allowed origins, one per line, escaped ([`escaped`]) like all terminal
+/// output.
 pub async fn list(socket: &Path) -> Result<(), CliError> {
     let mut client = Client::connect(socket).await?;
     let policy = client.policy().await?;
     let mut out = std::io::stdout().lock();
     for origin in &policy.settings.allowed_origins {
-        writeln!(out, "{origin}")?;
+        writeln!(out, "{}", escaped(origin))?;
     }
     Ok(())
 }
@@ -44,7 +46,7 @@ pub async fn remove(socket: &Path, origin: &str) -> Result<(), CliError> {
 async fn change(socket: &Path, request: Request) -> Result<(), CliError> {
     let mut client = Client::connect(socket).await?;
     let (origin, changed) = client.change_origin(&request).await?;
-    let message = crate::conn::describe(&request, &origin, changed);
+    let message = crate::conn::describe(&request, &escaped(&origin), changed);
     writeln!(std::io::stdout().lock(), "{message}")?;
     Ok(())
 }

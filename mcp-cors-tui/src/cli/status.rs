@@ -3,12 +3,12 @@
 use std::io::Write;
 use std::path::Path;
 
-use mcp_cors::Mode;
-use mcp_cors::protocol::{PolicyReply, Stats, unix_millis};
+use mcp_cors::protocol::{PolicyReply, Stats};
 
 use super::CliError;
 use crate::clock;
 use crate::conn::Client;
+use crate::escape::escaped;
 
 /// Prints the server's status as `key: value` lines.
 pub async fn run(socket: &Path) -> Result<(), CliError> {
@@ -20,30 +20,27 @@ pub async fn run(socket: &Path) -> Result<(), CliError> {
     Ok(())
 }
 
-/// The status report.
+/// The status report. Every value is escaped ([`escaped`]): a reload error quotes the
+/// policy file, which need not be the operator's own writing.
 pub fn render(socket: &Path, server: &str, stats: &Stats, policy: &PolicyReply) -> String {
     let source = policy
         .source
         .as_ref()
         .map_or("(built in code)".to_owned(), |p| p.display().to_string());
-    let mode = match stats.mode {
-        Mode::Enforce => "enforce",
-        Mode::ReportOnly => "report-only",
-    };
     let last_reload = stats.last_reload_ms.map_or("never".to_owned(), clock::iso);
     let last_error = stats.last_error.as_ref().map_or("none".to_owned(), |e| {
-        format!(
-            "{} {}",
-            clock::iso(unix_millis(e.at)),
-            e.message.replace('\n', "\n    ")
-        )
+        let lines: Vec<_> = e.message.lines().map(escaped).collect();
+        format!("{} {}", clock::iso(e.at_ms), lines.join("\n    "))
     });
     let rows = [
-        ("socket", socket.display().to_string()),
-        ("server", server.to_owned()),
-        ("policy", source),
+        (
+            "socket",
+            escaped(&socket.display().to_string()).into_owned(),
+        ),
+        ("server", escaped(server).into_owned()),
+        ("policy", escaped(&source).into_owned()),
         ("loaded", loaded(stats.loaded).to_owned()),
-        ("mode", mode.to_owned()),
+        ("mode", stats.mode.to_string()),
         ("origins", policy.settings.allowed_origins.len().to_string()),
         ("allowed", stats.allowed.to_string()),
         ("denied", stats.denied.to_string()),
@@ -64,5 +61,41 @@ fn loaded(loaded: bool) -> &'static str {
         "yes"
     } else {
         "no (failing closed: every cross-origin request is refused)"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fixtures;
+
+    #[test]
+    fn control_characters_in_what_the_server_reports_are_escaped() {
+        let mut stats = fixtures::stats();
+        let mut error = fixtures::reload_error();
+        error.message = "cors.toml:1:1: \u{9b}31m\ncors.toml:2:1: \x1b[2J".into();
+        stats.last_error = Some(error);
+        stats.mode = mcp_cors::Mode::ReportOnly;
+        let text = render(
+            Path::new("/run/a\x07.sock"),
+            "0.1\x1b",
+            &stats,
+            &fixtures::policy(),
+        );
+        assert!(
+            !text.chars().any(|c| c.is_control() && c != '\n'),
+            "{text:?}"
+        );
+        assert!(
+            text.contains(r"socket:            /run/a\x07.sock"),
+            "{text}"
+        );
+        assert!(text.contains(r"server:            0.1\x1b"), "{text}");
+        assert!(text.contains("mode:              report-only\n"), "{text}");
+        assert!(
+            text.contains(r"2024-05-01T11:59:30.000Z cors.toml:1:1: \u{9b}31m")
+                && text.contains("\n    cors.toml:2:1: \\x1b[2J\n"),
+            "{text}"
+        );
     }
 }

@@ -7,7 +7,8 @@ use mcp_cors::protocol::{Event, Request, ServerLine};
 
 use super::CliError;
 use crate::clock;
-use crate::conn::{Client, ConnError};
+use crate::conn::{Client, ClientError};
+use crate::escape::escaped;
 
 /// Follows events until the connection ends (an error: the stream is meant to be endless)
 /// or stdout is closed. `replay` recent events are printed first.
@@ -36,14 +37,15 @@ pub async fn run(socket: &Path, json: bool, replay: usize) -> Result<(), CliErro
                 );
             }
             ServerLine::Error { code, message } => {
-                return Err(ConnError::Refused { code, message }.into());
+                return Err(ClientError::Refused { code, message }.into());
             }
             _ => {}
         }
     }
 }
 
-/// An event as one readable line: time, verdict, origin, method, path, reason.
+/// An event as one readable line: time, verdict, origin, method, path, reason. What the
+/// request carried is escaped ([`escaped`]): it must not drive the operator's terminal.
 pub fn plain(event: &Event) -> String {
     match event {
         Event::Decision(d) => {
@@ -51,9 +53,9 @@ pub fn plain(event: &Event) -> String {
                 "{} {:<10} {} {} {}",
                 clock::iso(d.at_ms),
                 d.verdict.to_string(),
-                d.origin.as_deref().unwrap_or("-"),
-                d.method,
-                d.path
+                escaped(d.origin.as_deref().unwrap_or("-")),
+                escaped(&d.method),
+                escaped(&d.path)
             );
             if d.preflight {
                 line.push_str(" (preflight)");
@@ -64,19 +66,29 @@ pub fn plain(event: &Event) -> String {
             }
             if let Some(reason) = &d.reason {
                 line.push_str(": ");
-                line.push_str(reason);
+                line.push_str(&escaped(reason));
             }
             line
         }
         Event::Reloaded { at_ms, diff } => {
-            format!("{} {:<10} {diff}", clock::iso(*at_ms), "reloaded")
+            let diff = diff.to_string();
+            format!(
+                "{} {:<10} {}",
+                clock::iso(*at_ms),
+                "reloaded",
+                escaped(&diff)
+            )
         }
-        Event::ReloadRejected { at_ms, error } => format!(
-            "{} {:<10} {}",
-            clock::iso(*at_ms),
-            "rejected",
-            error.message.replace('\n', " | ")
-        ),
+        Event::ReloadRejected(error) => {
+            // One line per event: the error's lines joined, each escaped.
+            let message: Vec<_> = error.message.lines().map(escaped).collect();
+            format!(
+                "{} {:<10} {}",
+                clock::iso(error.at_ms),
+                "rejected",
+                message.join(" | ")
+            )
+        }
     }
 }
 
@@ -102,6 +114,30 @@ mod tests {
         assert_eq!(
             plain(&event),
             "2023-11-14T22:13:20.000Z deny       https://evil.example OPTIONS /mcp (preflight): origin not allowed"
+        );
+    }
+
+    #[test]
+    fn what_a_request_carried_is_escaped() {
+        let mut event =
+            fixtures::decision(0, Verdict::Deny, "https://e.example\x1b[2J", "/\u{9b}0m");
+        if let Event::Decision(d) = &mut event {
+            d.method = "P\x7fST".into();
+            d.reason = Some("header X-\x07 not allowed".into());
+        }
+        assert_eq!(
+            plain(&event),
+            r"2024-05-01T12:00:00.000Z deny       https://e.example\x1b[2J P\x7fST /\u{9b}0m: header X-\x07 not allowed"
+        );
+    }
+
+    #[test]
+    fn a_rejected_reload_is_one_line_with_its_own_time() {
+        let mut error = fixtures::reload_error();
+        error.message = "cors.toml:1:1: bad \x1b]0;x\x07\ncors.toml:2:1: worse".into();
+        assert_eq!(
+            plain(&Event::ReloadRejected(error)),
+            r"2024-05-01T11:59:30.000Z rejected   cors.toml:1:1: bad \x1b]0;x\x07 | cors.toml:2:1: worse"
         );
     }
 

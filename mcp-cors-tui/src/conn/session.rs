@@ -8,7 +8,7 @@ use std::time::Duration;
 use mcp_cors::protocol::{Event, PolicyReply, Request, ServerLine, Stats};
 use tokio::sync::mpsc;
 
-use super::{Backoff, Client, ConnError};
+use super::{Backoff, Client, ClientError};
 
 /// How many recent events to replay on (re)connect.
 pub const REPLAY: usize = 200;
@@ -55,7 +55,7 @@ enum End {
     /// The UI is gone.
     UiClosed,
     /// The connection failed; retry.
-    Failed(ConnError),
+    Failed(ClientError),
 }
 
 /// Keeps the UI connected to `path` until the UI drops its receiver: reports every state
@@ -71,7 +71,10 @@ pub async fn run_session(
             End::UiClosed => return,
             End::Failed(error) => error,
         };
-        if let ConnError::Version { .. } = error {
+        // A version mismatch never heals by itself. A socket owned by another user is
+        // retried like a server that is down: nothing is sent to it, the reason stays on
+        // screen, and the real server may take its path back.
+        if let ClientError::Version { .. } = error {
             let _ = tx.send(NetMsg::Fatal(error.to_string())).await;
             return;
         }
@@ -121,7 +124,7 @@ async fn serve(
         let mut events = Client::connect(path).await?;
         let replay = events.subscribe(REPLAY).await?;
         let requests = Client::connect(path).await?;
-        Ok::<_, ConnError>((events, replay, requests))
+        Ok::<_, ClientError>((events, replay, requests))
     };
     let (mut events, replay, mut requests) = match connected.await {
         Ok(c) => c,
@@ -161,14 +164,14 @@ async fn send_all<const N: usize>(tx: &mpsc::Sender<NetMsg>, msgs: [NetMsg; N]) 
 
 /// Passes an event line on to the UI.
 async fn forward(
-    line: Result<ServerLine, ConnError>,
+    line: Result<ServerLine, ClientError>,
     tx: &mpsc::Sender<NetMsg>,
 ) -> Result<(), End> {
     let msg = match line.map_err(End::Failed)? {
         ServerLine::Event(event) => NetMsg::Event(event),
         ServerLine::Dropped { count, .. } => NetMsg::Dropped { count },
         ServerLine::Error { code, message } => {
-            return Err(End::Failed(ConnError::Refused { code, message }));
+            return Err(End::Failed(ClientError::Refused { code, message }));
         }
         // Nothing else is sent unasked on a subscribed connection.
         _ => return Ok(()),
@@ -192,7 +195,7 @@ async fn execute(
 ) -> Result<(), End> {
     let outcome = match requests.change_origin(request).await {
         Ok((origin, changed)) => Ok(describe(request, &origin, changed)),
-        Err(ConnError::Refused { message, .. }) => Err(message),
+        Err(ClientError::Refused { message, .. }) => Err(message),
         Err(other) => return Err(End::Failed(other)),
     };
     send_all(tx, [NetMsg::CommandDone(outcome)]).await?;

@@ -28,7 +28,7 @@ impl Filter {
                     || d.verdict.to_string().starts_with(&needle)
             }
             Event::Reloaded { .. } => has("reloaded"),
-            Event::ReloadRejected { .. } => has("reload rejected"),
+            Event::ReloadRejected(_) => has("reload rejected"),
         }
     }
 

@@ -22,7 +22,7 @@ const PAGE: usize = 10;
 
 /// The server's catch-all counter for origins beyond its tracking limit. It is not an
 /// origin: it is never offered for allowing.
-pub const UNTRACKED: &str = "(other)";
+pub const UNTRACKED: &str = mcp_cors::protocol::UNTRACKED_ORIGIN;
 
 /// The panel that receives movement keys.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -533,7 +533,7 @@ impl App {
     fn observe(&mut self, event: Event) {
         match &event {
             Event::Reloaded { .. } => self.reload_error = None,
-            Event::ReloadRejected { error, .. } => self.reload_error = Some(error.clone()),
+            Event::ReloadRejected(error) => self.reload_error = Some(error.clone()),
             Event::Decision(_) => {}
         }
         self.events.push(event);

@@ -203,10 +203,9 @@ fn scrolling_back_pauses_and_is_bounded() {
 fn reload_events_raise_and_clear_the_banner() {
     let mut app = fixtures::streaming_app();
     let error = fixtures::reload_error();
-    app.update(Msg::Net(NetMsg::Event(Event::ReloadRejected {
-        at_ms: NOW,
-        error: error.clone(),
-    })));
+    app.update(Msg::Net(NetMsg::Event(Event::ReloadRejected(
+        error.clone(),
+    ))));
     assert_eq!(app.reload_error, Some(error));
     app.update(Msg::Net(NetMsg::Event(Event::Reloaded {
         at_ms: NOW,

@@ -8,6 +8,7 @@ use ratatui::widgets::{Block, Paragraph};
 
 use super::styles;
 use crate::clock;
+use crate::escape::owned;
 use crate::state::App;
 
 /// The most lines of the error shown.
@@ -27,7 +28,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     let Some(error) = &app.reload_error else {
         return;
     };
-    let at = clock::hms(mcp_cors::protocol::unix_millis(error.at));
+    let at = clock::hms(error.at_ms);
     let title = format!(" policy file refused at {at} UTC; the previous policy keeps serving ");
     let block = Block::bordered()
         .border_style(styles::error())
@@ -36,7 +37,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
         .message
         .lines()
         .take(MAX_LINES)
-        .map(|l| Line::styled(l.to_owned(), styles::error()))
+        .map(|l| Line::styled(owned(l), styles::error()))
         .collect();
     frame.render_widget(Paragraph::new(lines).block(block), area);
 }

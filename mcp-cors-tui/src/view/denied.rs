@@ -7,6 +7,7 @@ use ratatui::widgets::{Block, Paragraph, Row, Table, TableState};
 
 use super::styles;
 use crate::clock;
+use crate::escape::owned;
 use crate::state::{App, Focus, UNTRACKED};
 
 /// Draws the panel: the table, then the selected origin's whole last reason (the table's
@@ -37,7 +38,7 @@ fn notes(app: &App) -> Vec<Line<'static>> {
     let mut lines = Vec::new();
     let denied = app.denied_origins();
     if let Some(selected) = denied.get(app.denied_selected) {
-        let reason = selected.last_reason.clone().unwrap_or_default();
+        let reason = owned(selected.last_reason.as_deref().unwrap_or_default());
         // An origin allowed since its refusals keeps its counts; say so, so nobody
         // allows it twice.
         let text = if app.allowed_origins().contains(&selected.origin) {
@@ -73,7 +74,7 @@ fn render_table(frame: &mut Frame, area: Rect, app: &App, focused: bool) {
         };
         Row::new(vec![
             (o.denied + o.would_deny).to_string(),
-            o.origin.clone(),
+            owned(&o.origin),
             clock::ago(app.now_ms, o.last_seen_ms),
         ])
         .style(style)

@@ -6,6 +6,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
 
 use super::{centered, styles};
+use crate::escape::owned;
 use crate::state::{AddOrigin, Dialog, Validation};
 
 /// Draws `dialog` centred on the screen.
@@ -25,7 +26,7 @@ fn confirm(frame: &mut Frame, area: Rect, question: &str) {
         .border_style(styles::warn())
         .title(" Confirm ");
     let text = vec![
-        Line::raw(question.to_owned()),
+        Line::raw(owned(question)),
         Line::raw(""),
         Line::from(vec![
             Span::styled("y", styles::key()),
@@ -50,17 +51,22 @@ fn add_origin(frame: &mut Frame, area: Rect, prompt: &AddOrigin) {
         Validation::Valid {
             normalised,
             present: false,
-        } => Line::styled(format!("✓ valid: adds {normalised}"), styles::ok()),
+        } => Line::styled(format!("✓ valid: adds {}", owned(normalised)), styles::ok()),
         Validation::Valid {
             normalised,
             present: true,
-        } => Line::styled(format!("✓ {normalised} is already allowed"), styles::warn()),
-        Validation::Invalid(message) => Line::styled(format!("✗ {message}"), styles::error()),
+        } => Line::styled(
+            format!("✓ {} is already allowed", owned(normalised)),
+            styles::warn(),
+        ),
+        Validation::Invalid(message) => {
+            Line::styled(format!("✗ {}", owned(message)), styles::error())
+        }
     };
     let text = vec![
         Line::from(vec![
             Span::styled("origin: ", styles::dim()),
-            Span::raw(format!("{}█", prompt.input)),
+            Span::raw(format!("{}█", owned(&prompt.input))),
         ]),
         check,
         Line::raw(""),

@@ -8,6 +8,7 @@ use ratatui::widgets::{Block, Paragraph};
 
 use super::styles;
 use crate::clock;
+use crate::escape::owned;
 use crate::state::{App, Focus};
 
 /// Draws the tail.
@@ -38,7 +39,7 @@ fn title(app: &App, shown: usize) -> Line<'static> {
     let mut spans = vec![Span::raw(count)];
     if app.filter.is_active() {
         spans.push(Span::styled(
-            format!("[filter: {}] ", app.filter.text),
+            format!("[filter: {}] ", owned(&app.filter.text)),
             styles::key(),
         ));
     }
@@ -63,7 +64,7 @@ fn empty_text(app: &App) -> &'static str {
 /// One event as a line: time, verdict, the reason, then what it is about. The reason
 /// comes before method, origin and path because it is what the operator looks for and
 /// it is the part a narrow panel would otherwise cut off; the origin is also in the
-/// denied panel.
+/// denied panel. What the request carried is escaped: it must not drive the terminal.
 pub fn line(event: &Event) -> Line<'static> {
     match event {
         Event::Decision(d) => {
@@ -76,15 +77,15 @@ pub fn line(event: &Event) -> Line<'static> {
             ];
             if let Some(reason) = &d.reason {
                 spans.push(Span::styled(
-                    format!("{reason}  "),
+                    format!("{}  ", owned(reason)),
                     styles::verdict(d.verdict),
                 ));
             }
             spans.push(Span::raw(format!(
                 "{} {} {}",
-                d.method,
-                d.origin.as_deref().unwrap_or("(no origin)"),
-                d.path
+                owned(&d.method),
+                owned(d.origin.as_deref().unwrap_or("(no origin)")),
+                owned(&d.path)
             )));
             if d.count > 1 {
                 // A run of identical decisions, folded by the server.
@@ -95,13 +96,13 @@ pub fn line(event: &Event) -> Line<'static> {
         Event::Reloaded { at_ms, diff } => Line::from(vec![
             Span::styled(format!("{} ", clock::hms(*at_ms)), styles::dim()),
             Span::styled(format!("{:<10} ", "RELOADED"), styles::reloaded()),
-            Span::styled(diff.to_string(), styles::reloaded()),
+            Span::styled(owned(&diff.to_string()), styles::reloaded()),
         ]),
-        Event::ReloadRejected { at_ms, error } => Line::from(vec![
-            Span::styled(format!("{} ", clock::hms(*at_ms)), styles::dim()),
+        Event::ReloadRejected(error) => Line::from(vec![
+            Span::styled(format!("{} ", clock::hms(error.at_ms)), styles::dim()),
             Span::styled(format!("{:<10} ", "REJECTED"), styles::rejected()),
             Span::styled(
-                error.message.lines().next().unwrap_or_default().to_owned(),
+                owned(error.message.lines().next().unwrap_or_default()),
                 styles::rejected(),
             ),
         ]),

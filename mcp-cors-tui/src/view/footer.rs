@@ -6,6 +6,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
 use super::styles;
+use crate::escape::owned;
 use crate::state::App;
 
 /// Draws the footer line.
@@ -13,7 +14,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     let line = if app.filter.editing {
         Line::from(vec![
             Span::styled("/", styles::key()),
-            Span::raw(format!("{}█", app.filter.text)),
+            Span::raw(format!("{}█", owned(&app.filter.text))),
             Span::styled(
                 "   origin, path or verdict; Enter keeps, Esc clears",
                 styles::dim(),
@@ -25,7 +26,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
         } else {
             styles::ok()
         };
-        Line::styled(notice.text.clone(), style)
+        Line::styled(owned(&notice.text), style)
     } else {
         hints()
     };

@@ -6,6 +6,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph};
 
 use super::styles;
+use crate::escape::owned;
 use crate::state::{App, ConnStatus};
 
 /// Rows the header takes (two lines in a border).
@@ -23,23 +24,27 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
 fn connection(app: &App) -> Line<'static> {
     let status = match &app.conn {
         ConnStatus::Connecting => Span::styled("○ connecting…", styles::warn()),
-        ConnStatus::Connected { server } => {
-            Span::styled(format!("● connected (server {server})"), styles::ok())
-        }
+        ConnStatus::Connected { server } => Span::styled(
+            format!("● connected (server {})", owned(server)),
+            styles::ok(),
+        ),
         ConnStatus::Disconnected {
             reason,
             retry_at_ms,
         } => {
             let secs = retry_at_ms.saturating_sub(app.now_ms).div_ceil(1000);
             Span::styled(
-                format!("✕ disconnected, retrying in {secs}s: {reason}"),
+                format!("✕ disconnected, retrying in {secs}s: {}", owned(reason)),
                 styles::error(),
             )
         }
     };
     Line::from(vec![
         status,
-        Span::styled(format!("  socket {}", app.socket.display()), styles::dim()),
+        Span::styled(
+            format!("  socket {}", owned(&app.socket.display().to_string())),
+            styles::dim(),
+        ),
     ])
 }
 
@@ -47,10 +52,11 @@ fn totals(app: &App) -> Line<'static> {
     let Some(stats) = &app.stats else {
         return Line::styled("no counters yet", styles::dim());
     };
-    let mode = match stats.mode {
-        mcp_cors::Mode::Enforce => Span::styled("enforce", styles::ok()),
-        mcp_cors::Mode::ReportOnly => Span::styled("report-only", styles::warn()),
+    let style = match stats.mode {
+        mcp_cors::Mode::Enforce => styles::ok(),
+        mcp_cors::Mode::ReportOnly => styles::warn(),
     };
+    let mode = Span::styled(stats.mode.as_str(), style);
     let mut spans = vec![
         Span::raw("mode "),
         mode,

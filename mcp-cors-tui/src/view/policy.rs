@@ -6,6 +6,7 @@ use ratatui::text::Line;
 use ratatui::widgets::{Block, List, ListItem, ListState};
 
 use super::styles;
+use crate::escape::owned;
 use crate::state::{App, Focus};
 
 /// Draws the panel.
@@ -18,17 +19,21 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
         .title_bottom(Line::styled(" n: add  d: remove ", styles::dim()));
     if let Some(source) = app.policy.as_ref().and_then(|p| p.source.as_ref()) {
         block = block.title_bottom(
-            Line::styled(format!(" {} ", source.display()), styles::dim()).right_aligned(),
+            Line::styled(
+                format!(" {} ", owned(&source.display().to_string())),
+                styles::dim(),
+            )
+            .right_aligned(),
         );
     }
-    let mut items: Vec<ListItem> = origins.iter().map(|o| ListItem::new(o.clone())).collect();
+    let mut items: Vec<ListItem> = origins.iter().map(|o| ListItem::new(owned(o))).collect();
     if let Some(policy) = &app.policy {
         items.extend(
             policy
                 .settings
                 .allowed_origin_regexes
                 .iter()
-                .map(|r| ListItem::new(Line::styled(format!("regex {r}"), styles::dim()))),
+                .map(|r| ListItem::new(Line::styled(format!("regex {}", owned(r)), styles::dim()))),
         );
     }
     if origins.is_empty() {

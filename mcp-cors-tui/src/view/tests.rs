@@ -18,7 +18,12 @@ const HEIGHT: u16 = 24;
 
 /// The screen as text, one line per row, trailing blanks trimmed.
 fn screen(app: &App) -> String {
-    let mut terminal = Terminal::new(TestBackend::new(WIDTH, HEIGHT)).expect("test backend");
+    screen_of(app, WIDTH)
+}
+
+/// [`screen`] on a terminal `width` columns wide.
+fn screen_of(app: &App, width: u16) -> String {
+    let mut terminal = Terminal::new(TestBackend::new(width, HEIGHT)).expect("test backend");
     terminal
         .draw(|frame| render(frame, app))
         .expect("drawing on a test backend cannot fail");
@@ -228,4 +233,33 @@ fn the_untracked_bucket_is_counted_but_not_offered() {
         text.contains("(other) 900 refusals from untracked origins"),
         "{text}"
     );
+}
+
+#[test]
+fn control_characters_from_a_request_are_shown_escaped() {
+    // ESC [31m (C0), CSI as C1, DEL: a terminal would act on each if drawn raw.
+    let hostile = "https://evil.example\x1b[31m\u{9b}2J\x7f";
+    let mut app = fixtures::streaming_app();
+    app.update(Msg::Net(NetMsg::Event(decision(
+        1,
+        Verdict::Deny,
+        hostile,
+        "/mcp\u{85}x",
+    ))));
+    let mut stats = fixtures::stats();
+    stats.origins[1].origin = hostile.into();
+    stats.origins[1].last_reason = Some("header X-\x1b]0;pwned\x07 not allowed".into());
+    app.update(Msg::Net(NetMsg::Stats(stats)));
+    act(&mut app, &[Action::FocusNext]);
+    // Wide enough that the whole decision line shows.
+    let text = screen_of(&app, 180);
+    assert!(
+        !text.chars().any(|c| c.is_control() && c != '\n'),
+        "a raw control character reached the screen:\n{text:?}"
+    );
+    assert!(
+        text.contains(r"https://evil.example\x1b[31m\u{9b}2J\x7f /mcp\u{85}x"),
+        "{text}"
+    );
+    insta::assert_snapshot!(text);
 }

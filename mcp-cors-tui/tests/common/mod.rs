@@ -161,3 +161,42 @@ pub fn run(args: &[&str]) -> Output {
 pub fn s(path: &Path) -> &str {
     path.to_str().expect("UTF-8 path")
 }
+
+/// A stand-in for a server, owned by this process's user, on `path`: greets each
+/// connection with a hello, agrees to `hello`, and answers `subscribe` by sending
+/// `events` (whole JSON lines, written as given) after the `subscribed` reply.
+pub fn fake_server(path: &Path, events: Vec<String>) {
+    use std::io::BufRead;
+    use std::os::unix::net::UnixListener;
+    let listener = UnixListener::bind(path).expect("bind the fake server");
+    thread::spawn(move || {
+        for stream in listener.incoming().map_while(Result::ok) {
+            let events = events.clone();
+            thread::spawn(move || {
+                let mut out = stream.try_clone().expect("clone the stream");
+                let hello = format!(
+                    "{{\"type\":\"hello\",\"protocol\":\"{}\",\"version\":{},\"server\":\"0.0.0\"}}\n",
+                    mcp_cors::protocol::PROTOCOL,
+                    mcp_cors::protocol::VERSION
+                );
+                let _ = out.write_all(hello.as_bytes());
+                for line in std::io::BufReader::new(stream)
+                    .lines()
+                    .map_while(Result::ok)
+                {
+                    let reply = if line.contains("\"subscribe\"") {
+                        let mut reply = "{\"type\":\"subscribed\",\"replayed\":0}\n".to_owned();
+                        for event in &events {
+                            reply.push_str(event);
+                            reply.push('\n');
+                        }
+                        reply
+                    } else {
+                        "{\"type\":\"hello_ok\"}\n".to_owned()
+                    };
+                    let _ = out.write_all(reply.as_bytes());
+                }
+            });
+        }
+    });
+}

@@ -472,6 +472,10 @@ impl Connection {
             Request::AddOrigin { origin } => self.change(&store, Change::Add(&origin)).await,
             Request::RemoveOrigin { origin } => self.change(&store, Change::Remove(&origin)).await,
         };
+        // Let go of the store before the client can see the reply: a client that then
+        // drops the last `McpCors` must find the store (and its socket file) gone at once,
+        // not dropped a moment later on this thread.
+        drop(store);
         self.send(&reply).await.is_ok()
     }
 

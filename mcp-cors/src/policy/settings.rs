@@ -15,6 +15,27 @@ pub enum Mode {
     ReportOnly,
 }
 
+impl Mode {
+    /// The mode as the policy file spells it: `enforce` or `report-only`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Enforce => "enforce",
+            Mode::ReportOnly => "report-only",
+        }
+    }
+}
+
+/// As the policy file spells it, so that what a tool shows can be pasted back.
+///
+/// ```
+/// assert_eq!(mcp_cors::Mode::ReportOnly.to_string(), "report-only");
+/// ```
+impl std::fmt::Display for Mode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// The `[admin]` table: the local admin socket the TUI connects to.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -119,6 +140,19 @@ impl Default for PolicySettings {
             allow_same_origin: true,
             mode: Mode::Enforce,
             admin: AdminSettings::default(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Mode;
+
+    #[test]
+    fn a_mode_is_displayed_as_the_file_spells_it() {
+        for mode in [Mode::Enforce, Mode::ReportOnly] {
+            let spelled = serde_json::to_string(&mode).unwrap();
+            assert_eq!(format!("\"{mode}\""), spelled);
         }
     }
 }

@@ -1,6 +1,7 @@
 //! A real actix service with recording handlers, and assertion helpers.
 #![allow(dead_code)] // each test file uses its own subset
 
+pub mod client;
 pub mod inotify;
 pub mod server;
 
