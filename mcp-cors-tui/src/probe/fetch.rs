@@ -331,3 +331,302 @@ pub fn is_exposed(response: &Headers, name: &str, include: bool) -> bool {
         .iter()
         .any(|h| h.eq_ignore_ascii_case(name) || (h == "*" && !include))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ORIGIN: &str = "http://127.0.0.1:5173";
+
+    fn h(pairs: &[(&str, &str)]) -> Headers {
+        Headers::from_pairs(pairs.iter().copied())
+    }
+
+    fn owned(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn json_content_type_is_unsafe_and_the_sdk_accept_is_safelisted() {
+        let sdk = owned(&[
+            ("Content-Type", "application/json"),
+            ("Accept", "application/json, text/event-stream"),
+            ("MCP-Protocol-Version", "2025-06-18"),
+            ("mcp-session-id", "abc"),
+        ]);
+        assert_eq!(
+            cors_unsafe_names(&sdk),
+            ["content-type", "mcp-protocol-version", "mcp-session-id"]
+        );
+        assert!(is_safelisted_request_header(
+            "content-type",
+            "text/plain;charset=UTF-8"
+        ));
+        assert!(!is_safelisted_request_header("accept", "a(b)"));
+        assert!(!is_safelisted_request_header("accept", &"a".repeat(129)));
+        assert!(is_safelisted_request_header("accept", &"a".repeat(128)));
+    }
+
+    #[test]
+    fn safelisted_values_over_1024_bytes_all_need_permission() {
+        let big = owned(&[
+            ("accept", &"a".repeat(128)),
+            ("accept-language", &"b".repeat(128)),
+            ("content-language", &"c".repeat(128)),
+        ]);
+        assert!(cors_unsafe_names(&big).is_empty());
+        let many: Vec<(String, String)> = (0..9)
+            .map(|_| ("accept".to_owned(), "a".repeat(120)))
+            .collect();
+        assert_eq!(cors_unsafe_names(&many), ["accept"]);
+    }
+
+    #[test]
+    fn the_cors_check_names_each_mistake_as_chromium_does() {
+        let check = |pairs: &[(&str, &str)], include| cors_check(&h(pairs), ORIGIN, include);
+        assert_eq!(check(&[], false), Err(CorsError::MissingAllowOrigin));
+        assert_eq!(
+            check(&[("Access-Control-Allow-Origin", ORIGIN)], false),
+            Ok(())
+        );
+        assert_eq!(
+            check(
+                &[
+                    ("access-control-allow-origin", ORIGIN),
+                    ("access-control-allow-origin", ORIGIN)
+                ],
+                false
+            ),
+            Err(CorsError::MultipleAllowOrigin(format!(
+                "{ORIGIN}, {ORIGIN}"
+            )))
+        );
+        let list = format!("{ORIGIN} http://localhost:5173");
+        assert_eq!(
+            check(&[("access-control-allow-origin", &list)], false),
+            Err(CorsError::MultipleAllowOrigin(list.clone()))
+        );
+        let slash = format!("{ORIGIN}/");
+        assert_eq!(
+            check(&[("access-control-allow-origin", &slash)], false),
+            Err(CorsError::AllowOriginMismatch(slash.clone()))
+        );
+        assert_eq!(
+            check(
+                &[("access-control-allow-origin", "HTTP://127.0.0.1:5173")],
+                false
+            ),
+            Err(CorsError::AllowOriginMismatch(
+                "HTTP://127.0.0.1:5173".into()
+            ))
+        );
+        assert_eq!(
+            check(&[("access-control-allow-origin", "nope")], false),
+            Err(CorsError::InvalidAllowOrigin("nope".into()))
+        );
+        assert_eq!(
+            check(&[("access-control-allow-origin", "*")], false),
+            Ok(())
+        );
+        assert_eq!(
+            check(&[("access-control-allow-origin", "*")], true),
+            Err(CorsError::WildcardOrigin)
+        );
+        assert_eq!(
+            check(&[("access-control-allow-origin", ORIGIN)], true),
+            Err(CorsError::InvalidAllowCredentials(String::new()))
+        );
+        assert_eq!(
+            check(
+                &[
+                    ("access-control-allow-origin", ORIGIN),
+                    ("access-control-allow-credentials", "True")
+                ],
+                true
+            ),
+            Err(CorsError::InvalidAllowCredentials("True".into()))
+        );
+        assert_eq!(
+            check(
+                &[
+                    ("access-control-allow-origin", ORIGIN),
+                    ("access-control-allow-credentials", "true")
+                ],
+                true
+            ),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn messages_use_chromiums_words() {
+        assert_eq!(
+            CorsError::MissingAllowOrigin.on_preflight(),
+            "Response to preflight request doesn't pass access control check: No 'Access-Control-Allow-Origin' header is present on the requested resource."
+        );
+        assert_eq!(
+            CorsError::PreflightStatus.on_preflight(),
+            "Response to preflight request doesn't pass access control check: It does not have HTTP ok status."
+        );
+        assert_eq!(
+            CorsError::HeaderNotAllowed("mcp-protocol-version".into()).on_preflight(),
+            "Request header field mcp-protocol-version is not allowed by Access-Control-Allow-Headers in preflight response."
+        );
+        assert_eq!(
+            CorsError::InvalidAllowCredentials(String::new()).to_string(),
+            "The value of the 'Access-Control-Allow-Credentials' header in the response is '' which must be 'true' when the request's credentials mode is 'include'."
+        );
+    }
+
+    fn preflight(
+        status: u16,
+        pairs: &[(&str, &str)],
+        method: &str,
+        include: bool,
+    ) -> Result<(), CorsError> {
+        let headers = owned(&[
+            ("content-type", "application/json"),
+            ("mcp-protocol-version", "2025-06-18"),
+        ]);
+        let asked = PreflightFor {
+            method,
+            headers: &headers,
+        };
+        preflight_check(status, &h(pairs), &asked, ORIGIN, include)
+    }
+
+    #[test]
+    fn a_preflight_needs_the_origin_first_then_an_ok_status() {
+        assert_eq!(
+            preflight(405, &[], "POST", false),
+            Err(CorsError::MissingAllowOrigin)
+        );
+        let acao = ("access-control-allow-origin", ORIGIN);
+        assert_eq!(
+            preflight(401, &[acao], "POST", false),
+            Err(CorsError::PreflightStatus)
+        );
+        assert_eq!(
+            preflight(302, &[acao, ("location", "/login")], "POST", false),
+            Err(CorsError::PreflightRedirect)
+        );
+        let all = (
+            "access-control-allow-headers",
+            "Content-Type, MCP-Protocol-Version",
+        );
+        assert_eq!(preflight(200, &[acao, all], "POST", false), Ok(()));
+        assert_eq!(preflight(204, &[acao, all], "POST", false), Ok(()));
+    }
+
+    #[test]
+    fn allow_headers_must_name_each_unsafe_header_and_star_is_literal_with_credentials() {
+        let acao = ("access-control-allow-origin", ORIGIN);
+        let acac = ("access-control-allow-credentials", "true");
+        assert_eq!(
+            preflight(
+                204,
+                &[acao, ("access-control-allow-headers", "content-type")],
+                "POST",
+                false
+            ),
+            Err(CorsError::HeaderNotAllowed("mcp-protocol-version".into()))
+        );
+        let star = ("access-control-allow-headers", "*");
+        assert_eq!(preflight(204, &[acao, star], "POST", false), Ok(()));
+        assert_eq!(
+            preflight(204, &[acao, acac, star], "POST", true),
+            Err(CorsError::HeaderNotAllowed("content-type".into()))
+        );
+        assert_eq!(
+            preflight(
+                204,
+                &[acao, ("access-control-allow-headers", "content-type;x")],
+                "POST",
+                false
+            ),
+            Err(CorsError::InvalidAllowHeaders)
+        );
+        let auth = owned(&[("authorization", "Bearer x")]);
+        let asked = PreflightFor {
+            method: "POST",
+            headers: &auth,
+        };
+        assert_eq!(
+            preflight_check(204, &h(&[acao, star]), &asked, ORIGIN, false),
+            Err(CorsError::HeaderNotAllowed("authorization".into())),
+            "`*` never covers Authorization"
+        );
+    }
+
+    #[test]
+    fn allow_methods_are_case_sensitive_and_post_needs_none() {
+        let acao = ("access-control-allow-origin", ORIGIN);
+        let acah = ("access-control-allow-headers", "*");
+        let acac = ("access-control-allow-credentials", "true");
+        assert_eq!(
+            preflight(
+                204,
+                &[acao, acah, ("access-control-allow-methods", "GET")],
+                "POST",
+                false
+            ),
+            Ok(())
+        );
+        assert_eq!(
+            preflight(
+                204,
+                &[acao, acah, ("access-control-allow-methods", "delete")],
+                "DELETE",
+                false
+            ),
+            Err(CorsError::MethodNotAllowed("DELETE".into()))
+        );
+        assert_eq!(
+            preflight(
+                204,
+                &[acao, acah, ("access-control-allow-methods", "*")],
+                "DELETE",
+                false
+            ),
+            Ok(())
+        );
+        let named = (
+            "access-control-allow-headers",
+            "content-type, mcp-protocol-version",
+        );
+        assert_eq!(
+            preflight(
+                204,
+                &[acao, acac, named, ("access-control-allow-methods", "*")],
+                "DELETE",
+                true
+            ),
+            Err(CorsError::MethodNotAllowed("DELETE".into()))
+        );
+        assert_eq!(
+            preflight(
+                204,
+                &[acao, acah, ("access-control-allow-methods", "GET, DE LETE")],
+                "DELETE",
+                false
+            ),
+            Err(CorsError::InvalidAllowMethods)
+        );
+    }
+
+    #[test]
+    fn a_page_reads_only_exposed_headers() {
+        let none = h(&[("mcp-session-id", "s")]);
+        assert!(!is_exposed(&none, "mcp-session-id", false));
+        assert!(is_exposed(&none, "content-type", false));
+        let listed = h(&[("access-control-expose-headers", "Mcp-Session-Id, X")]);
+        assert!(is_exposed(&listed, "mcp-session-id", true));
+        let star = h(&[("access-control-expose-headers", "*")]);
+        assert!(is_exposed(&star, "mcp-session-id", false));
+        assert!(!is_exposed(&star, "mcp-session-id", true));
+        assert!(!is_exposed(&star, "set-cookie", false));
+    }
+}
