@@ -1,0 +1,3 @@
+//! Code shared by the end-to-end tests of the root package.
+
+pub mod webdriver;
