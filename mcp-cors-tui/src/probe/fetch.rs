@@ -260,14 +260,15 @@ pub struct PreflightFor<'a> {
     pub headers: &'a [(String, String)],
 }
 
-/// The checks of the CORS-preflight fetch on its answer (steps 7.1–7.7).
+/// The checks of the CORS-preflight fetch on its answer (steps 7.1–7.7), as Chromium
+/// applies them.
 pub fn preflight_check(
     status: u16,
     response: &Headers,
     request: &PreflightFor<'_>,
     origin: &str,
     include: bool,
-) -> Result<(), CorsError> {
+) -> Result<PreflightOk, CorsError> {
     if matches!(status, 301 | 302 | 303 | 307 | 308) && response.contains("location") {
         return Err(CorsError::PreflightRedirect);
     }
@@ -290,21 +291,29 @@ pub fn preflight_check(
     {
         return Err(CorsError::MethodNotAllowed(request.method.to_owned()));
     }
-    // `Authorization` is never covered by `*`.
-    if request
+    // The standard never lets `*` cover `Authorization`; Chromium still does (with a
+    // deprecation notice), and the probe's verdicts are Chromium's: the caller warns.
+    let authorization_by_wildcard = request
         .headers
         .iter()
         .any(|(n, _)| n.eq_ignore_ascii_case("authorization"))
-        && !allowed_headers.iter().any(|h| h == "authorization")
-    {
-        return Err(CorsError::HeaderNotAllowed("authorization".to_owned()));
-    }
+        && !allowed_headers.iter().any(|h| h == "authorization");
     for name in cors_unsafe_names(request.headers) {
         if !allowed_headers.contains(&name) && !wildcard(&allowed_headers) {
             return Err(CorsError::HeaderNotAllowed(name));
         }
     }
-    Ok(())
+    Ok(PreflightOk {
+        authorization_by_wildcard,
+    })
+}
+
+/// A preflight answer the browser accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PreflightOk {
+    /// `Authorization` was allowed only by `*`, which Firefox, Safari and the standard
+    /// refuse.
+    pub authorization_by_wildcard: bool,
 }
 
 /// Response headers every page may read.
@@ -495,7 +504,7 @@ mod tests {
             method,
             headers: &headers,
         };
-        preflight_check(status, &h(pairs), &asked, ORIGIN, include)
+        preflight_check(status, &h(pairs), &asked, ORIGIN, include).map(|_| ())
     }
 
     #[test]
@@ -556,8 +565,17 @@ mod tests {
         };
         assert_eq!(
             preflight_check(204, &h(&[acao, star]), &asked, ORIGIN, false),
-            Err(CorsError::HeaderNotAllowed("authorization".into())),
-            "`*` never covers Authorization"
+            Ok(PreflightOk {
+                authorization_by_wildcard: true
+            }),
+            "Chromium lets `*` cover Authorization (the standard does not: a warning)"
+        );
+        let named = ("access-control-allow-headers", "Authorization");
+        assert_eq!(
+            preflight_check(204, &h(&[acao, named]), &asked, ORIGIN, false),
+            Ok(PreflightOk {
+                authorization_by_wildcard: false
+            })
         );
     }
 

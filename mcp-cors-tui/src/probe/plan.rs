@@ -471,7 +471,12 @@ impl Browser<'_> {
             &self.page.origin,
             self.page.include,
         ) {
-            Ok(()) => {
+            Ok(accepted) => {
+                if accepted.authorization_by_wildcard {
+                    self.report.warn(
+                        "Access-Control-Allow-Headers: * covers Authorization only in Chromium (deprecated there); Firefox, Safari and the Fetch standard need Authorization named",
+                    );
+                }
                 let detail = format!(
                     "{}, allows {method}{}",
                     res.status,
