@@ -8,8 +8,6 @@
 //! built with cargo first). Needs `/usr/bin/chromium` and `/usr/bin/chromedriver`.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
 
 use actix_web::http::StatusCode;
 use actix_web::web::{self, Bytes};
@@ -17,6 +15,7 @@ use actix_web::{App, HttpRequest, HttpResponse, HttpResponseBuilder, HttpServer}
 use serde_json::{Value, json};
 
 mod support;
+use support::binaries::probe_binary;
 use support::webdriver::Browser;
 
 const PAGE: &str = include_str!("probe_browser/page.html");
@@ -397,32 +396,6 @@ fn start_page_server() -> SocketAddr {
     let addr = server.addrs()[0];
     actix_web::rt::spawn(server.run());
     addr
-}
-
-/// `target/<profile>/mcp-cors-tui`, built (or found up to date) by cargo once.
-fn probe_binary() -> PathBuf {
-    static BINARY: OnceLock<PathBuf> = OnceLock::new();
-    BINARY
-        .get_or_init(|| {
-            let exe = std::env::current_exe().expect("the test binary's path");
-            let profile_dir = exe
-                .parent()
-                .and_then(Path::parent)
-                .expect("target/<profile>/deps/<test>");
-            let mut build = std::process::Command::new(env!("CARGO"));
-            build
-                .args(["build", "-q", "-p", "mcp-cors-tui", "--bin", "mcp-cors-tui"])
-                .current_dir(env!("CARGO_MANIFEST_DIR"));
-            if profile_dir.file_name().is_some_and(|n| n == "release") {
-                build.arg("--release");
-            }
-            let status = build.status().expect("run cargo build -p mcp-cors-tui");
-            assert!(status.success(), "cargo build -p mcp-cors-tui failed");
-            let binary = profile_dir.join("mcp-cors-tui");
-            assert!(binary.exists(), "no probe binary at {}", binary.display());
-            binary
-        })
-        .clone()
 }
 
 /// The probe's verdict: exit code and JSON report.
