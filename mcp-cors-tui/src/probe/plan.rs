@@ -519,3 +519,192 @@ impl Browser<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::probe::fetch::Headers;
+
+    const ORIGIN: &str = "http://127.0.0.1:5173";
+
+    /// A server scripted by a function of the request; every request is kept.
+    struct Scripted<F> {
+        answer: F,
+        sent: Vec<Request>,
+    }
+
+    impl<F: FnMut(&Request) -> Result<Response, HttpError>> Transport for Scripted<F> {
+        fn send(&mut self, request: &Request) -> Result<Response, HttpError> {
+            self.sent.push(request.clone());
+            (self.answer)(request)
+        }
+    }
+
+    fn header<'a>(request: &'a Request, name: &str) -> Option<&'a str> {
+        request
+            .headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn page() -> Page {
+        Page {
+            url: Url::parse("http://localhost:8080/mcp").unwrap(),
+            host: "localhost:8080".into(),
+            origin: ORIGIN.into(),
+            include: false,
+            extra: Vec::new(),
+            private_network: false,
+        }
+    }
+
+    fn response(status: u16, pairs: &[(&str, &str)], body: &str) -> Response {
+        Response {
+            status,
+            headers: Headers::from_pairs(pairs.iter().copied()),
+            body: body.to_owned(),
+        }
+    }
+
+    /// A correct server, but for `expose` (Access-Control-Expose-Headers) and `sse`.
+    fn server(
+        expose: &'static str,
+        sse: bool,
+    ) -> impl FnMut(&Request) -> Result<Response, HttpError> {
+        move |r: &Request| {
+            let cors = [
+                ("access-control-allow-origin", ORIGIN),
+                ("vary", "Origin"),
+                ("access-control-allow-methods", "GET, POST, DELETE"),
+                (
+                    "access-control-allow-headers",
+                    "content-type, mcp-protocol-version, mcp-session-id",
+                ),
+                ("access-control-expose-headers", expose),
+            ];
+            let body = r.body.as_deref().unwrap_or("");
+            let answer = if r.method == "OPTIONS" {
+                response(204, &cors, "")
+            } else if body.contains("\"initialize\"") {
+                let json = r#"{"jsonrpc":"2.0","id":1,"result":{"protocolVersion":"2025-06-18"}}"#;
+                let mut all = cors.to_vec();
+                all.push(("mcp-session-id", "s1"));
+                if sse {
+                    all.push(("content-type", "text/event-stream"));
+                    response(200, &all, &format!("event: message\ndata: {json}\n\n"))
+                } else {
+                    all.push(("content-type", "application/json"));
+                    response(200, &all, json)
+                }
+            } else if header(r, "mcp-session-id") != Some("s1") {
+                response(400, &cors, "no session")
+            } else if r.method == "GET" {
+                response(405, &cors, "")
+            } else if body.contains("tools/list") {
+                let mut all = cors.to_vec();
+                all.push(("content-type", "application/json"));
+                response(
+                    200,
+                    &all,
+                    r#"{"jsonrpc":"2.0","id":2,"result":{"tools":[{"name":"a"}]}}"#,
+                )
+            } else {
+                response(202, &cors, "")
+            };
+            Ok(answer)
+        }
+    }
+
+    fn run_against<F: FnMut(&Request) -> Result<Response, HttpError>>(
+        answer: F,
+    ) -> (Result<Report, Unreachable>, Vec<Request>) {
+        let mut t = Scripted {
+            answer,
+            sent: Vec::new(),
+        };
+        let mut report = Report::default();
+        let outcome = run(&mut t, &page(), &mut report).map(|()| report);
+        (outcome, t.sent)
+    }
+
+    #[test]
+    fn a_correct_server_passes_and_the_page_sends_what_the_sdk_sends() {
+        let (report, sent) = run_against(server("Mcp-Session-Id", true));
+        let report = report.unwrap();
+        assert!(report.ok(), "{report:#?}");
+        assert!(report.warnings.is_empty(), "{:?}", report.warnings);
+        let preflight = &sent[0];
+        assert_eq!(preflight.method, "OPTIONS");
+        assert_eq!(
+            header(preflight, "access-control-request-method"),
+            Some("POST")
+        );
+        assert_eq!(
+            header(preflight, "access-control-request-headers"),
+            Some("content-type")
+        );
+        assert_eq!(header(preflight, "origin"), Some(ORIGIN));
+        assert_eq!(header(preflight, "host"), Some("localhost:8080"));
+        let init = &sent[1];
+        assert_eq!(
+            header(init, "mcp-protocol-version"),
+            None,
+            "not before initialize"
+        );
+        assert_eq!(
+            header(init, "accept"),
+            Some("application/json, text/event-stream")
+        );
+        let list = sent
+            .iter()
+            .find(|r| r.body.as_deref().is_some_and(|b| b.contains("tools/list")))
+            .unwrap();
+        assert_eq!(header(list, "mcp-session-id"), Some("s1"));
+        assert_eq!(header(list, "mcp-protocol-version"), Some("2025-06-18"));
+        let names: Vec<&str> = report.steps.iter().map(|s| s.name.as_str()).collect();
+        assert!(
+            names.contains(&"GET stream") && names.contains(&"DELETE"),
+            "{names:?}"
+        );
+    }
+
+    #[test]
+    fn an_unexposed_session_id_is_not_sent_and_the_next_call_says_why() {
+        let (report, sent) = run_against(server("X-Other", false));
+        let report = report.unwrap();
+        let failed = report.first_failure().unwrap();
+        assert_eq!(failed.name, "notifications/initialized");
+        assert!(failed.detail.contains("HTTP 400"), "{}", failed.detail);
+        assert!(
+            failed.detail.contains("Access-Control-Expose-Headers"),
+            "{}",
+            failed.detail
+        );
+        assert!(sent.iter().all(|r| header(r, "mcp-session-id").is_none()));
+        assert!(report.warnings.iter().any(|w| w.contains("Mcp-Session-Id")));
+    }
+
+    #[test]
+    fn no_answer_at_all_is_unreachable_but_a_later_network_error_is_a_failed_step() {
+        let (outcome, _) =
+            run_against(|_: &Request| Err(HttpError::Body(std::io::Error::other("refused"))));
+        assert!(outcome.is_err());
+        let mut correct = server("Mcp-Session-Id", false);
+        let (outcome, _) = run_against(move |r: &Request| {
+            if r.method == "GET" {
+                Err(HttpError::Body(std::io::Error::other("reset")))
+            } else {
+                correct(r)
+            }
+        });
+        let report = outcome.unwrap();
+        let failed = report.first_failure().unwrap();
+        assert_eq!(failed.name, "GET stream");
+        assert!(
+            failed.detail.contains("Failed to fetch"),
+            "{}",
+            failed.detail
+        );
+    }
+}
