@@ -50,6 +50,8 @@ enum Mistake {
     NoHostGuard,
     NoVary,
     LongMaxAge,
+    PreflightRedirect,
+    AllowHeadersNotTokens,
     UnauthorizedWithoutExposedChallenge,
 }
 
@@ -139,6 +141,8 @@ const CASES: &[Case] = &[
         no_security: true,
         ..case(Mistake::NoOriginGuard, None)
     },
+    case(Mistake::PreflightRedirect, Some("initialize preflight")),
+    case(Mistake::AllowHeadersNotTokens, Some("initialize preflight")),
     // Fine in a browser today, yet warned about.
     Case {
         warning: Some("Vary does not list Origin"),
@@ -205,6 +209,7 @@ impl Server {
             let headers = match self.mistake {
                 M::AllowHeadersStar => "*",
                 M::AllowHeadersWithoutProtocolVersion => "Content-Type, Mcp-Session-Id",
+                M::AllowHeadersNotTokens => "Content-Type; Mcp-Protocol-Version; Mcp-Session-Id",
                 _ => "Content-Type, Mcp-Protocol-Version, Mcp-Session-Id, Authorization",
             };
             h.push(("access-control-allow-methods", methods.to_owned()));
@@ -261,6 +266,10 @@ impl Server {
                 .append_header(("www-authenticate", "Bearer"))
                 .finish(),
             Mistake::Preflight200 => self.respond(StatusCode::OK, true).finish(),
+            Mistake::PreflightRedirect => self
+                .respond(StatusCode::TEMPORARY_REDIRECT, true)
+                .append_header(("location", "/elsewhere"))
+                .finish(),
             _ => self.respond(StatusCode::NO_CONTENT, true).finish(),
         }
     }
