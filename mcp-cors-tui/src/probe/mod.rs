@@ -86,7 +86,17 @@ pub fn run(options: &Options) -> ExitCode {
     };
     match probe(&mut Network::new(), &page, !options.no_security) {
         Ok(report) => print(&report, options.json),
-        Err(e) => usage(&e),
+        Err(e) => {
+            if options.json {
+                // A monitor parsing stdout still gets a document saying what happened.
+                let doc = serde_json::json!({
+                    "ok": false, "url": page.url.as_str(), "origin": page.origin,
+                    "steps": [], "warnings": [], "error": e.to_string(),
+                });
+                println!("{doc}");
+            }
+            usage(&e)
+        }
     }
 }
 
