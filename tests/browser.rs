@@ -8,10 +8,8 @@
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::net::{SocketAddr, TcpListener};
-use std::os::unix::process::CommandExt;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -21,19 +19,12 @@ use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use mcp_cors::McpCors;
 use mcp_cors::client::Client;
 use mcp_cors::protocol::{Event, Request, ServerLine};
-use serde_json::{Value, json};
+use serde_json::json;
+
+mod support;
+use support::webdriver::Browser;
 
 const PAGE: &str = include_str!("browser/page.html");
-const CHROMIUM: &str = "/usr/bin/chromium";
-const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// Serves the test page at `/` on both of its origins.
 fn start_page_server() -> SocketAddr {
@@ -170,138 +161,6 @@ fn start_mcp_server(
     let addr = server.addrs()[0];
     actix_web::rt::spawn(server.run());
     (addr, cors)
-}
-
-/// A WebDriver session on a chromedriver child process; both are ended on drop.
-struct Browser {
-    driver: Child,
-    http: awc::Client,
-    url: String,
-    _profile: tempfile::TempDir,
-}
-
-impl Browser {
-    async fn start() -> Browser {
-        for tool in [CHROMIUM, CHROMEDRIVER] {
-            assert!(
-                Path::new(tool).exists(),
-                "{tool} is missing: install Debian's chromium and chromium-driver (`.ci/run` does)"
-            );
-        }
-        let port = free_port();
-        let driver = Command::new(CHROMEDRIVER)
-            .arg(format!("--port={port}"))
-            // Its own process group, which the browser it starts joins: killing the group
-            // on drop ends both (killing chromedriver alone orphans a running browser).
-            .process_group(0)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start chromedriver");
-        let http = awc::Client::builder()
-            .timeout(Duration::from_secs(60))
-            .finish();
-        let base = format!("http://127.0.0.1:{port}");
-        let start = Instant::now();
-        loop {
-            let ready = match http.get(format!("{base}/status")).send().await {
-                Ok(mut res) => res
-                    .json::<Value>()
-                    .await
-                    .ok()
-                    .is_some_and(|v| v["value"]["ready"] == true),
-                Err(_) => false,
-            };
-            if ready {
-                break;
-            }
-            assert!(
-                start.elapsed() < Duration::from_secs(20),
-                "chromedriver did not start"
-            );
-            actix_web::rt::time::sleep(Duration::from_millis(50)).await;
-        }
-        let profile = tempfile::tempdir().unwrap();
-        let args = [
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--disable-quic",
-        ]
-        .into_iter()
-        .map(str::to_owned)
-        .chain([format!("--user-data-dir={}", profile.path().display())])
-        .collect::<Vec<_>>();
-        let caps = json!({"capabilities": {"alwaysMatch": {
-            "browserName": "chrome",
-            "goog:chromeOptions": {"binary": CHROMIUM, "args": args},
-            "timeouts": {"script": 30000, "pageLoad": 30000}
-        }}});
-        let mut res = http
-            .post(format!("{base}/session"))
-            .send_json(&caps)
-            .await
-            .expect("new session");
-        let body: Value = res.json().limit(1 << 20).await.unwrap();
-        let session = body["value"]["sessionId"]
-            .as_str()
-            .unwrap_or_else(|| panic!("no session: {body}"))
-            .to_owned();
-        Browser {
-            driver,
-            http,
-            url: format!("{base}/session/{session}"),
-            _profile: profile,
-        }
-    }
-
-    async fn command(&self, path: &str, body: Value) -> Value {
-        let mut res = self
-            .http
-            .post(format!("{}/{path}", self.url))
-            .send_json(&body)
-            .await
-            .unwrap_or_else(|e| panic!("webdriver {path}: {e}"));
-        let status = res.status();
-        let body: Value = res.json().limit(16 << 20).await.unwrap();
-        assert!(status.is_success(), "webdriver {path}: {status} {body}");
-        body["value"].clone()
-    }
-
-    async fn goto(&self, url: &str) {
-        self.command("url", json!({ "url": url })).await;
-    }
-
-    /// Runs `call` (an expression returning a promise) in the page; returns its value.
-    async fn run(&self, call: &str) -> Value {
-        let script = format!(
-            "const done = arguments[arguments.length - 1];\
-             ({call}).then(done, (e) => done({{ thrown: String(e) }}));"
-        );
-        self.command("execute/async", json!({ "script": script, "args": [] }))
-            .await
-    }
-
-    async fn add_cookie(&self, name: &str, value: &str) {
-        let cookie =
-            json!({"cookie": {"name": name, "value": value, "path": "/", "sameSite": "Lax"}});
-        self.command("cookie", cookie).await;
-    }
-}
-
-impl Drop for Browser {
-    fn drop(&mut self) {
-        // The whole group: chromedriver and the browser it started.
-        let _ = Command::new("kill")
-            .args(["-KILL", "--", &format!("-{}", self.driver.id())])
-            .status();
-        let _ = self.driver.kill();
-        let _ = self.driver.wait();
-    }
 }
 
 /// The library's admin client, failing the test on any error or a late answer.

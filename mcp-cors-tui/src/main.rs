@@ -12,6 +12,7 @@ mod escape;
 #[cfg(test)]
 mod fixtures;
 mod input;
+mod probe;
 mod state;
 mod terminal;
 mod ui;
@@ -71,6 +72,32 @@ enum Command {
         /// The policy file, e.g. cors.toml.
         file: PathBuf,
     },
+    /// What a browser page at ORIGIN will do with any MCP endpoint: replays its requests,
+    /// applies the Fetch standard's CORS checks and the MCP guards. Exit 0 when every
+    /// step passes, 1 when one fails, 2 on a usage or connection error.
+    Probe(ProbeArgs),
+}
+
+/// `probe URL --origin ORIGIN …`
+#[derive(Debug, Args)]
+struct ProbeArgs {
+    /// The MCP Streamable HTTP endpoint, e.g. http://localhost:8080/mcp.
+    url: String,
+    /// The page's origin, e.g. http://localhost:5173.
+    #[arg(long)]
+    origin: String,
+    /// Requests as with `credentials: "include"` (cookies, HTTP auth).
+    #[arg(long)]
+    credentials: bool,
+    /// Skip the guard checks (a foreign Origin gets 403, a foreign Host is refused).
+    #[arg(long)]
+    no_security: bool,
+    /// A header the page adds to every MCP request, e.g. "Authorization: Bearer abc".
+    #[arg(long = "header", value_name = "K:V")]
+    headers: Vec<String>,
+    /// Print {"ok","url","origin","steps":[{"name","ok","detail"}],"warnings"}.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -92,6 +119,16 @@ enum OriginsCommand {
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
+        // `probe` keeps 1 for "a step fails", so its usage errors exit 2.
+        Err(e) if probing(std::env::args().skip(1)) => {
+            let help = matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion);
+            usage_error(&e);
+            return if help {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(2)
+            };
+        }
         Err(e) => return usage_error(&e),
     };
     let target = Target {
@@ -102,6 +139,14 @@ fn main() -> ExitCode {
     match cli.command {
         None => ui::run(socket),
         Some(Command::Check { file }) => check::run(&file),
+        Some(Command::Probe(args)) => probe::run(&probe::Options {
+            url: args.url,
+            origin: args.origin,
+            credentials: args.credentials,
+            no_security: args.no_security,
+            headers: args.headers,
+            json: args.json,
+        }),
         Some(Command::Tail { json, replay }) => cli::execute(cli::tail::run(&socket, json, replay)),
         Some(Command::Status) => cli::execute(cli::status::run(&socket)),
         Some(Command::Origins { command }) => cli::execute(async {
@@ -112,6 +157,21 @@ fn main() -> ExitCode {
             }
         }),
     }
+}
+
+/// Whether the command line names the `probe` subcommand (skipping the global options
+/// and their values).
+fn probing(mut args: impl Iterator<Item = String>) -> bool {
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--config" | "--socket" => {
+                args.next();
+            }
+            a if a.starts_with('-') => {}
+            a => return a == "probe",
+        }
+    }
+    false
 }
 
 /// Prints clap's message for a parse outcome. `--help` and `--version` succeed (stdout,

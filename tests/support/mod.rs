@@ -1,0 +1,4 @@
+//! Code shared by the end-to-end tests of the root package.
+
+pub mod binaries;
+pub mod webdriver;
