@@ -9,6 +9,7 @@ use crate::allow_headers::split_request_headers;
 use crate::events::OriginCounter;
 use crate::host::HostRefusal;
 use crate::matcher::OriginMatch;
+use crate::origin::MAX_ORIGIN_LEN;
 use crate::policy::{Mode, Policy};
 
 /// The verdict on a request, as events report it.
@@ -215,6 +216,10 @@ impl Policy {
             Ok(Some(v)) => v,
             Err(()) => return (refuse(DenyReason::OriginMalformed), None),
         };
+        // Longer than any browser sends: malformed, and not even hashed for the lookup.
+        if origin.len() > MAX_ORIGIN_LEN {
+            return (refuse(DenyReason::OriginMalformed), None);
+        }
         // An exact entry first, on the raw bytes: every entry is a valid origin, so a hit
         // needs no text check; anything else is checked as text, then against patterns.
         let counter = match c.origins.exact_hit(origin.as_bytes()) {
