@@ -297,6 +297,7 @@ pub(super) fn compile(mut s: PolicySettings, loc: &Locator<'_>) -> Result<Policy
     Ok(Policy {
         settings: s,
         compiled,
+        unloaded: None,
     })
 }
 
