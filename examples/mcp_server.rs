@@ -57,6 +57,13 @@ async fn main() -> std::io::Result<()> {
             admin_socket = ?cors.admin_socket(),
             "policy loaded"
         );
+    } else {
+        // There is no last good policy to keep serving: say what is refused, and why.
+        let why = status.last_error.map(|e| e.message).unwrap_or_default();
+        tracing::error!(
+            config = %args.config.display(),
+            "no policy loaded: {why}; every cross-origin request is refused (403) until the file is fixed, which takes effect without a restart"
+        );
     }
 
     let mcp = mcp_cors_e2e::mcp_service(Arc::new(AtomicUsize::new(0)));

@@ -155,10 +155,10 @@ fuzz_target!(|input: Input| {
         let Ok(v) = HeaderValue::from_bytes(&acrh) else { return };
         headers.insert(header::ACCESS_CONTROL_REQUEST_HEADERS, v);
     }
-    // The Host header wins; `:authority` counts only without one.
-    let effective_host: Option<&[u8]> = match &host {
-        Some(h) => Some(h),
-        None => authority.as_ref().map(|a| a.as_str().as_bytes()),
+    // The target's authority wins (RFC 9112 §3.2.2); the Host header counts only without one.
+    let effective_host: Option<&[u8]> = match &authority {
+        Some(a) => Some(a.as_str().as_bytes()),
+        None => host.as_deref(),
     };
     let host_passes = effective_host.is_some_and(host_ok);
 

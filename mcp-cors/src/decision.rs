@@ -1,6 +1,7 @@
 //! The decision for one request: SPEC §4, in order, the first row that applies decides.
 
 use std::fmt;
+use std::sync::Arc;
 
 use actix_web::http::Method;
 use actix_web::http::header::{self, HeaderMap, HeaderName, HeaderValue};
@@ -9,7 +10,7 @@ use crate::allow_headers::split_request_headers;
 use crate::events::OriginCounter;
 use crate::host::HostRefusal;
 use crate::matcher::OriginMatch;
-use crate::origin;
+use crate::origin::{self, MAX_ORIGIN_LEN};
 use crate::policy::{Mode, Policy};
 
 /// The verdict on a request, as events report it.
@@ -55,6 +56,9 @@ pub enum DenyReason {
     HeaderNotAllowed(String),
     /// A preflight asking for Private Network Access while `allow_private_network` is off.
     PrivateNetworkNotAllowed,
+    /// No policy has ever loaded (a bad or missing file at start-up), so every origin is
+    /// refused; the text says why, as `<file>:<line>: <error>`.
+    NoPolicyLoaded(Arc<str>),
 }
 
 impl DenyReason {
@@ -81,6 +85,7 @@ impl fmt::Display for DenyReason {
             DenyReason::PrivateNetworkNotAllowed => {
                 f.write_str("private network access not allowed")
             }
+            DenyReason::NoPolicyLoaded(why) => write!(f, "no policy loaded: {why}"),
         }
     }
 }
@@ -171,8 +176,10 @@ fn same_origin(origin: &str, host: &str) -> bool {
 }
 
 impl Policy {
-    /// Decides what to do with a request, given its method, headers and (for HTTP/2,
-    /// where there is no `Host` header) the URI authority.
+    /// Decides what to do with a request, given its method, headers and the request
+    /// target's authority, if it has one: an absolute-form target (`POST http://host/mcp`)
+    /// or HTTP/2's `:authority`. An authority is judged instead of `Host`, which is then
+    /// ignored (RFC 9112 §3.2.2, RFC 9113 §8.3.1).
     ///
     /// ```
     /// use actix_web::http::{Method, header::{HeaderMap, HeaderName, HeaderValue}};
@@ -212,16 +219,27 @@ impl Policy {
             enforced: self.settings().mode == Mode::Enforce,
         };
 
+        // While no policy has loaded, every origin refusal says so instead.
+        let refuse_origin = |reason| match self.unloaded_reason() {
+            Some(why) => refuse(DenyReason::NoPolicyLoaded(Arc::clone(why))),
+            None => refuse(reason),
+        };
+
         // With the guard off (`allowed_hosts = ["*"]`) `Host` is not looked at at all.
         let mut checked_host = None;
         if !c.hosts.is_off() {
-            let host = match single(headers, &header::HOST) {
-                Ok(Some(v)) => match v.to_str() {
-                    Ok(s) => Some(s),
-                    Err(_) => return (refuse(DenyReason::HostMalformed), None),
+            let host = match authority {
+                // Userinfo in a target is an error (RFC 9110 §4.2.4), not part of a host.
+                Some(a) if a.contains('@') => return (refuse(DenyReason::HostMalformed), None),
+                Some(a) => Some(a),
+                None => match single(headers, &header::HOST) {
+                    Ok(Some(v)) => match v.to_str() {
+                        Ok(s) => Some(s),
+                        Err(_) => return (refuse(DenyReason::HostMalformed), None),
+                    },
+                    Ok(None) => None,
+                    Err(()) => return (refuse(DenyReason::HostMalformed), None),
                 },
-                Ok(None) => authority,
-                Err(()) => return (refuse(DenyReason::HostMalformed), None),
             };
             if let Err(refusal) = c.hosts.check(host) {
                 let reason = match refusal {
@@ -237,17 +255,21 @@ impl Policy {
         let origin = match single(headers, &header::ORIGIN) {
             Ok(None) => return (Decision::NoOrigin, None),
             Ok(Some(v)) => v,
-            Err(()) => return (refuse(DenyReason::OriginMalformed), None),
+            Err(()) => return (refuse_origin(DenyReason::OriginMalformed), None),
         };
+        // Longer than any browser sends: malformed, and not even hashed for the lookup.
+        if origin.len() > MAX_ORIGIN_LEN {
+            return (refuse_origin(DenyReason::OriginMalformed), None);
+        }
         // An exact entry first, on the raw bytes: every entry is a valid origin, so a hit
         // needs no text check; anything else is checked as text, then against patterns.
         let counter = match c.origins.exact_hit(origin.as_bytes()) {
             Some(counter) => counter,
             None => {
                 let Ok(origin_text) = origin.to_str() else {
-                    return (refuse(DenyReason::OriginMalformed), None);
+                    return (refuse_origin(DenyReason::OriginMalformed), None);
                 };
-                match c.origins.check_pattern(origin_text) {
+                let reason = match c.origins.check_pattern(origin_text) {
                     // Allowed by a pattern: no counter is bound to it.
                     OriginMatch::Allowed => None,
                     OriginMatch::NotAllowed
@@ -256,12 +278,14 @@ impl Policy {
                     {
                         None
                     }
-                    OriginMatch::NotAllowed => {
-                        return (refuse(DenyReason::OriginNotAllowed), None);
-                    }
-                    OriginMatch::NullRefused => return (refuse(DenyReason::NullOrigin), None),
-                    OriginMatch::Malformed => return (refuse(DenyReason::OriginMalformed), None),
+                    OriginMatch::NotAllowed => Some(DenyReason::OriginNotAllowed),
+                    OriginMatch::NullRefused => Some(DenyReason::NullOrigin),
+                    OriginMatch::Malformed => Some(DenyReason::OriginMalformed),
+                };
+                if let Some(reason) = reason {
+                    return (refuse_origin(reason), None);
                 }
+                None
             }
         };
         let allow_origin = if c.origins.allows_any() {

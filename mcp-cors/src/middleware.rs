@@ -11,6 +11,8 @@ use std::task::{Context, Poll, ready};
 
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
+use actix_web::http::Version;
+use actix_web::http::header::{self, HeaderValue};
 use arc_swap::{ArcSwap, Cache};
 use futures_util::future::{self, Either, Ready};
 use pin_project_lite::pin_project;
@@ -120,7 +122,7 @@ impl McpCors {
             },
             Err(error) => {
                 tracing::error!(file = %path.display(), %error, "cannot watch the policy file; refusing every cross-origin request");
-                McpCors::from_policy(Policy::deny_all())
+                McpCors::from_policy(Policy::unloaded_because(error.to_string()))
             }
         }
     }
@@ -267,7 +269,7 @@ where
 
     forward_ready!(service);
 
-    fn call(&self, req: ServiceRequest) -> Self::Future {
+    fn call(&self, mut req: ServiceRequest) -> Self::Future {
         // One policy for the whole decision; the response is decorated from values taken
         // here, so a reload mid-request cannot mix two policies.
         let mut cached = self.policy.borrow_mut();
@@ -312,6 +314,7 @@ where
             Decision::Allow { allow_origin } => {
                 let cors = CorsHeaders::new(policy, allow_origin);
                 drop(cached); // The handler runs without this worker's policy borrowed.
+                host_from_target(&mut req);
                 Either::Right(self.pass_through(req, Some(cors)))
             }
             Decision::NoOrigin
@@ -319,9 +322,28 @@ where
                 enforced: false, ..
             } => {
                 drop(cached);
+                host_from_target(&mut req);
                 Either::Right(self.pass_through(req, None))
             }
         }
+    }
+}
+
+/// An HTTP/1 request with an absolute-form target was judged by the target's authority;
+/// RFC 9112 §3.2.2 has the server replace `Host` with it, so the handler (and actix's
+/// `connection_info`) sees the host that was judged, not the one that was ignored. Origin
+/// form, the usual case, has no authority and is left alone.
+fn host_from_target(req: &mut ServiceRequest) {
+    if req.version() >= Version::HTTP_2 {
+        return;
+    }
+    let Some(authority) = req.uri().authority() else {
+        return;
+    };
+    // Refused when the Host guard is on; with it off, only the host part is a host.
+    let host = authority.as_str().rsplit('@').next().unwrap_or_default();
+    if let Ok(value) = HeaderValue::from_str(host) {
+        req.headers_mut().insert(header::HOST, value);
     }
 }
 

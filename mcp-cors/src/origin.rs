@@ -7,7 +7,30 @@
 //! (with the `url` crate, which implements the WHATWG URL standard browsers follow), so a
 //! request's `Origin` can be compared byte for byte.
 
+use std::borrow::Cow;
 use std::fmt;
+
+/// The longest origin a browser can send, in bytes: the cap on an `allowed_origins` entry
+/// (at load and in admin edits) and on a request's `Origin` (longer is malformed, refused
+/// without being compared).
+///
+/// A browser serialises an origin as `scheme "://" host [":" port]`:
+/// - the scheme: the longest a browser puts in an origin is `safari-web-extension` (20
+///   bytes); 32 leaves room for others (`isolated-app`, an embedder's own scheme);
+/// - `://`: 3;
+/// - the host: a DNS name is at most 253 octets in text (RFC 1035 §2.3.4: 255 on the wire,
+///   less the first length octet and the root), 254 with a trailing dot; every other host
+///   is shorter: an IPv6 literal in brackets is at most 41 (`[ffff:…:ffff]`, compressed), a
+///   Chrome extension id 32, a Firefox or Safari extension UUID 36;
+/// - the port: at most `:65535`, 6.
+///
+/// 32 + 3 + 254 + 6 = 295. Nothing longer can be resolved, so nothing longer can be a page
+/// that sends requests; and the cap keeps every admin line about an origin far below
+/// [`MAX_LINE`](crate::protocol::MAX_LINE).
+pub(crate) const MAX_ORIGIN_LEN: usize = 32 + 3 + 254 + 6;
+
+/// How much of an offending value a message quotes; the rest is summarised by its length.
+const SHOWN_VALUE: usize = 100;
 
 /// Schemes an allowed origin may use. Extension schemes are accepted as exact entries only.
 const WEB_SCHEMES: [&str; 2] = ["http", "https"];
@@ -75,6 +98,41 @@ impl fmt::Display for OriginEntry {
 /// operator; the caller adds key, value and line.
 pub(crate) fn parse_entry(raw: &str) -> Result<OriginEntry, String> {
     let text = raw.trim();
+    // Refuse huge input before parsing it. Normalising can grow a host (punycode), so the
+    // final check is on the stored form; this one only bounds the work.
+    if text.len() > 4 * MAX_ORIGIN_LEN {
+        return Err(too_long(text.len()));
+    }
+    let entry = parse_bounded(text)?;
+    let stored = entry.to_string().len();
+    if stored > MAX_ORIGIN_LEN {
+        return Err(too_long(stored));
+    }
+    Ok(entry)
+}
+
+fn too_long(len: usize) -> String {
+    format!(
+        "the origin is {len} bytes long; a browser sends at most {MAX_ORIGIN_LEN} (scheme, \
+         `://`, a host name of at most 253 bytes, port), so it could never match: check \
+         that this is the origin you meant"
+    )
+}
+
+/// A value for a message: as is when short, else its first characters and its length, so
+/// a 64 KB mistake does not fill the terminal or the admin line.
+pub(crate) fn shown(value: &str) -> Cow<'_, str> {
+    if value.len() <= SHOWN_VALUE {
+        return Cow::Borrowed(value);
+    }
+    let mut end = SHOWN_VALUE;
+    while !value.is_char_boundary(end) {
+        end -= 1;
+    }
+    Cow::Owned(format!("{}… ({} bytes)", &value[..end], value.len()))
+}
+
+fn parse_bounded(text: &str) -> Result<OriginEntry, String> {
     if text == "*" {
         return Ok(OriginEntry::Any);
     }
@@ -228,6 +286,9 @@ pub(crate) struct RequestOrigin<'a> {
 /// else is malformed, and a malformed origin is refused: accepting alternative spellings
 /// would only widen the ways two parsers could disagree.
 pub(crate) fn parse_request_origin(value: &str) -> Option<RequestOrigin<'_>> {
+    if value.len() > MAX_ORIGIN_LEN {
+        return None;
+    }
     let (scheme, authority) = value.split_once("://")?;
     if scheme.is_empty()
         || !scheme.as_bytes()[0].is_ascii_lowercase()

@@ -31,6 +31,12 @@ pub(crate) fn forbidden(reason: &DenyReason, preflight: bool) -> HttpResponse {
     if reason.is_host() {
         return res.body(HOST_FORBIDDEN_BODY);
     }
+    let body = match reason {
+        // Said to the client too: while failing closed, the browser's developer console is
+        // often where someone first looks, and there is no policy to give away.
+        DenyReason::NoPolicyLoaded(_) => no_policy_body(reason),
+        _ => ORIGIN_FORBIDDEN_BODY.to_owned(),
+    };
     res.insert_header((
         header::VARY,
         if preflight {
@@ -39,7 +45,17 @@ pub(crate) fn forbidden(reason: &DenyReason, preflight: bool) -> HttpResponse {
             HeaderValue::from_static("Origin")
         },
     ));
-    res.body(ORIGIN_FORBIDDEN_BODY)
+    res.body(body)
+}
+
+/// The JSON-RPC error body whose message is the refusal's reason.
+fn no_policy_body(reason: &DenyReason) -> String {
+    serde_json::json!({
+        "jsonrpc": "2.0",
+        "error": { "code": -32000, "message": reason.to_string() },
+        "id": null,
+    })
+    .to_string()
 }
 
 /// 204 answer to an allowed preflight.

@@ -111,7 +111,9 @@ impl PolicyStore {
             }
             Err(error) => {
                 status.last_error = Some(ReloadError::new(&error));
-                (Policy::deny_all(), None)
+                let policy = Policy::unloaded(&error);
+                say_without_subscriber(&policy);
+                (policy, None)
             }
         };
         PolicyStore::with_state(policy, ReloadState { last_bytes, status })
@@ -204,6 +206,21 @@ impl PolicyStore {
         // A panic while holding the lock cannot leave the state half-written in a way that
         // matters (every field is replaced whole), so recover rather than propagate.
         self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// A store failing closed from the start is said on stderr when no `tracing` subscriber
+/// is installed, which would otherwise drop the error: a server that refuses every browser
+/// in silence is the worst way to find a typo. Once per store, so once per file.
+fn say_without_subscriber(policy: &Policy) {
+    if tracing::dispatcher::has_been_set() {
+        return;
+    }
+    if let Some(why) = policy.unloaded_reason() {
+        eprintln!(
+            "mcp-cors: no policy loaded: {why}; every cross-origin request is refused until \
+             the file is fixed"
+        );
     }
 }
 

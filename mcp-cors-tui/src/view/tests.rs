@@ -124,6 +124,26 @@ fn reload_error_banner() {
 }
 
 #[test]
+fn no_policy_loaded_banner() {
+    // A bad file at start-up: the server refuses every origin, with no previous policy.
+    let mut app = fixtures::streaming_app();
+    let mut stats = fixtures::stats();
+    stats.loaded = false;
+    stats.last_error = Some(fixtures::reload_error());
+    app.update(Msg::Net(NetMsg::Stats(stats)));
+    let screen = screen(&app);
+    assert!(
+        screen.contains("no policy loaded: /etc/mcp/cors.toml:3:5: allowed_origins:"),
+        "{screen}"
+    );
+    assert!(
+        !screen.contains("previous policy keeps serving"),
+        "{screen}"
+    );
+    insta::assert_snapshot!(screen);
+}
+
+#[test]
 fn disconnected() {
     let mut app = fixtures::streaming_app();
     app.update(Msg::Net(NetMsg::Disconnected {

@@ -76,7 +76,10 @@ pub(crate) async fn change_origins_with(
         Change::Add(o) | Change::Remove(o) => o,
     };
     let wanted = origin::parse_entry(raw)
-        .map_err(|e| refuse(ErrorCode::InvalidOrigin, format!("{raw:?}: {e}")))?
+        .map_err(|e| {
+            let raw = origin::shown(raw);
+            refuse(ErrorCode::InvalidOrigin, format!("{raw:?}: {e}"))
+        })?
         .to_string();
     let meta = fs::symlink_metadata(path).map_err(|e| cannot("read", path, e))?;
     if meta.file_type().is_symlink() {

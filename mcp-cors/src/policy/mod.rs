@@ -6,6 +6,7 @@ mod load;
 mod settings;
 
 use std::path::Path;
+use std::sync::Arc;
 
 use actix_web::http::header::HeaderValue;
 
@@ -37,6 +38,9 @@ use crate::matcher::OriginMatcher;
 pub struct Policy {
     settings: PolicySettings,
     compiled: Compiled,
+    /// Set on the deny-all policy served while no policy has ever loaded: why, as
+    /// `<file>:<line>: <error>`. Origin refusals then give this reason instead of theirs.
+    unloaded: Option<Arc<str>>,
 }
 
 /// The parts of a policy the request path uses, built once at load.
@@ -132,6 +136,31 @@ impl Policy {
     /// cross-origin request is refused.
     pub fn deny_all() -> Policy {
         Policy::default()
+    }
+
+    /// The deny-all policy served while no policy has ever loaded, carrying why: the first
+    /// diagnostic as its `Display` renders it (`cors.toml:2:19: allowed_origins: …`), or the
+    /// whole error when there is none (a file that cannot be read). Refusals read the reason
+    /// from the policy they were decided by, so saying it costs the request path nothing.
+    pub(crate) fn unloaded(error: &PolicyError) -> Policy {
+        let reason = match error.diagnostics().first() {
+            Some(first) => first.to_string(),
+            None => error.to_string(),
+        };
+        Policy::unloaded_because(reason)
+    }
+
+    /// [`Policy::unloaded`] with the reason given as text.
+    pub(crate) fn unloaded_because(reason: String) -> Policy {
+        Policy {
+            unloaded: Some(reason.into()),
+            ..Policy::default()
+        }
+    }
+
+    /// Why no policy is loaded, on the deny-all policy served meanwhile.
+    pub(crate) fn unloaded_reason(&self) -> Option<&Arc<str>> {
+        self.unloaded.as_ref()
     }
 
     pub(crate) fn compiled(&self) -> &Compiled {
