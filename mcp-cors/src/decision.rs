@@ -13,27 +13,7 @@ use crate::matcher::OriginMatch;
 use crate::origin::{self, MAX_ORIGIN_LEN};
 use crate::policy::{Mode, Policy};
 
-/// The verdict on a request, as events report it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Verdict {
-    /// The request goes on, with CORS headers where it carried an allowed `Origin`.
-    Allow,
-    /// Refused with 403; the handler did not run.
-    Deny,
-    /// Would have been refused, but the policy is in report-only mode.
-    WouldDeny,
-}
-
-impl fmt::Display for Verdict {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Verdict::Allow => "allow",
-            Verdict::Deny => "deny",
-            Verdict::WouldDeny => "would-deny",
-        })
-    }
-}
+pub use crate::protocol::Verdict;
 
 /// Why a request was (or would have been) refused.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -41,12 +41,16 @@ mod policy;
 pub mod protocol;
 mod response;
 mod source;
+mod status;
 mod store;
 mod vary;
 
-pub use admin::{AdminError, admin_socket_path};
-pub use decision::{Decision, DenyReason, Verdict};
+pub use admin::AdminError;
+pub use decision::{Decision, DenyReason};
 pub use error::{Diagnostic, Error, PolicyError, WatchError};
 pub use middleware::{McpCors, McpCorsMiddleware};
-pub use policy::{AdminSettings, MAX_FILE_SIZE, Mode, Policy, PolicyDiff, PolicySettings};
-pub use store::{ReloadError, ReloadStatus};
+pub use policy::{
+    AdminSettings, MAX_FILE_SIZE, Mode, Policy, PolicyDiff, PolicySettings, admin_socket_path,
+};
+pub use protocol::Verdict;
+pub use status::{ReloadError, ReloadStatus};

@@ -24,7 +24,8 @@ use crate::policy::Policy;
 use crate::policy::file as policy_file;
 use crate::response::{self, CorsHeaders};
 use crate::source::{self, Lifecycle};
-use crate::store::{PolicyStore, ReloadStatus};
+use crate::status::ReloadStatus;
+use crate::store::PolicyStore;
 
 /// The mcp-cors middleware for actix-web.
 ///

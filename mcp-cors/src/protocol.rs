@@ -30,9 +30,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
-use crate::decision::Verdict;
 use crate::policy::{PolicyDiff, PolicySettings};
-use crate::store::ReloadError;
+use crate::status::ReloadError;
 
 /// The protocol's name, in the hello line.
 pub const PROTOCOL: &str = "mcp-cors-admin";
@@ -58,6 +57,28 @@ pub const MAX_REPLAY: usize = 512;
 pub fn unix_millis(t: SystemTime) -> u64 {
     t.duration_since(UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// The verdict on a request, as events report it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Verdict {
+    /// The request goes on, with CORS headers where it carried an allowed `Origin`.
+    Allow,
+    /// Refused with 403; the handler did not run.
+    Deny,
+    /// Would have been refused, but the policy is in report-only mode.
+    WouldDeny,
+}
+
+impl std::fmt::Display for Verdict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Verdict::Allow => "allow",
+            Verdict::Deny => "deny",
+            Verdict::WouldDeny => "would-deny",
+        })
+    }
 }
 
 /// A request from a client.

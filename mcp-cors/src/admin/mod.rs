@@ -28,7 +28,6 @@ use tokio::sync::oneshot;
 use tokio_util::codec::{FramedRead, LinesCodec, LinesCodecError};
 
 use crate::events::{self, Subscription};
-use crate::policy::AdminSettings;
 use crate::protocol::{
     ErrorCode, Event, MAX_LINE, PROTOCOL, PolicyReply, Request, ServerLine, Stats, VERSION,
     unix_millis,
@@ -58,28 +57,7 @@ pub(crate) const IDLE_TIMEOUT: Duration = Duration::from_secs(10);
 /// connection.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Where the admin socket of a policy file lives: `[admin] socket` (relative to the
-/// file's folder), or the file's path with the extension `.sock`.
-///
-/// ```
-/// use std::path::Path;
-/// use mcp_cors::{AdminSettings, admin_socket_path};
-///
-/// let default = AdminSettings::default();
-/// assert_eq!(admin_socket_path(Path::new("/etc/mcp/cors.toml"), &default), Path::new("/etc/mcp/cors.sock"));
-/// let custom = AdminSettings { socket: Some("run/admin.sock".into()), ..default };
-/// assert_eq!(admin_socket_path(Path::new("/etc/mcp/cors.toml"), &custom), Path::new("/etc/mcp/run/admin.sock"));
-/// ```
-pub fn admin_socket_path(config: &Path, settings: &AdminSettings) -> PathBuf {
-    match &settings.socket {
-        Some(socket) if socket.is_absolute() => socket.clone(),
-        Some(socket) => config
-            .parent()
-            .unwrap_or_else(|| Path::new("."))
-            .join(socket),
-        None => config.with_extension("sock"),
-    }
-}
+pub(crate) use crate::policy::admin_socket_path;
 
 /// Why the admin socket could not be served.
 #[derive(Debug, thiserror::Error)]

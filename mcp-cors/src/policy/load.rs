@@ -3,7 +3,7 @@
 
 use std::ops::Range;
 
-use actix_web::http::header::HeaderValue;
+use http::HeaderValue;
 use regex::{RegexBuilder, RegexSet, RegexSetBuilder};
 use serde::Deserialize;
 use serde::de::IgnoredAny;

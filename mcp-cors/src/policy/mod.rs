@@ -8,11 +8,11 @@ mod settings;
 use std::path::Path;
 use std::sync::Arc;
 
-use actix_web::http::header::HeaderValue;
+use http::HeaderValue;
 
 pub use diff::PolicyDiff;
 pub use file::MAX_FILE_SIZE;
-pub use settings::{AdminSettings, Mode, PolicySettings};
+pub use settings::{AdminSettings, Mode, PolicySettings, admin_socket_path};
 
 use crate::allow_headers::HeaderAllowList;
 use crate::error::PolicyError;

@@ -1,6 +1,6 @@
 //! The policy file's keys, with their MCP-ready defaults: the one serde model of `cors.toml`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
@@ -54,6 +54,29 @@ impl Default for AdminSettings {
             enabled: true,
             socket: None,
         }
+    }
+}
+
+/// Where the admin socket of a policy file lives: `[admin] socket` (relative to the
+/// file's folder), or the file's path with the extension `.sock`.
+///
+/// ```
+/// use std::path::Path;
+/// use mcp_cors::{AdminSettings, admin_socket_path};
+///
+/// let default = AdminSettings::default();
+/// assert_eq!(admin_socket_path(Path::new("/etc/mcp/cors.toml"), &default), Path::new("/etc/mcp/cors.sock"));
+/// let custom = AdminSettings { socket: Some("run/admin.sock".into()), ..default };
+/// assert_eq!(admin_socket_path(Path::new("/etc/mcp/cors.toml"), &custom), Path::new("/etc/mcp/run/admin.sock"));
+/// ```
+pub fn admin_socket_path(config: &Path, settings: &AdminSettings) -> PathBuf {
+    match &settings.socket {
+        Some(socket) if socket.is_absolute() => socket.clone(),
+        Some(socket) => config
+            .parent()
+            .unwrap_or_else(|| Path::new("."))
+            .join(socket),
+        None => config.with_extension("sock"),
     }
 }
 
