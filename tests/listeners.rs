@@ -4,8 +4,8 @@
 //! server's resident memory must stay within a bound while they are attached, and come
 //! back once they are gone.
 //!
-//! `cargo test` builds the examples next to the test binaries; when only this test was
-//! asked for, it builds the example first.
+//! The test builds the example itself (with cargo), so that it measures the code as it
+//! is.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -31,8 +31,9 @@ const RISE_BOUND_KB: u64 = 48 * 1024;
 /// How far above its level before the subscribers the RSS may stay once they are gone.
 const AFTER_BOUND_KB: u64 = 8 * 1024;
 
-/// The built example: `target/<profile>/examples/bench_server`, beside `deps/` where this
-/// test runs; built with cargo when missing.
+/// The example, built by cargo for this test's profile (`target/<profile>/examples/
+/// bench_server`, beside `deps/` where this test runs). Built even when present: a
+/// binary left from an older build would measure older code.
 fn bench_server() -> PathBuf {
     static BINARY: OnceLock<PathBuf> = OnceLock::new();
     BINARY
@@ -42,15 +43,20 @@ fn bench_server() -> PathBuf {
                 .parent()
                 .and_then(Path::parent)
                 .expect("target/<profile>/deps/<test>");
-            let binary = profile_dir.join("examples").join("bench_server");
-            if !binary.exists() {
-                let status = Command::new(env!("CARGO"))
-                    .args(["build", "--example", "bench_server"])
-                    .current_dir(env!("CARGO_MANIFEST_DIR"))
-                    .status()
-                    .expect("run cargo build --example bench_server");
-                assert!(status.success(), "cargo build --example bench_server failed");
+            let mut build = Command::new(env!("CARGO"));
+            build.args(["build", "--example", "bench_server"]);
+            if profile_dir.file_name().is_some_and(|p| p == "release") {
+                build.arg("--release");
             }
+            let status = build
+                .current_dir(env!("CARGO_MANIFEST_DIR"))
+                .status()
+                .expect("run cargo build --example bench_server");
+            assert!(
+                status.success(),
+                "cargo build --example bench_server failed"
+            );
+            let binary = profile_dir.join("examples").join("bench_server");
             assert!(binary.exists(), "no example binary at {}", binary.display());
             binary
         })

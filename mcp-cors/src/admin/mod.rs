@@ -39,8 +39,13 @@ use edit::Change;
 /// Connections served at once; more are told `busy` and closed.
 pub(crate) const MAX_CONNECTIONS: usize = 1024;
 /// Queued events taken for one write to a subscriber, at most (fewer lines go out: runs
-/// of identical decisions are folded). Covers a whole listener poll at high rates.
+/// of identical decisions are folded). Covers a whole listener poll at high rates. The
+/// events taken stay counted against the listener's share of the listeners' budget until
+/// written (see `events::queue`).
 const EVENT_BATCH: usize = 1024;
+/// A batch's lines are written in pieces of about this many bytes, so that a client that
+/// stops reading keeps one piece in this process, not a whole batch's text.
+const WRITE_CHUNK: usize = 16 * 1024;
 /// After a failed accept (out of file descriptors, most often), the admin thread waits
 /// this long before accepting again, rather than spinning on the error.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
@@ -489,26 +494,32 @@ impl Connection {
         }
     }
 
-    /// Writes a batch of events in one write, preceded by a `dropped` line if events were
-    /// dropped for this client.
+    /// Writes a batch of events, in pieces of about [`WRITE_CHUNK`] bytes (one write for
+    /// a usual batch), preceded by a `dropped` line if events were dropped for this
+    /// client.
     async fn forward(&mut self, batch: Vec<Event>) -> bool {
-        let mut lines = Vec::with_capacity(batch.len() + 1);
-        if let Some((count, total)) = self
+        let dropped = self
             .subscription
             .as_mut()
             .and_then(Subscription::take_dropped)
-        {
-            lines.push(ServerLine::Dropped { count, total });
-        }
-        lines.extend(batch.into_iter().map(ServerLine::Event));
-        let mut bytes = Vec::with_capacity(lines.len() * 200);
-        for line in &lines {
-            if serde_json::to_writer(&mut bytes, line).is_err() {
+            .map(|(count, total)| ServerLine::Dropped { count, total });
+        let lines = dropped
+            .into_iter()
+            .chain(batch.into_iter().map(ServerLine::Event));
+        let mut bytes = Vec::new();
+        for line in lines {
+            if serde_json::to_writer(&mut bytes, &line).is_err() {
                 return false;
             }
             bytes.push(b'\n');
+            if bytes.len() >= WRITE_CHUNK {
+                if self.write(&bytes).await.is_err() {
+                    return false;
+                }
+                bytes.clear();
+            }
         }
-        self.write(&bytes).await.is_ok()
+        bytes.is_empty() || self.write(&bytes).await.is_ok()
     }
 
     async fn error(&mut self, code: ErrorCode, message: impl Into<String>) -> std::io::Result<()> {
