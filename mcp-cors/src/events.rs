@@ -7,8 +7,9 @@
 //! - refusals and policy changes always go into a bounded ring, replayed to new
 //!   subscribers; allows are only turned into events while someone listens (and can take
 //!   them), and go to live listeners only;
-//! - each listener has a bounded queue; when it is full the event is dropped for that
-//!   listener and counted, and the listener is told how many decisions it missed;
+//! - each listener has a queue bounded in bytes, and all listeners together share one cap
+//!   ([`queue`]); when a listener's share is full the event is dropped for that listener
+//!   and counted, and the listener is told how many decisions it missed;
 //! - while someone listens, each worker folds its run of identical allows in a slot of
 //!   its own ([`WorkerEvents`]) and queues the run as one item when it ends, so the
 //!   request path pays an uncontended lock per allow, not a queued item.
@@ -26,14 +27,14 @@ use actix_web::http::Method;
 use actix_web::http::header::{self, HeaderMap, HeaderValue};
 use arc_swap::ArcSwap;
 use compact_str::CompactString;
-use crossbeam_queue::ArrayQueue;
 
 use crate::decision::{Decision, Verdict};
 use crate::protocol::{DecisionEvent, Event, MAX_REPLAY, OriginStats, unix_millis};
 
-/// Events a listener may have queued before new ones are dropped for it: enough for
-/// [`LISTENER_POLL`] at a few hundred thousand decisions a second.
-pub(crate) const LISTENER_QUEUE: usize = 4096;
+mod queue;
+
+use queue::{ALL_LISTENERS_BYTES, Budget, Queue};
+
 /// How often a listener with nothing queued looks again. Listeners poll rather than being
 /// woken, so that a request never pays for waking another thread (a system call).
 pub(crate) const LISTENER_POLL: Duration = Duration::from_millis(10);
@@ -53,10 +54,11 @@ pub(crate) const MAX_ORIGIN_TEXT: usize = 300;
 /// Longest path (or reason) kept in an event.
 pub(crate) const MAX_PATH_TEXT: usize = 1024;
 
-/// One listener's queue: a bounded lock-free ring. Pushing is one compare-and-swap, with
-/// no waker to notify (the listener polls), so a request pays next to nothing for it.
+/// One listener's queue: lock-free and bounded in bytes ([`Queue`]). Pushing is a few
+/// atomic operations, with no waker to notify (the listener polls), so a request pays
+/// next to nothing for it.
 struct Listener {
-    queue: ArrayQueue<Item>,
+    queue: Queue<Item>,
     dropped: AtomicU64,
 }
 
@@ -82,7 +84,28 @@ struct Allowed {
     preflight: bool,
 }
 
+/// What `event` costs a listener's share: its text, counted for each listener (shared
+/// while queued, it is copied into each listener's batch on the way out). A policy change
+/// may list many origins, and is rare: its text is measured as it will be sent.
+fn event_cost(event: &Event) -> usize {
+    let text = match event {
+        Event::Decision(d) => {
+            d.origin.as_ref().map_or(0, String::len)
+                + d.method.len()
+                + d.path.len()
+                + d.reason.as_ref().map_or(0, String::len)
+        }
+        other => serde_json::to_vec(other).map_or(0, |line| line.len()),
+    };
+    queue::cost(text)
+}
+
 impl Allowed {
+    /// What the allow costs a listener's share, as the event it becomes.
+    fn cost(&self) -> usize {
+        queue::cost(self.origin.len() + self.method.as_str().len() + self.path.len())
+    }
+
     fn same_decision(&self, other: &Allowed) -> bool {
         self.is(&other.origin, &other.method, &other.path, other.preflight)
     }
@@ -155,6 +178,10 @@ pub(crate) struct Subscription {
     bus: Weak<EventBus>,
     /// Dropped events already reported to this subscriber.
     reported: u64,
+    /// Bytes of the last batch taken, held against the listener's share until the next
+    /// one is asked for: until then the batch is being written to the client, and a
+    /// client that does not read keeps it in memory.
+    in_flight: usize,
 }
 
 impl Subscription {
@@ -166,6 +193,7 @@ impl Subscription {
     /// Polling costs a listener at most `LISTENER_POLL` of latency and the request path
     /// nothing.
     pub(crate) async fn next_batch(&mut self, max: usize) -> Option<Vec<Event>> {
+        self.release_in_flight();
         loop {
             // Hand the workers' runs of allows to the queues first, then read.
             self.bus.upgrade()?.queue_worker_runs();
@@ -180,6 +208,7 @@ impl Subscription {
     /// [`Subscription::next_batch`].
     #[cfg(test)]
     pub(crate) fn queued(&mut self, max: usize) -> Vec<Event> {
+        self.release_in_flight();
         if let Some(bus) = self.bus.upgrade() {
             bus.queue_worker_runs();
         }
@@ -189,16 +218,27 @@ impl Subscription {
         }
     }
 
-    fn batch_after(&mut self, first: Item, max: usize) -> Vec<Event> {
+    fn batch_after(&mut self, (first, bytes): (Item, usize), max: usize) -> Vec<Event> {
         let mut batch = Batch::default();
         batch.push(first);
+        self.in_flight = bytes;
         for _ in 1..max {
             match self.listener.queue.pop() {
-                Some(item) => batch.push(item),
+                Some((item, bytes)) => {
+                    batch.push(item);
+                    self.in_flight += bytes;
+                }
                 None => break,
             }
         }
         batch.finish()
+    }
+
+    /// Gives back the last batch's bytes: it has been written (or the write failed).
+    fn release_in_flight(&mut self) {
+        self.listener
+            .queue
+            .release(std::mem::take(&mut self.in_flight));
     }
 
     /// Events dropped for this subscriber since the last call, and in all.
@@ -347,6 +387,8 @@ pub(crate) struct EventBus {
     denied: AtomicU64,
     would_deny: AtomicU64,
     dropped: AtomicU64,
+    /// The bytes all listeners' queues may hold together.
+    budget: Arc<Budget>,
     /// Counters of origins listed exactly in a policy this bus served: chosen by the
     /// operator, so not capped.
     listed: Mutex<HashMap<Arc<str>, Arc<OriginCounter>>>,
@@ -370,6 +412,11 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl EventBus {
     pub(crate) fn new() -> Arc<Self> {
+        Self::with_budget(ALL_LISTENERS_BYTES)
+    }
+
+    /// A bus whose listeners may hold `cap` bytes together.
+    fn with_budget(cap: usize) -> Arc<Self> {
         Arc::new(EventBus {
             listeners: ArcSwap::from_pointee(Vec::new()),
             listener_count: AtomicUsize::new(0),
@@ -379,6 +426,7 @@ impl EventBus {
             denied: AtomicU64::new(0),
             would_deny: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
+            budget: Budget::new(cap),
             listed: Mutex::new(HashMap::default()),
             seen: Mutex::new(HashMap::default()),
         })
@@ -418,11 +466,9 @@ impl EventBus {
 
     /// Offers a run of allows to every listener; one without room misses all of it.
     fn queue_run(&self, (allowed, count): (Allowed, u64)) {
-        self.fan_out(&self.listeners.load(), count, |listener| {
-            !listener.queue.is_full()
-                && (listener.queue)
-                    .push(Item::Allowed(allowed.clone(), count))
-                    .is_ok()
+        // Cloned only for a listener with room.
+        self.fan_out(&self.listeners.load(), count, allowed.cost(), || {
+            Item::Allowed(allowed.clone(), count)
         });
     }
 
@@ -612,23 +658,28 @@ impl EventBus {
             recent.pop_front();
         }
         recent.push_back(Arc::clone(&event));
-        self.fan_out(&self.listeners.load(), 1, |listener| {
-            listener.queue.push(Item::Event(Arc::clone(&event))).is_ok()
-        });
+        let listeners = self.listeners.load();
+        if !listeners.is_empty() {
+            let cost = event_cost(&event);
+            self.fan_out(&listeners, 1, cost, || Item::Event(Arc::clone(&event)));
+        }
         drop(recent);
     }
 
-    /// Offers an event standing for `decisions` decisions to every listener with `offer`,
-    /// which must not wait and says whether the listener took it; a listener without room
-    /// has it dropped, and the decisions counted as missed.
+    /// Offers the item `make` builds, of `cost` bytes and standing for `decisions`
+    /// decisions, to every listener, each up to its share of the listeners' budget (which
+    /// shrinks as more listen); a listener without room has it dropped, and the decisions
+    /// counted as missed. Never waits.
     fn fan_out(
         &self,
         listeners: &[Arc<Listener>],
         decisions: u64,
-        offer: impl Fn(&Listener) -> bool,
+        cost: usize,
+        make: impl Fn() -> Item,
     ) {
+        let share = self.budget.share(listeners.len());
         for listener in listeners {
-            if !offer(listener) {
+            if !listener.queue.offer(cost, share, &make) {
                 listener.dropped.fetch_add(decisions, Ordering::Relaxed);
                 self.dropped.fetch_add(decisions, Ordering::Relaxed);
             }
@@ -638,7 +689,7 @@ impl EventBus {
     /// Subscribes, returning up to `replay` recent events and the live subscription.
     pub(crate) fn subscribe(self: &Arc<Self>, replay: usize) -> (Vec<Arc<Event>>, Subscription) {
         let listener = Arc::new(Listener {
-            queue: ArrayQueue::new(LISTENER_QUEUE),
+            queue: Queue::new(Arc::clone(&self.budget)),
             dropped: AtomicU64::new(0),
         });
         let recent = lock(&self.recent);
@@ -655,6 +706,7 @@ impl EventBus {
             listener,
             bus: Arc::downgrade(self),
             reported: 0,
+            in_flight: 0,
         };
         (replayed, subscription)
     }
@@ -1041,6 +1093,18 @@ mod tests {
         assert_eq!(lock(&bus.listed).len(), MAX_TRACKED_ORIGINS);
     }
 
+    /// What an allowed POST from `origin` to `path` costs a listener's share.
+    fn allow_cost(origin: &str, path: &str) -> usize {
+        Allowed {
+            at_ms: 0,
+            origin: origin.into(),
+            method: Method::POST,
+            path: path.into(),
+            preflight: false,
+        }
+        .cost()
+    }
+
     #[test]
     fn a_full_listener_misses_whole_runs_and_counts_their_decisions() {
         let bus = EventBus::new();
@@ -1048,8 +1112,10 @@ mod tests {
         let (_, mut sub) = bus.subscribe(0);
         let (allowed, app) = allow("https://app.example");
         let headers = origin_headers(&app);
+        // As many allows as one listener's share holds, the paths all the same length.
+        let fits = queue::LISTENER_BYTES / allow_cost("https://app.example", "/a");
         // Alternating paths: every allow ends the run before it.
-        for i in 0..LISTENER_QUEUE {
+        for i in 0..fits {
             let path = if i % 2 == 0 { "/a" } else { "/b" };
             bus.record(&w, &allowed, None, &headers, &Method::POST, path);
         }
@@ -1062,7 +1128,7 @@ mod tests {
         record_refusal(&bus, &w, &app, "/c");
         assert_eq!(sub.take_dropped(), Some((6, 6)));
         let batch = sub.queued(usize::MAX);
-        assert_eq!(batch.len(), LISTENER_QUEUE);
+        assert_eq!(batch.len(), fits);
         assert!(
             batch
                 .iter()
@@ -1142,7 +1208,7 @@ mod tests {
             1,
             "the old run is queued, the new one folds"
         );
-        let Some(Item::Allowed(_, count)) = sub.listener.queue.pop() else {
+        let Some((Item::Allowed(_, count), _)) = sub.listener.queue.pop() else {
             panic!("a run of allows expected")
         };
         assert_eq!(count, 2);
@@ -1184,16 +1250,150 @@ mod tests {
         let bus = EventBus::new();
         let w = bus.worker();
         let (_, mut sub) = bus.subscribe(0);
-        for _ in 0..LISTENER_QUEUE + 5 {
+        let event = Event::Decision(DecisionEvent {
+            at_ms: 0,
+            verdict: Verdict::Deny,
+            origin: None,
+            method: "GET".into(),
+            path: "/".into(),
+            preflight: false,
+            reason: refuse().reason().map(|r| r.to_string()),
+            count: 1,
+        });
+        let fits = queue::LISTENER_BYTES / event_cost(&event);
+        for _ in 0..fits + 5 {
             bus.record(&w, &refuse(), None, &HeaderMap::new(), &Method::GET, "/");
         }
         assert_eq!(sub.take_dropped(), Some((5, 5)));
         assert_eq!(sub.take_dropped(), None);
         // Refusals without an origin (Host refusals) are in the totals all the same.
-        assert_eq!(bus.totals(), (0, LISTENER_QUEUE as u64 + 5, 0, 5));
+        assert_eq!(bus.totals(), (0, fits as u64 + 5, 0, 5));
         let (replay, _second) = bus.subscribe(10_000);
         assert_eq!(replay.len(), MAX_REPLAY);
         drop(sub);
         assert_eq!(bus.listener_count(), 1);
+    }
+
+    /// A refused request from a different long origin each time, to a long path.
+    fn record_long_refusal(bus: &EventBus, w: &WorkerEvents, n: usize) {
+        let origin =
+            HeaderValue::from_str(&format!("https://{}{n}.evil.example", "x".repeat(200))).unwrap();
+        record_refusal(bus, w, &origin, &format!("/mcp/{}", "p".repeat(300)));
+    }
+
+    /// An allowed request from a different origin each time, so that each ends the run
+    /// before it.
+    fn record_distinct_allow(bus: &EventBus, w: &WorkerEvents, n: usize) {
+        let origin = HeaderValue::from_str(&format!("https://app{n}.example")).unwrap();
+        record_allow(bus, w, &origin, Method::POST, "/mcp");
+    }
+
+    #[test]
+    fn listeners_together_never_hold_more_than_the_cap_however_many_attach() {
+        const CAP: usize = 64 * 1024;
+        let bus = EventBus::with_budget(CAP);
+        let held =
+            |subs: &[Subscription]| -> usize { subs.iter().map(|s| s.listener.queue.held()).sum() };
+        let mut subs: Vec<Subscription> = (0..8).map(|_| bus.subscribe(0).1).collect();
+        // Two workers on two threads flood never-reading listeners with large events
+        // while a third thread checks what the listeners hold.
+        let flood = |subs: &[Subscription], from: usize| {
+            let done = std::sync::atomic::AtomicBool::new(false);
+            std::thread::scope(|scope| {
+                for t in 0..2 {
+                    let (bus, done) = (&bus, &done);
+                    scope.spawn(move || {
+                        let w = bus.worker();
+                        for i in 0..2_000 {
+                            let n = from + t * 10_000 + i;
+                            record_long_refusal(bus, &w, n);
+                            record_distinct_allow(bus, &w, n);
+                        }
+                        bus.queue_worker_runs();
+                        done.store(true, Ordering::Relaxed);
+                    });
+                }
+                while !done.load(Ordering::Relaxed) {
+                    assert!(held(subs) <= CAP, "{} bytes held", held(subs));
+                    std::thread::yield_now();
+                }
+            });
+            assert!(held(subs) <= CAP && bus.budget.used() == held(subs));
+        };
+        flood(&subs, 0);
+        // Each took its share of the cap: together they hold nearly all of it.
+        let share = bus.budget.share(8);
+        assert_eq!(share, CAP / 8);
+        for sub in &subs {
+            let held = sub.listener.queue.held();
+            assert!(held <= share && held > share - 1024, "{held} of {share}");
+        }
+        // More attach: each one's share shrinks, and all of them still share one cap.
+        subs.extend((0..24).map(|_| bus.subscribe(0).1));
+        assert_eq!(bus.budget.share(32), CAP / 32);
+        flood(&subs, 100_000);
+        // One reads: what it held goes back, and its share of new events fits again.
+        let before = held(&subs);
+        let mut batch = subs[0].queued(usize::MAX);
+        while !batch.is_empty() {
+            batch = subs[0].queued(usize::MAX);
+        }
+        assert_eq!(subs[0].listener.queue.held(), 0);
+        assert!(held(&subs) < before);
+        let w = bus.worker();
+        record_long_refusal(&bus, &w, 999_999);
+        assert_eq!(subs[0].queued(10).len(), 1);
+        // All gone: nothing is held any more, queued or in flight.
+        drop(subs);
+        assert_eq!(bus.budget.used(), 0);
+    }
+
+    #[test]
+    fn a_slow_listener_is_told_how_many_decisions_it_missed_and_a_reading_one_misses_none() {
+        let bus = EventBus::with_budget(32 * 1024);
+        let w = bus.worker();
+        let (_, mut slow) = bus.subscribe(0);
+        let (_, mut reading) = bus.subscribe(0);
+        let decisions = |batch: &[Event]| -> u64 {
+            batch
+                .iter()
+                .map(|e| match e {
+                    Event::Decision(d) => d.count,
+                    other => panic!("not a decision: {other:?}"),
+                })
+                .sum()
+        };
+        let app = HeaderValue::from_static("https://app.example");
+        let (mut sent, mut read) = (0u64, 0u64);
+        for round in 0..200 {
+            // A run of allows, then a refusal that ends it.
+            for _ in 0..round % 7 + 1 {
+                record_allow(&bus, &w, &app, Method::POST, "/mcp");
+                sent += 1;
+            }
+            record_long_refusal(&bus, &w, round);
+            sent += 1;
+            let batch = reading.queued(usize::MAX);
+            // Taken but not yet written: still held against the share.
+            assert!(reading.listener.queue.held() > 0);
+            read += decisions(&batch);
+        }
+        bus.queue_worker_runs();
+        read += decisions(&reading.queued(usize::MAX));
+        assert_eq!((read, reading.take_dropped()), (sent, None));
+        let (missed, total) = slow.take_dropped().expect("the slow listener missed some");
+        assert_eq!(missed, total);
+        let mut kept = 0;
+        loop {
+            let batch = slow.queued(usize::MAX);
+            if batch.is_empty() {
+                break;
+            }
+            kept += decisions(&batch);
+        }
+        assert!(kept > 0, "it kept what fitted");
+        // Every decision reached the slow listener or was counted as missed.
+        assert_eq!(kept + missed, sent);
+        assert_eq!(bus.totals().3, missed);
     }
 }
