@@ -115,11 +115,14 @@ fn serve(policy: &str) -> Served {
 
 /// A hand-written policy with `origins` and the marker `max_age = marker`.
 fn hand_written(origins: &[String], marker: u64) -> String {
-    let mut text = String::from("# Edited by hand, and by the admin socket.\nallowed_origins = [\n");
+    let mut text =
+        String::from("# Edited by hand, and by the admin socket.\nallowed_origins = [\n");
     for origin in origins {
         text.push_str(&format!("  {origin:?},\n"));
     }
-    text.push_str(&format!("]\n# the hand editor's save counter\nmax_age = {marker}\n"));
+    text.push_str(&format!(
+        "]\n# the hand editor's save counter\nmax_age = {marker}\n"
+    ));
     text
 }
 
@@ -288,10 +291,13 @@ impl AdminWatch {
             let mut at = 0;
             let mut checked = false;
             while at + 16 <= n as usize {
-                let word = |i: usize| u32::from_ne_bytes(buf[at + i..at + i + 4].try_into().unwrap());
+                let word =
+                    |i: usize| u32::from_ne_bytes(buf[at + i..at + i + 4].try_into().unwrap());
                 let (mask, len) = (word(4), word(12) as usize);
                 let name = &buf[at + 16..at + 16 + len];
-                let name = std::str::from_utf8(name).unwrap_or("").trim_end_matches('\0');
+                let name = std::str::from_utf8(name)
+                    .unwrap_or("")
+                    .trim_end_matches('\0');
                 if name.starts_with(ADMIN_TEMP) {
                     if mask & libc::IN_CREATE != 0 {
                         self.pending += 1;
@@ -336,9 +342,9 @@ fn hand_editor(race: &Race, how: Save, temp: &Path) -> u64 {
         race.quiet.enter(&race.quiet.hand_busy);
         let read_at = now(race.start);
         let text = fs::read_to_string(&race.config).unwrap_or_default();
-        let read = Policy::from_toml_str(&text).ok().filter(|p| {
-            u64::from(p.settings().max_age) >= race.completed.load(Ordering::SeqCst)
-        });
+        let read = Policy::from_toml_str(&text)
+            .ok()
+            .filter(|p| u64::from(p.settings().max_age) >= race.completed.load(Ordering::SeqCst));
         let Some(policy) = read else {
             // An admin edit may be exchanging files right now: look again at rest, where
             // nothing but the truth may be seen.
@@ -546,7 +552,10 @@ fn an_edit_keeps_the_files_owner_group_and_mode() {
         );
     }
     let reply = admin.remove("https://b.example");
-    assert!(matches!(reply, ServerLine::OriginChanged { .. }), "{reply:?}");
+    assert!(
+        matches!(reply, ServerLine::OriginChanged { .. }),
+        "{reply:?}"
+    );
     let meta = fs::metadata(&served.config).unwrap();
     assert_eq!(
         (meta.uid(), meta.gid(), meta.mode() & 0o7777),
@@ -564,7 +573,10 @@ fn an_edit_keeps_the_files_owner_group_and_mode() {
 fn user(name: &str) -> (u32, u32) {
     let id = |flag: &str| {
         let out = Command::new("id").args([flag, name]).output().unwrap();
-        String::from_utf8_lossy(&out.stdout).trim().parse::<u32>().ok()
+        String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .parse::<u32>()
+            .ok()
     };
     if id("-u").is_none() {
         let status = Command::new("useradd")
@@ -608,7 +620,12 @@ fn temp_names_squatted_by_another_user_stop_neither_the_socket_nor_edits() {
     // This test binary, run again as the server's user, is the server; it starts once
     // told to, so that the squatter can use its PID first.
     let mut server = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "squatted_server", "--nocapture", "--test-threads=1"])
+        .args([
+            "--exact",
+            "squatted_server",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env("MCP_CORS_SQUATTED_CONFIG", &config)
         .uid(server_user.0)
         .gid(server_user.1)
@@ -692,7 +709,10 @@ fn a_crashed_runs_temp_files_are_cleaned_at_start_and_a_live_ones_are_not() {
     ];
     let kept = [
         // A live process's edit in progress.
-        at(format!(".cors.toml.mcp-cors.{}.5f0c9a1b2d3e4f60.tmp", live.id())),
+        at(format!(
+            ".cors.toml.mcp-cors.{}.5f0c9a1b2d3e4f60.tmp",
+            live.id()
+        )),
         // Not our name pattern.
         at(format!(".cors.toml.{dead}.tmp")),
         at(".cors.toml.swp".into()),
@@ -706,7 +726,11 @@ fn a_crashed_runs_temp_files_are_cleaned_at_start_and_a_live_ones_are_not() {
     let cors = McpCors::try_watched(&config).expect("the policy loads");
     wait_for_socket(&dir.path().join("cors.sock"));
     for path in &crashed {
-        assert!(!path.exists(), "a crashed run's {} is removed", path.display());
+        assert!(
+            !path.exists(),
+            "a crashed run's {} is removed",
+            path.display()
+        );
     }
     for path in &kept {
         assert!(path.exists(), "{} is kept", path.display());
@@ -718,33 +742,88 @@ fn a_crashed_runs_temp_files_are_cleaned_at_start_and_a_live_ones_are_not() {
 
 /// A policy with `n` exact origins, one per line.
 fn many_origins(n: usize) -> String {
-    let origins: Vec<String> = (0..n).map(|i| format!("https://o{i}.example.com")).collect();
+    let origins: Vec<String> = (0..n)
+        .map(|i| format!("https://o{i}.example.com"))
+        .collect();
     hand_written(&origins, 600)
 }
 
+/// The admin threads of this process: thread id → CPU time used so far.
+fn admin_threads() -> std::collections::HashMap<String, Duration> {
+    // SAFETY: sysconf has no preconditions.
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
+    let mut threads = std::collections::HashMap::new();
+    for task in fs::read_dir("/proc/self/task").unwrap().flatten() {
+        let comm = fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+        if comm.trim() != "mcp-cors-admin" {
+            continue;
+        }
+        let stat = fs::read_to_string(task.path().join("stat")).unwrap_or_default();
+        // Fields after the parenthesised name: state is 3rd, utime 14th, stime 15th.
+        let Some((_, rest)) = stat.rsplit_once(") ") else {
+            continue;
+        };
+        let fields: Vec<u64> = rest
+            .split(' ')
+            .skip(11)
+            .take(2)
+            .filter_map(|f| f.parse().ok())
+            .collect();
+        let used = fields.iter().sum::<u64>() * 1_000 / ticks;
+        threads.insert(
+            task.file_name().to_string_lossy().into_owned(),
+            Duration::from_millis(used),
+        );
+    }
+    threads
+}
+
 /// Fails on the code before this fix: the diff of a reload compared lists with
-/// `Vec::contains`, 23–26 s of CPU for one edit of 100 000 origins.
+/// `Vec::contains`, 23–26 s of CPU for one edit of 100 000 origins (no reply within 60 s).
+///
+/// The bound is on the CPU time of the admin thread that makes the edit: it runs at a
+/// lower priority (nice 10), so on a busy machine its wall-clock time measures the other
+/// processes more than the edit. Both are printed.
 #[test]
 fn an_edit_of_a_100_000_origin_policy_takes_under_a_second() {
+    let before = admin_threads();
     let served = serve(&many_origins(100_000));
+    // Its hello comes from the admin thread: running, and named, by then.
     let mut admin = Admin::connect(&served.socket);
-    let start = Instant::now();
-    let reply = admin.add("https://new.example");
-    let added = start.elapsed();
-    assert!(
-        matches!(reply, ServerLine::OriginChanged { changed: true, .. }),
-        "{reply:?}"
-    );
-    let start = Instant::now();
-    let reply = admin.remove("https://o50000.example.com");
-    let removed = start.elapsed();
-    assert!(
-        matches!(reply, ServerLine::OriginChanged { changed: true, .. }),
-        "{reply:?}"
-    );
-    eprintln!("100 000 origins: add {added:?}, remove {removed:?}");
-    assert!(added < Duration::from_secs(1), "add took {added:?}");
-    assert!(removed < Duration::from_secs(1), "remove took {removed:?}");
+    let ours = admin_threads()
+        .into_keys()
+        .find(|tid| !before.contains_key(tid))
+        .unwrap_or_else(|| {
+            let names: Vec<String> = fs::read_dir("/proc/self/task")
+                .unwrap()
+                .flatten()
+                .map(|t| fs::read_to_string(t.path().join("comm")).unwrap_or_default())
+                .collect();
+            panic!("no new admin thread among {names:?}")
+        });
+    let cpu = || admin_threads().get(&ours).copied().unwrap_or_default();
+    let edits = [
+        Request::AddOrigin {
+            origin: "https://new.example".into(),
+        },
+        Request::RemoveOrigin {
+            origin: "https://o50000.example.com".into(),
+        },
+    ];
+    for request in &edits {
+        let (start, used) = (Instant::now(), cpu());
+        let reply = admin.call(request);
+        let (took, used) = (start.elapsed(), cpu() - used);
+        eprintln!("100 000 origins, {request:?}: {used:?} of CPU, {took:?} of wall-clock time");
+        assert!(
+            matches!(reply, ServerLine::OriginChanged { changed: true, .. }),
+            "{reply:?}"
+        );
+        assert!(
+            used < Duration::from_secs(1),
+            "the edit took {used:?} of CPU"
+        );
+    }
     let text = fs::read_to_string(&served.config).unwrap();
     assert!(text.contains("\"https://new.example\""));
     assert!(!text.contains("\"https://o50000.example.com\""));

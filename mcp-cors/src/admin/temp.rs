@@ -42,13 +42,20 @@ pub(super) fn create<T>(
         let temp = draw(path)?;
         match create(&temp) {
             Ok(made) => return Ok((temp, made)),
-            Err(e) if matches!(e.kind(), io::ErrorKind::AlreadyExists | io::ErrorKind::AddrInUse) => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::AlreadyExists | io::ErrorKind::AddrInUse
+                ) => {}
             Err(e) => return Err(e),
         }
     }
     Err(io::Error::new(
         io::ErrorKind::AlreadyExists,
-        format!("every temporary name tried next to {} exists already", path.display()),
+        format!(
+            "every temporary name tried next to {} exists already",
+            path.display()
+        ),
     ))
 }
 
@@ -60,11 +67,7 @@ fn random_u64() -> io::Result<u64> {
     while filled < bytes.len() {
         // SAFETY: the pointer and length describe the unfilled part of `bytes`.
         let n = unsafe {
-            libc::getrandom(
-                bytes[filled..].as_mut_ptr().cast(),
-                bytes.len() - filled,
-                0,
-            )
+            libc::getrandom(bytes[filled..].as_mut_ptr().cast(), bytes.len() - filled, 0)
         };
         if n < 0 {
             let e = io::Error::last_os_error();
@@ -168,7 +171,10 @@ mod tests {
             leftover_pid(name, ".cors.toml.mcp-cors."),
             Some(std::process::id())
         );
-        assert_eq!(leftover_pid(".cors.toml.mcp-cors.12.3.tmp", ".cors.toml.mcp-cors."), Some(12));
+        assert_eq!(
+            leftover_pid(".cors.toml.mcp-cors.12.3.tmp", ".cors.toml.mcp-cors."),
+            Some(12)
+        );
         for other in [
             ".cors.toml.mcp-cors.12.tmp",
             ".cors.toml.mcp-cors..ab.tmp",

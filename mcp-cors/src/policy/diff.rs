@@ -93,7 +93,11 @@ const FEW: usize = 16;
 /// looked for directly, more through a hash set.
 fn missing_from(list: &[String], other: &[String]) -> Vec<String> {
     if list.len() <= FEW {
-        return list.iter().filter(|o| !other.contains(o)).cloned().collect();
+        return list
+            .iter()
+            .filter(|o| !other.contains(o))
+            .cloned()
+            .collect();
     }
     let other: HashSet<&str> = other.iter().map(String::as_str).collect();
     list.iter()
@@ -131,15 +135,36 @@ mod tests {
 
     #[test]
     fn origins_are_compared_as_sets_in_list_order_and_other_keys_by_value() {
-        let old = settings(&["https://a.example", "https://b.example", "https://c.example"], 5);
-        let new = settings(&["https://d.example", "https://c.example", "https://a.example"], 6);
+        let old = settings(
+            &[
+                "https://a.example",
+                "https://b.example",
+                "https://c.example",
+            ],
+            5,
+        );
+        let new = settings(
+            &[
+                "https://d.example",
+                "https://c.example",
+                "https://a.example",
+            ],
+            6,
+        );
         let diff = PolicyDiff::between(&old, &new);
         assert_eq!(diff.origins_added, ["https://d.example"]);
         assert_eq!(diff.origins_removed, ["https://b.example"]);
         assert_eq!(diff.keys_changed, ["max_age"]);
         assert!(PolicyDiff::between(&new, &new).is_empty());
         // An entry listed twice, or moved, is neither added nor removed.
-        let twice = settings(&["https://a.example", "https://b.example", "https://a.example"], 5);
+        let twice = settings(
+            &[
+                "https://a.example",
+                "https://b.example",
+                "https://a.example",
+            ],
+            5,
+        );
         let moved = settings(&["https://b.example", "https://a.example"], 5);
         let diff = PolicyDiff::between(&twice, &moved);
         assert!(diff.is_empty(), "{diff}");
@@ -147,8 +172,14 @@ mod tests {
         let mut reversed = many.clone();
         reversed.reverse();
         reversed[0] = "https://new.example".into();
-        let old = PolicySettings { allowed_origins: many, ..PolicySettings::default() };
-        let new = PolicySettings { allowed_origins: reversed, ..PolicySettings::default() };
+        let old = PolicySettings {
+            allowed_origins: many,
+            ..PolicySettings::default()
+        };
+        let new = PolicySettings {
+            allowed_origins: reversed,
+            ..PolicySettings::default()
+        };
         let diff = PolicyDiff::between(&old, &new);
         assert_eq!(diff.origins_added, ["https://new.example"]);
         assert_eq!(diff.origins_removed, ["https://o99.example"]);
@@ -157,7 +188,9 @@ mod tests {
     /// Fails on the code before this fix: `Vec::contains` made this 10^10 comparisons.
     #[test]
     fn a_diff_of_100_000_origins_is_linear() {
-        let many: Vec<String> = (0..100_000).map(|i| format!("https://o{i}.example")).collect();
+        let many: Vec<String> = (0..100_000)
+            .map(|i| format!("https://o{i}.example"))
+            .collect();
         let mut old = PolicySettings {
             allowed_origins: many.clone(),
             ..PolicySettings::default()
