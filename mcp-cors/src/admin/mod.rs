@@ -8,6 +8,9 @@
 //! one that a live process still answers on is never taken over.
 
 mod edit;
+mod temp;
+
+pub(crate) use temp::remove_stale as remove_stale_temps;
 
 use std::cell::Cell;
 use std::fs;
@@ -15,7 +18,6 @@ use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::os::unix::net::{UnixListener as StdListener, UnixStream as StdStream};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
@@ -130,6 +132,9 @@ pub(crate) fn start(
     config: PathBuf,
     path: PathBuf,
 ) -> Result<AdminHandle, AdminError> {
+    // What a crashed run left: its edits' temporary files, its socket's.
+    remove_stale_temps(&config);
+    remove_stale_temps(&path);
     let (listener, id) = bind(&path)?;
     let (tx, rx) = oneshot::channel();
     let thread = thread::Builder::new()
@@ -145,11 +150,11 @@ pub(crate) fn start(
     })
 }
 
-static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
-
 /// Creates the socket: replaces a stale one, refuses a live one, and never exposes it
 /// with wider permissions than 0600 (it is bound under a temporary name, restricted, then
-/// linked into place). Returns the listener and the socket file's identity.
+/// linked into place). The temporary name is unpredictable and never reused, so another
+/// user of a shared folder cannot take it first. Returns the listener and the socket
+/// file's identity.
 fn bind(path: &Path) -> Result<(StdListener, (u64, u64)), AdminError> {
     let io = |e| AdminError::Io(path.to_path_buf(), e);
     if let Ok(meta) = fs::symlink_metadata(path) {
@@ -157,17 +162,7 @@ fn bind(path: &Path) -> Result<(StdListener, (u64, u64)), AdminError> {
             return Err(AdminError::NotASocket(path.to_path_buf()));
         }
     }
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy())
-        .unwrap_or_default();
-    let temp = path.with_file_name(format!(
-        ".{name}.{}.{}.tmp",
-        std::process::id(),
-        TEMP_COUNTER.fetch_add(1, Ordering::Relaxed)
-    ));
-    let _ = fs::remove_file(&temp);
-    let listener = StdListener::bind(&temp).map_err(io)?;
+    let (temp, listener) = temp::create(path, |t| StdListener::bind(t)).map_err(io)?;
     let prepared = fs::set_permissions(&temp, fs::Permissions::from_mode(0o600))
         .and_then(|()| listener.set_nonblocking(true))
         .and_then(|()| fs::symlink_metadata(&temp))
