@@ -95,9 +95,17 @@ fn event_cost(event: &Event) -> usize {
                 + d.path.len()
                 + d.reason.as_ref().map_or(0, String::len)
         }
-        other => serde_json::to_vec(other).map_or(0, |line| line.len()),
+        other => policy_event_text(other),
     };
     queue::cost(text)
+}
+
+/// The length of a policy change's line, measured by writing it: rare, and kept out of
+/// line so that the request path's code around [`EventBus::publish`] stays small.
+#[cold]
+#[inline(never)]
+fn policy_event_text(event: &Event) -> usize {
+    serde_json::to_vec(event).map_or(0, |line| line.len())
 }
 
 impl Allowed {
