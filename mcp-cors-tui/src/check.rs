@@ -1,4 +1,5 @@
-//! `check FILE`: offline validation of a policy file.
+//! `check FILE`: offline validation of a policy file, through the same reader the server
+//! uses, so it accepts exactly what the server accepts and reports every error at once.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -15,10 +16,7 @@ pub fn run(file: &Path) -> ExitCode {
                 file.display(),
                 s.allowed_origins.len(),
                 s.allowed_origin_regexes.len(),
-                match s.mode {
-                    mcp_cors::Mode::Enforce => "enforce",
-                    mcp_cors::Mode::ReportOnly => "report-only",
-                }
+                s.mode
             );
             ExitCode::SUCCESS
         }

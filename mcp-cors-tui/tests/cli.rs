@@ -557,3 +557,38 @@ fn tail_escapes_c0_c1_and_del_and_json_stays_exact() {
         event
     );
 }
+
+/// `check` reads through the server's own reader: what the server refuses, `check`
+/// refuses, however odd the file (it used to accept an empty file and block on a FIFO).
+#[test]
+fn check_agrees_with_the_server_on_empty_odd_and_misspelt_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let empty = dir.path().join("empty.toml");
+    std::fs::write(&empty, "# only a comment\n").unwrap();
+    let out = run(&["check", s(&empty)]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert!(stderr(&out).contains("empty"), "{}", stderr(&out));
+
+    let fifo = dir.path().join("fifo.toml");
+    let c = std::ffi::CString::new(s(&fifo)).unwrap();
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    let start = std::time::Instant::now();
+    let out = run(&["check", s(&fifo)]);
+    assert!(
+        start.elapsed() < std::time::Duration::from_secs(5),
+        "blocked on the FIFO"
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("FIFO"), "{}", stderr(&out));
+
+    let typos = dir.path().join("typos.toml");
+    std::fs::write(&typos, "alowed_origins = []\nmax_agee = 1\n").unwrap();
+    let out = run(&["check", s(&typos)]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains(":1:") && err.contains("alowed_origins"),
+        "{err}"
+    );
+    assert!(err.contains(":2:") && err.contains("max_agee"), "{err}");
+}

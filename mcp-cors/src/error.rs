@@ -146,6 +146,7 @@ pub enum Error {
     #[error(transparent)]
     Policy(#[from] PolicyError),
     /// The configuration file could not be watched.
+    #[cfg(feature = "server")]
     #[error("cannot watch {}: {source}", path.display())]
     Watch {
         /// The configuration file.
@@ -155,11 +156,13 @@ pub enum Error {
         source: WatchError,
     },
     /// The admin socket could not be served (for example, another live process serves it).
+    #[cfg(feature = "server")]
     #[error(transparent)]
     Admin(#[from] crate::admin::AdminError),
 }
 
 /// Why a policy file could not be watched.
+#[cfg(feature = "server")]
 #[derive(Debug, thiserror::Error)]
 pub enum WatchError {
     /// The path could not be made absolute, or the watcher thread could not start.

@@ -26,28 +26,44 @@
 //! The policy file and every key are described in the README and on [`PolicySettings`].
 
 #![warn(missing_docs)]
+// Without the `server` feature a policy is only loaded and validated (`check`): the code
+// that matches requests against it is there, but nothing calls it.
+#![cfg_attr(not(feature = "server"), allow(dead_code))]
 
+#[cfg(feature = "server")]
 mod admin;
 mod allow_headers;
 pub mod client;
+#[cfg(feature = "server")]
 mod decision;
 mod error;
+#[cfg(feature = "server")]
 mod events;
 mod host;
 mod matcher;
+#[cfg(feature = "server")]
 mod middleware;
 mod origin;
 mod policy;
 pub mod protocol;
+#[cfg(feature = "server")]
 mod response;
+#[cfg(feature = "server")]
 mod source;
 mod status;
+#[cfg(feature = "server")]
 mod store;
+#[cfg(feature = "server")]
 mod vary;
 
+#[cfg(feature = "server")]
 pub use admin::AdminError;
+#[cfg(feature = "server")]
 pub use decision::{Decision, DenyReason};
-pub use error::{Diagnostic, Error, PolicyError, WatchError};
+#[cfg(feature = "server")]
+pub use error::WatchError;
+pub use error::{Diagnostic, Error, PolicyError};
+#[cfg(feature = "server")]
 pub use middleware::{McpCors, McpCorsMiddleware};
 pub use policy::{
     AdminSettings, MAX_FILE_SIZE, Mode, Policy, PolicyDiff, PolicySettings, admin_socket_path,

@@ -11,7 +11,11 @@ use std::sync::{Arc, OnceLock};
 
 use regex::RegexSet;
 
+#[cfg(feature = "server")]
 use crate::events::OriginCounter;
+/// Without the server nothing counts requests: a policy is only validated (`check`).
+#[cfg(not(feature = "server"))]
+type OriginCounter = ();
 use crate::origin::{self, OriginEntry, PortRule, RequestOrigin};
 
 /// A rule that applies to a host (or a domain suffix): which scheme and port it admits.

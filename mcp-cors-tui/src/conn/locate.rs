@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use mcp_cors::{AdminSettings, Policy};
+use mcp_cors::{AdminSettings, Policy, PolicyError};
 
 /// The `[admin]` settings of `config`: from the loaded policy when the file is valid;
 /// otherwise read leniently from the `[admin]` table alone, so that an error elsewhere
@@ -12,6 +12,10 @@ use mcp_cors::{AdminSettings, Policy};
 pub fn admin_settings(config: &Path) -> AdminSettings {
     match Policy::from_file(config) {
         Ok(policy) => policy.settings().admin.clone(),
+        // Not a file to read (a FIFO would block us, a device never ends): the defaults.
+        Err(PolicyError::NotAFile { .. } | PolicyError::TooLarge { .. }) => {
+            AdminSettings::default()
+        }
         Err(_) => std::fs::read_to_string(config)
             .ok()
             .and_then(|text| lenient(&text))

@@ -16,6 +16,7 @@ pub use settings::{AdminSettings, Mode, PolicySettings, admin_socket_path};
 
 use crate::allow_headers::HeaderAllowList;
 use crate::error::PolicyError;
+#[cfg(feature = "server")]
 use crate::events::EventBus;
 use crate::host::HostGuard;
 use crate::matcher::OriginMatcher;
@@ -168,6 +169,7 @@ impl Policy {
     }
 
     /// Binds `bus`'s counter to each exactly listed origin, before the policy serves.
+    #[cfg(feature = "server")]
     pub(crate) fn bind_counters(&self, bus: &EventBus) {
         self.compiled
             .origins
