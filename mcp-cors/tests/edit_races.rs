@@ -223,6 +223,21 @@ impl Race {
             .any(|&(read, wrote)| sent < wrote && read < acked)
     }
 
+    /// The acknowledged edits the final file must show: not undone by a later edit, nor
+    /// made while a hand save was in progress.
+    fn required<'a>(&self, acked: &'a [Acked]) -> Vec<&'a Acked> {
+        acked
+            .iter()
+            .filter(|edit| {
+                let removed_later = edit.add
+                    && acked
+                        .iter()
+                        .any(|later| !later.add && later.origin == edit.origin);
+                !removed_later && !self.in_a_window(edit.sent, edit.acked)
+            })
+            .collect()
+    }
+
     /// The file at rest: present, not empty, valid, and not older than the last save.
     fn check_at_rest(&self) -> Policy {
         let bytes = fs::read(&self.config).expect("the config exists at rest");
@@ -435,6 +450,13 @@ fn admin_edits(race: &Race, socket: &Path, me: usize) {
     }
 }
 
+/// How many hand saves and acknowledged admin edits a race needs to mean something.
+const MIN_SAVES: usize = 300;
+const MIN_EDITS: usize = 100;
+/// And how many of those edits must be checkable at the end: not undone by a later
+/// edit, nor made while a hand save was in progress (which may rightly replace them).
+const MIN_REQUIRED: usize = 10;
+
 /// Runs hand saves (`how`) against two admin clients for `duration`, checking the file at
 /// rest all along, then the oracles at the end.
 fn race(how: Save, duration: Duration) {
@@ -462,7 +484,15 @@ fn race(how: Save, duration: Duration) {
         thread::spawn(move || hand_editor(&race, how, &temp))
     };
     let mut checks = 0u64;
-    while race.start.elapsed() < duration {
+    // On a loaded machine, runs on (up to three times as long) until there were enough
+    // saves and edits to race.
+    let enough = || {
+        race.windows.lock().unwrap().len() >= MIN_SAVES && {
+            let acked = race.acked.lock().unwrap();
+            acked.len() >= MIN_EDITS && race.required(&acked).len() >= MIN_REQUIRED
+        }
+    };
+    while race.start.elapsed() < duration || (!enough() && race.start.elapsed() < duration * 3) {
         thread::sleep(Duration::from_millis(100));
         race.quiet.at_rest(|| race.check_at_rest());
         checks += 1;
@@ -480,16 +510,8 @@ fn race(how: Save, duration: Duration) {
     );
     let acked = race.acked.lock().unwrap();
     let origins = &policy.settings().allowed_origins;
-    let mut required = 0;
-    for edit in acked.iter() {
-        let removed_later = edit.add
-            && acked
-                .iter()
-                .any(|later| !later.add && later.origin == edit.origin);
-        if removed_later || race.in_a_window(edit.sent, edit.acked) {
-            continue;
-        }
-        required += 1;
+    let required = race.required(&acked);
+    for edit in &required {
         let present = origins.contains(&edit.origin);
         assert_eq!(
             present, edit.add,
@@ -503,20 +525,25 @@ fn race(how: Save, duration: Duration) {
     let saves = race.windows.lock().unwrap().len();
     eprintln!(
         "{how:?}: {saves} hand saves ({} timed on an admin edit's check), {} acknowledged \
-         admin edits ({required} required at the end, {} changed), {} refused, {checks} \
+         admin edits ({} required at the end, {} changed), {} refused, {checks} \
          checks at rest",
         race.triggered.load(Ordering::Relaxed),
         acked.len(),
+        required.len(),
         acked.iter().filter(|a| a.changed).count(),
         race.refused.load(Ordering::Relaxed)
     );
-    assert!(saves >= 300, "enough hand saves to race: {saves}");
+    assert!(saves >= MIN_SAVES, "enough hand saves to race: {saves}");
     assert!(
-        acked.len() >= 100,
+        acked.len() >= MIN_EDITS,
         "enough admin edits to race: {}",
         acked.len()
     );
-    assert!(required >= 10, "enough admin edits to check: {required}");
+    assert!(
+        required.len() >= MIN_REQUIRED,
+        "enough admin edits to check: {}",
+        required.len()
+    );
 }
 
 /// Fails on the code before this fix: the "written while being replaced" recovery took

@@ -8,7 +8,9 @@
 //! - The new file is put in place with `renameat2(RENAME_EXCHANGE)`, so the file it
 //!   replaces comes back at the temporary name and is looked at. A rename-style save (vim,
 //!   VS Code) that landed in between, or an in-place save (`cat >`, nano) written into the
-//!   replaced file, is exchanged back into place, and the edit starts again from it.
+//!   replaced file, is exchanged back into place, and the edit starts again from it. The
+//!   replaced file is watched for a few milliseconds more before the edit is done: an
+//!   in-place save whose `open` had found it just before the exchange writes it late.
 //! - The temporary file has an unpredictable name and the final owner, group and mode
 //!   from its creation on.
 //!
@@ -22,6 +24,7 @@ use std::os::fd::AsRawFd;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::thread;
 use std::time::{Duration, Instant};
 
 use toml_edit::{Array, DocumentMut, Item, Value};
@@ -43,6 +46,11 @@ const EXCHANGES: usize = 8;
 /// writing it) to become valid before refusing; and how often it looks again meanwhile.
 const SETTLE_WAIT: Duration = Duration::from_millis(300);
 const SETTLE_STEP: Duration = Duration::from_millis(20);
+/// How long, after an exchange, the replaced file is watched for an in-place save whose
+/// `open` had already found it (the saving process preempted inside the system call)
+/// before the edit is done. Edits wait that long under the appliers' lock: short enough
+/// not to be felt, long enough for a preempted process on a loaded machine to run again.
+const REPLACED_WATCH: Duration = Duration::from_millis(25);
 
 /// An origin to add or remove.
 #[derive(Debug, Clone, Copy)]
@@ -82,6 +90,9 @@ pub(crate) enum Stage<'a> {
     Created(&'a Path),
     /// The file was checked unchanged, just before it is replaced by the temporary file.
     Checked(&'a Path),
+    /// The file was exchanged and what came back looked at; the replaced file is at the
+    /// temporary name.
+    Replaced(&'a Path),
 }
 
 /// How the edited file is put in place.
@@ -388,6 +399,7 @@ fn replace(
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Replaced::Changed),
         Err(e) => return Err(cannot("replace", path, e)),
     }
+    let exchanged = Instant::now();
     let ours = temp.id;
     // What came back must be the file we checked, unchanged: otherwise a hand save landed
     // (renamed over it, or written into it) between the check and the exchange.
@@ -396,9 +408,12 @@ fn replace(
         put_back(&mut temp, path, came_back, ours)?;
         return Ok(Replaced::Changed);
     }
+    hook(Stage::Replaced(&temp.path));
     sync_folder(path);
-    // An in-place save that opened the file just before the exchange writes into the file
-    // that came back: look once more, now that the sync took its time.
+    // An in-place save whose `open` found the file just before the exchange truncates and
+    // writes the file that came back, perhaps a while later (its process preempted inside
+    // the system call): keep that file, and look at it once more when the watch is over.
+    thread::sleep(REPLACED_WATCH.saturating_sub(exchanged.elapsed()));
     if reread(&mut old).ok().as_deref() != Some(expected) {
         put_back(&mut temp, path, Some(old_id), ours)?;
         return Ok(Replaced::Changed);
@@ -422,7 +437,9 @@ fn rename_into_place(
     fs::rename(&temp.path, path).map_err(|e| cannot("replace", path, e))?;
     temp.keep();
     drop(applying);
+    let renamed = Instant::now();
     sync_folder(path);
+    thread::sleep(REPLACED_WATCH.saturating_sub(renamed.elapsed()));
     Ok(match reread(&mut old) {
         Ok(after) if after != expected => Replaced::Detached(old),
         _ => Replaced::Done(Ok(applied)),
@@ -938,6 +955,33 @@ mod tests {
         assert_both_changes_kept(&path, &store);
     }
 
+    /// An in-place save whose `open` found the file just before the exchange (its process
+    /// then preempted inside the system call), and which truncates and writes only after
+    /// the edit looked at what came back: the save goes into the replaced file. It is put
+    /// back, with the change on top. (Failed before this fix: the replaced file, holding
+    /// the only copy of that save, was deleted; the CI run of stop 18 lost one so.)
+    #[test]
+    fn an_in_place_save_opened_before_the_exchange_and_written_after_it_is_put_back() {
+        let (_dir, path, store) = file_store();
+        let (mut opened, mut wrote) = (None, false);
+        let result = add_with(&store, &path, "https://b.example", |stage| match stage {
+            Stage::Checked(_) if opened.is_none() && !wrote => {
+                opened = Some(fs::OpenOptions::new().write(true).open(&path).unwrap());
+            }
+            Stage::Replaced(_) => {
+                if let Some(mut file) = opened.take() {
+                    file.set_len(0).unwrap();
+                    file.write_all(HAND_EDIT.as_bytes()).unwrap();
+                    wrote = true;
+                }
+            }
+            _ => {}
+        });
+        assert!(wrote, "the save was made");
+        assert_eq!(result.unwrap(), ("https://b.example".to_owned(), true));
+        assert_both_changes_kept(&path, &store);
+    }
+
     #[test]
     fn an_in_place_save_truncated_just_before_the_replacement_is_never_written_empty() {
         in_place_save_before_the_replacement(Swap::Exchange);
@@ -1003,7 +1047,7 @@ mod tests {
                     meta.mode() & 0o7777,
                 ));
             }
-            Stage::Read => {}
+            Stage::Read | Stage::Replaced(_) => {}
         });
         assert!(result.unwrap().1);
         let created = seen.iter().find(|s| s.0 == "created").unwrap();
@@ -1025,6 +1069,7 @@ mod tests {
             Stage::Read => "read",
             Stage::Created(_) => "created",
             Stage::Checked(_) => "checked",
+            Stage::Replaced(_) => "replaced",
         }
     }
 
