@@ -9,6 +9,8 @@
 #   scripts/instructions.sh actix-preflight mcp-preflight    (preflights instead)
 #   scripts/instructions.sh mcp-watched mcp-reading    (watched policy; + a reading tail)
 #
+# KEEP=DIR keeps each mode's callgrind profile there (DIR/callgrind.MODE), for
+# callgrind_annotate.
 # Needs valgrind and wrk (Debian: apt-get install valgrind wrk).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -62,6 +64,7 @@ for mode in "${MODES[@]}"; do
   kill "$pid"; wait "$pid" 2>/dev/null || true
   total=$(callgrind_annotate "$out.1" 2>/dev/null | awk '/PROGRAM TOTALS/ {gsub(",", "", $1); print $1}')
   per=$((total / requests))
+  [ -z "${KEEP:-}" ] || { mkdir -p "$KEEP" && cp "$out.1" "$KEEP/callgrind.$mode"; }
   [ -n "$base" ] || base=$per
   echo "| $mode | $requests | $per | $(awk -v a="$per" -v b="$base" 'BEGIN { printf "%+d", a - b }') |"
 done

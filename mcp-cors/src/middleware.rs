@@ -275,11 +275,10 @@ where
         // here, so a reload mid-request cannot mix two policies.
         let mut cached = self.policy.borrow_mut();
         let policy = cached.load();
-        let (decision, counter) = policy.decide_counted(
-            req.method(),
-            req.headers(),
-            req.uri().authority().map(|a| a.as_str()),
-        );
+        let authority = req.uri().authority().map(|a| a.as_str());
+        // Origin form (`POST /mcp`), the usual case, has none.
+        let absolute_form = authority.is_some();
+        let (decision, counter) = policy.decide_counted(req.method(), req.headers(), authority);
         if !matches!(decision, Decision::NoOrigin) {
             self.store.events().record(
                 &self.events,
@@ -315,7 +314,9 @@ where
             Decision::Allow { allow_origin } => {
                 let cors = CorsHeaders::new(policy, allow_origin);
                 drop(cached); // The handler runs without this worker's policy borrowed.
-                host_from_target(&mut req);
+                if absolute_form {
+                    host_from_target(&mut req);
+                }
                 Either::Right(self.pass_through(req, Some(cors)))
             }
             Decision::NoOrigin
@@ -323,7 +324,9 @@ where
                 enforced: false, ..
             } => {
                 drop(cached);
-                host_from_target(&mut req);
+                if absolute_form {
+                    host_from_target(&mut req);
+                }
                 Either::Right(self.pass_through(req, None))
             }
         }
@@ -332,8 +335,10 @@ where
 
 /// An HTTP/1 request with an absolute-form target was judged by the target's authority;
 /// RFC 9112 §3.2.2 has the server replace `Host` with it, so the handler (and actix's
-/// `connection_info`) sees the host that was judged, not the one that was ignored. Origin
-/// form, the usual case, has no authority and is left alone.
+/// `connection_info`) sees the host that was judged, not the one that was ignored. Called
+/// only for a target with an authority: origin form, the usual case, has none and costs
+/// nothing here.
+#[cold]
 fn host_from_target(req: &mut ServiceRequest) {
     if req.version() >= Version::HTTP_2 {
         return;

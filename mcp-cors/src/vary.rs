@@ -6,12 +6,19 @@ use actix_web::http::header::{self, HeaderMap, HeaderValue};
 ///
 /// `Vary: *` already covers everything and is left alone; a name already present (in any
 /// case) is not added twice; several `Vary` lines are folded into one.
+#[inline]
 pub(crate) fn add(headers: &mut HeaderMap, name: &'static str) {
     // The common case: the handler set no `Vary`, and ours goes in alone.
     if !headers.contains_key(header::VARY) {
         headers.append(header::VARY, HeaderValue::from_static(name));
         return;
     }
+    merge(headers, name);
+}
+
+/// [`add`] where the handler set a `Vary`: out of line, to keep the common case small.
+#[inline(never)]
+fn merge(headers: &mut HeaderMap, name: &'static str) {
     let mut displaced = headers.insert(header::VARY, HeaderValue::from_static(name));
     let Some(first) = displaced.next() else {
         return;
