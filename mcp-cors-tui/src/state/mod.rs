@@ -653,6 +653,10 @@ impl App {
         self.denied_selected = self.denied_selected.min(len.saturating_sub(1));
         let len = self.denied_hosts().len();
         self.hosts_selected = self.hosts_selected.min(len.saturating_sub(1));
+        // A server restarted since has no host refusals: its panel is gone, so is focus.
+        if self.focus == Focus::Hosts && !self.shows_hosts() {
+            self.focus = Focus::Policy;
+        }
     }
 
     fn set_policy(&mut self, policy: PolicyReply) {

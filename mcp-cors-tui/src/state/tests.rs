@@ -338,6 +338,11 @@ fn allowing_a_denied_host_asks_then_sends_add_host() {
     app.update(Msg::Net(NetMsg::Stats(fixtures::stats())));
     assert_eq!(app.hosts_selected, 0);
     assert!(!app.shows_hosts());
+    assert_eq!(
+        app.focus,
+        Focus::Policy,
+        "the focus leaves a panel no longer shown"
+    );
 }
 
 #[test]
