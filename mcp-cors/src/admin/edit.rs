@@ -123,14 +123,14 @@ pub(crate) struct Edit<'a> {
 }
 
 impl<'a> Edit<'a> {
+    pub(crate) fn new(key: ListKey, change: Change<'a>, force: bool) -> Edit<'a> {
+        Edit { key, change, force }
+    }
+
     /// An edit of `allowed_origins`, not forced.
     #[cfg(test)]
     pub(crate) fn origins(change: Change<'a>) -> Edit<'a> {
-        Edit {
-            key: ListKey::Origins,
-            change,
-            force: false,
-        }
+        Edit::new(ListKey::Origins, change, false)
     }
 
     fn raw(&self) -> &'a str {

@@ -496,19 +496,23 @@ impl Connection {
             }
             Request::Stats => ServerLine::Stats(stats(&store)),
             Request::AddOrigin { origin, force } => {
-                self.change(&store, ListKey::Origins, Change::Add(&origin), force)
+                let change = Change::Add(&origin);
+                self.change(&store, Edit::new(ListKey::Origins, change, force))
                     .await
             }
             Request::RemoveOrigin { origin } => {
-                self.change(&store, ListKey::Origins, Change::Remove(&origin), false)
+                let change = Change::Remove(&origin);
+                self.change(&store, Edit::new(ListKey::Origins, change, false))
                     .await
             }
             Request::AddHost { host, force } => {
-                self.change(&store, ListKey::Hosts, Change::Add(&host), force)
+                let change = Change::Add(&host);
+                self.change(&store, Edit::new(ListKey::Hosts, change, force))
                     .await
             }
             Request::RemoveHost { host } => {
-                self.change(&store, ListKey::Hosts, Change::Remove(&host), false)
+                let change = Change::Remove(&host);
+                self.change(&store, Edit::new(ListKey::Hosts, change, false))
                     .await
             }
         };
@@ -519,13 +523,7 @@ impl Connection {
         self.send(&reply).await.is_ok()
     }
 
-    async fn change(
-        &self,
-        store: &Arc<PolicyStore>,
-        key: ListKey,
-        change: Change<'_>,
-        force: bool,
-    ) -> ServerLine {
+    async fn change(&self, store: &Arc<PolicyStore>, edit: Edit<'_>) -> ServerLine {
         if store.status().source.is_none() {
             return ServerLine::Error {
                 code: ErrorCode::NoFile,
@@ -534,11 +532,10 @@ impl Connection {
         }
         // Two clients' edits may interleave only while one waits for a file being
         // written to settle; each replaces the file only if it still holds what it read.
-        let edit = Edit { key, change, force };
         match edit::change_list(store, &self.config, edit).await {
             Ok((entry, changed)) => {
-                tracing::info!(key = key.name(), %entry, changed, ?change, force, "policy edited through the admin socket");
-                match key {
+                tracing::info!(key = edit.key.name(), %entry, changed, change = ?edit.change, force = edit.force, "policy edited through the admin socket");
+                match edit.key {
                     ListKey::Origins => ServerLine::OriginChanged {
                         origin: entry,
                         changed,
