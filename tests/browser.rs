@@ -315,6 +315,7 @@ async fn a_browser_speaks_mcp_across_origins_through_mcp_cors() {
     let (_, changed) = editor
         .change_origin(&Request::AddOrigin {
             origin: refused.clone(),
+            force: false,
         })
         .await
         .expect("the origin is added");

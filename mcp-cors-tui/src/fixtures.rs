@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use mcp_cors::protocol::{DecisionEvent, Event, OriginStats, PolicyReply, Stats};
+use mcp_cors::protocol::{DecisionEvent, Event, HostStats, OriginStats, PolicyReply, Stats};
 use mcp_cors::{PolicySettings, ReloadError, Verdict};
 
 use crate::conn::NetMsg;
@@ -85,6 +85,40 @@ pub fn stats_with_untracked() -> Stats {
         ..OriginStats::default()
     });
     stats
+}
+
+/// Two refused hosts: a rebinding attempt and a pod IP (a health check), plus the
+/// server's catch-all bucket.
+pub fn host_stats() -> Vec<HostStats> {
+    vec![
+        HostStats {
+            host: "evil.example:8080".into(),
+            denied: 3,
+            would_deny: 0,
+            last_seen_ms: NOW - 2000,
+        },
+        HostStats {
+            host: "10.1.2.3:8080".into(),
+            denied: 12,
+            would_deny: 0,
+            last_seen_ms: NOW - 1000,
+        },
+        HostStats {
+            host: crate::state::UNTRACKED_HOST.into(),
+            denied: 40,
+            would_deny: 0,
+            last_seen_ms: NOW - 1000,
+        },
+    ]
+}
+
+/// [`streaming_app`] after the server refused hosts.
+pub fn app_with_denied_hosts() -> App {
+    let mut app = streaming_app();
+    let mut stats = stats();
+    stats.hosts = host_stats();
+    app.update(Msg::Net(NetMsg::Stats(stats)));
+    app
 }
 
 /// A policy allowing two origins.

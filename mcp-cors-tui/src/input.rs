@@ -37,7 +37,8 @@ fn text(code: KeyCode) -> Option<Action> {
 
 fn confirm(code: KeyCode) -> Option<Action> {
     match code {
-        KeyCode::Char('y' | 'Y') | KeyCode::Enter => Some(Action::Submit),
+        KeyCode::Char('y' | 'Y') => Some(Action::Yes),
+        KeyCode::Enter => Some(Action::Submit),
         KeyCode::Char('n' | 'N') | KeyCode::Esc => Some(Action::Cancel),
         _ => None,
     }
@@ -92,7 +93,7 @@ pub const KEYS: &[(&str, &str)] = &[
     ("Esc", "clear the filter; close the help"),
     (
         "a, Enter",
-        "denied panel: allow selected (asks first); policy panel: add one",
+        "denied origins or hosts: allow selected (asks first); policy: add one",
     ),
     ("n", "add an origin (validated as you type)"),
     (
@@ -106,7 +107,7 @@ pub const KEYS: &[(&str, &str)] = &[
     ("Backspace", "in a prompt: delete the last character"),
     (
         "y Y, n N",
-        "answer a confirmation (Enter is yes, Esc is no)",
+        "answer a question (Enter is yes, Esc no; allowing * takes y)",
     ),
 ];
 

@@ -64,7 +64,13 @@ enum Command {
         #[command(subcommand)]
         command: OriginsCommand,
     },
-    /// Totals, mode, listeners, reloads and the last reload error.
+    /// List or change the allowed hosts: the DNS-rebinding guard on `Host` (the policy
+    /// file is edited in place).
+    Hosts {
+        #[command(subcommand)]
+        command: HostsCommand,
+    },
+    /// Totals, mode, listeners, reloads, the last reload error and the hosts refused.
     Status,
     /// Validate a policy file offline, printing each error with its line and column
     /// (like `nginx -t`). Exit 0 when valid, 1 otherwise.
@@ -108,11 +114,34 @@ enum OriginsCommand {
     Add {
         /// e.g. https://app.example.com, https://*.example.com, http://localhost:*
         origin: String,
+        /// Needed to add `*`, which allows every origin (every web site).
+        #[arg(long)]
+        force: bool,
     },
     /// Stop allowing an origin; fails if it is not in the policy.
     Remove {
         /// The origin, as listed by `origins list`.
         origin: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum HostsCommand {
+    /// Print the allowed hosts, one per line.
+    List,
+    /// Allow a host; succeeds if it was already allowed. A file without `allowed_hosts`
+    /// gets the defaults (localhost, 127.0.0.1, [::1]) written out with it.
+    Add {
+        /// e.g. api.example.com, localhost:8080, *.example.com, [::1], 10.0.0.0/8
+        host: String,
+        /// Needed to add `*`, which turns the Host guard off.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Stop allowing a host; fails if it is not in the policy.
+    Remove {
+        /// The host, as listed by `hosts list`.
+        host: String,
     },
 }
 
@@ -150,10 +179,25 @@ fn main() -> ExitCode {
         Some(Command::Tail { json, replay }) => cli::execute(cli::tail::run(&socket, json, replay)),
         Some(Command::Status) => cli::execute(cli::status::run(&socket)),
         Some(Command::Origins { command }) => cli::execute(async {
+            use cli::origins::{self as edit, List};
             match command {
-                OriginsCommand::List => cli::origins::list(&socket).await,
-                OriginsCommand::Add { origin } => cli::origins::add(&socket, &origin).await,
-                OriginsCommand::Remove { origin } => cli::origins::remove(&socket, &origin).await,
+                OriginsCommand::List => edit::list(&socket, List::Origins).await,
+                OriginsCommand::Add { origin, force } => {
+                    edit::add(&socket, List::Origins, &origin, force).await
+                }
+                OriginsCommand::Remove { origin } => {
+                    edit::remove(&socket, List::Origins, &origin).await
+                }
+            }
+        }),
+        Some(Command::Hosts { command }) => cli::execute(async {
+            use cli::origins::{self as edit, List};
+            match command {
+                HostsCommand::List => edit::list(&socket, List::Hosts).await,
+                HostsCommand::Add { host, force } => {
+                    edit::add(&socket, List::Hosts, &host, force).await
+                }
+                HostsCommand::Remove { host } => edit::remove(&socket, List::Hosts, &host).await,
             }
         }),
     }

@@ -115,6 +115,7 @@ fn admin_edit(c: &mut Criterion) {
             b.iter(|| {
                 admin.edit(Request::AddOrigin {
                     origin: "https://new.example".into(),
+                    force: false,
                 });
                 admin.edit(Request::RemoveOrigin {
                     origin: "https://new.example".into(),

@@ -312,6 +312,16 @@ impl Client {
         }
     }
 
+    /// Sends any edit of the policy's lists (`add_origin`, `remove_origin`, `add_host`,
+    /// `remove_host`); returns the entry as stored and whether the file changed.
+    pub async fn change_entry(&mut self, request: &Request) -> Result<(String, bool), ClientError> {
+        match self.call(request).await? {
+            ServerLine::OriginChanged { origin, changed } => Ok((origin, changed)),
+            ServerLine::HostChanged { host, changed } => Ok((host, changed)),
+            other => Err(self.unexpected("origin_changed or host_changed", &other)),
+        }
+    }
+
     async fn recv_within(
         &mut self,
         after: Duration,

@@ -3,7 +3,8 @@
 //! The request path must not pay for listeners it does not have and must never wait on a
 //! slow one. So:
 //! - counters (totals and per origin) are always kept; the per-origin table is bounded,
-//!   because origins are chosen by whoever sends the request;
+//!   because origins are chosen by whoever sends the request; so is the table of refused
+//!   `Host` values, kept beside it (a refusal already takes locks, an allow never does);
 //! - refusals and policy changes always go into a bounded ring, replayed to new
 //!   subscribers; allows are only turned into events while someone listens (and can take
 //!   them), and go to live listeners only;
@@ -28,8 +29,8 @@ use actix_web::http::header::{self, HeaderMap, HeaderValue};
 use arc_swap::ArcSwap;
 use compact_str::CompactString;
 
-use crate::decision::{Decision, Verdict};
-use crate::protocol::{DecisionEvent, Event, MAX_REPLAY, OriginStats, unix_millis};
+use crate::decision::{Decision, DenyReason, Verdict};
+use crate::protocol::{DecisionEvent, Event, HostStats, MAX_REPLAY, OriginStats, unix_millis};
 
 mod queue;
 
@@ -51,6 +52,14 @@ const OTHER: &str = crate::protocol::UNTRACKED_ORIGIN;
 /// about 290 bytes (scheme, 253-byte host, port); anything longer is refused as malformed
 /// and clipped here, so a hostile header cannot make events or counters large.
 pub(crate) const MAX_ORIGIN_TEXT: usize = 300;
+/// Distinct refused `Host` values counted one by one; the rest are counted together as
+/// `(other)`. Fewer than origins: a host refusal is a misconfiguration or an attack, and
+/// the operator acts on the few most frequent.
+pub(crate) const MAX_TRACKED_HOSTS: usize = 256;
+/// The most hosts a `stats` reply lists (the most refused first).
+pub(crate) const MAX_REPORTED_HOSTS: usize = 100;
+/// Longest `Host` kept as a counter key: a DNS name is at most 253 bytes, a port 6 more.
+pub(crate) const MAX_HOST_TEXT: usize = 300;
 /// Longest path (or reason) kept in an event.
 pub(crate) const MAX_PATH_TEXT: usize = 1024;
 
@@ -403,6 +412,10 @@ pub(crate) struct EventBus {
     /// Counters of every other origin seen: chosen by whoever sends requests, so capped
     /// at [`MAX_TRACKED_ORIGINS`], the rest counted together as `(other)`.
     seen: Mutex<HashMap<Arc<str>, Arc<OriginCounter>>>,
+    /// Refusals per `Host` not in `allowed_hosts`, keyed by the lower-cased, clipped
+    /// value: chosen by whoever sends requests, so capped at [`MAX_TRACKED_HOSTS`], the
+    /// rest counted together as `(other)`.
+    hosts: Mutex<HashMap<Box<str>, HostStats>>,
 }
 
 impl std::fmt::Debug for EventBus {
@@ -437,6 +450,7 @@ impl EventBus {
             budget: Budget::new(cap),
             listed: Mutex::new(HashMap::default()),
             seen: Mutex::new(HashMap::default()),
+            hosts: Mutex::new(HashMap::default()),
         })
     }
 
@@ -601,6 +615,13 @@ impl EventBus {
             self.extend_run(worker, origin, method, path, preflight, at_ms);
             return;
         }
+        if let Decision::Refuse {
+            reason: DenyReason::HostNotAllowed(host),
+            ..
+        } = decision
+        {
+            self.count_host(host, verdict, at_ms);
+        }
         // This worker's run of allows came first: queue it first.
         if let Some(run) = worker.take() {
             self.queue_run(run);
@@ -621,6 +642,41 @@ impl EventBus {
                 .map(|r| clip(Cow::Owned(r.to_string()), MAX_PATH_TEXT).into_owned()),
             count: 1,
         }));
+    }
+
+    /// Counts a refusal of `host` (a `Host` not in `allowed_hosts`), by its lower-cased,
+    /// clipped text, or under `(other)` once [`MAX_TRACKED_HOSTS`] are tracked.
+    fn count_host(&self, host: &str, verdict: Verdict, at_ms: u64) {
+        let key = clip(Cow::Owned(host.to_ascii_lowercase()), MAX_HOST_TEXT);
+        let mut hosts = lock(&self.hosts);
+        let key: Box<str> = if hosts.len() >= MAX_TRACKED_HOSTS && !hosts.contains_key(&*key) {
+            crate::protocol::UNTRACKED_HOST.into()
+        } else {
+            key.into()
+        };
+        let stats = hosts.entry(key).or_insert_with_key(|k| HostStats {
+            host: k.to_string(),
+            ..HostStats::default()
+        });
+        match verdict {
+            Verdict::WouldDeny => stats.would_deny += 1,
+            _ => stats.denied += 1,
+        }
+        stats.last_seen_ms = stats.last_seen_ms.max(at_ms);
+    }
+
+    /// Refusals per `Host`, most refused first, at most `limit` of them.
+    pub(crate) fn host_stats(&self, limit: usize) -> Vec<HostStats> {
+        let mut stats: Vec<HostStats> = lock(&self.hosts).values().cloned().collect();
+        stats.sort_by(|a, b| {
+            (b.denied + b.would_deny, b.last_seen_ms, &a.host).cmp(&(
+                a.denied + a.would_deny,
+                a.last_seen_ms,
+                &b.host,
+            ))
+        });
+        stats.truncate(limit);
+        stats
     }
 
     /// Counts an allow into `worker`'s run, or ends the run (queuing it) and starts one.
@@ -895,6 +951,79 @@ mod tests {
         let other = stats.iter().find(|s| s.origin == OTHER).unwrap();
         assert_eq!(other.denied, 10);
         assert_eq!(bus.totals().1, (MAX_TRACKED_ORIGINS + 10) as u64);
+    }
+
+    fn refuse_host(bus: &EventBus, w: &WorkerEvents, host: &str, enforced: bool) {
+        let decision = Decision::Refuse {
+            reason: DenyReason::HostNotAllowed(host.to_owned()),
+            preflight: false,
+            enforced,
+        };
+        bus.record(w, &decision, None, &HeaderMap::new(), &Method::POST, "/mcp");
+    }
+
+    #[test]
+    fn host_refusals_are_counted_per_host_case_folded_and_bounded() {
+        let bus = EventBus::new();
+        let w = bus.worker();
+        refuse_host(&bus, &w, "Evil.example:8080", true);
+        refuse_host(&bus, &w, "evil.example:8080", true);
+        refuse_host(&bus, &w, "evil.example:8080", false);
+        refuse_host(&bus, &w, "10.1.2.3:8080", true);
+        // A missing or malformed Host names no host: totals only.
+        let missing = Decision::Refuse {
+            reason: DenyReason::HostMissing,
+            preflight: false,
+            enforced: true,
+        };
+        bus.record(&w, &missing, None, &HeaderMap::new(), &Method::GET, "/");
+        let stats = bus.host_stats(usize::MAX);
+        assert_eq!(stats.len(), 2, "{stats:?}");
+        assert_eq!(
+            (stats[0].host.as_str(), stats[0].denied, stats[0].would_deny),
+            ("evil.example:8080", 2, 1)
+        );
+        assert!(stats[0].last_seen_ms > 0);
+        assert_eq!(
+            (stats[1].host.as_str(), stats[1].denied),
+            ("10.1.2.3:8080", 1)
+        );
+        assert_eq!(bus.totals().1, 4, "host refusals stay in the totals");
+        assert!(
+            bus.origin_stats(usize::MAX).is_empty(),
+            "no origin was sent"
+        );
+
+        let huge = "h".repeat(10_000);
+        refuse_host(&bus, &w, &huge, true);
+        let clipped = bus.host_stats(usize::MAX);
+        assert!(
+            clipped
+                .iter()
+                .all(|s| s.host.len() <= MAX_HOST_TEXT + '…'.len_utf8())
+        );
+
+        for i in 0..MAX_TRACKED_HOSTS + 10 {
+            refuse_host(&bus, &w, &format!("h{i}.example"), true);
+        }
+        let stats = bus.host_stats(usize::MAX);
+        assert_eq!(stats.len(), MAX_TRACKED_HOSTS + 1, "the rest in one bucket");
+        let other = stats
+            .iter()
+            .find(|s| s.host == crate::protocol::UNTRACKED_HOST)
+            .unwrap();
+        assert_eq!(other.denied, 10 + 3, "beyond the bound, counted together");
+        assert_eq!(bus.host_stats(MAX_REPORTED_HOSTS).len(), MAX_REPORTED_HOSTS);
+        // A tracked host keeps its own counter once the table is full.
+        refuse_host(&bus, &w, "evil.example:8080", true);
+        let evil = bus.host_stats(usize::MAX);
+        assert_eq!(
+            evil.iter()
+                .find(|s| s.host == "evil.example:8080")
+                .unwrap()
+                .denied,
+            3
+        );
     }
 
     fn decision(origin: &str, path: &str) -> Event {

@@ -14,8 +14,8 @@
 //! Every time on the wire is a `*_ms` field: milliseconds since the Unix epoch.
 //!
 //! ```text
-//! <- {"type":"hello","protocol":"mcp-cors-admin","version":3,"server":"0.1.0"}
-//! -> {"cmd":"hello","version":3}
+//! <- {"type":"hello","protocol":"mcp-cors-admin","version":4,"server":"0.1.0"}
+//! -> {"cmd":"hello","version":4}
 //! <- {"type":"hello_ok"}
 //! -> {"cmd":"add_origin","origin":"https://app.example.com"}
 //! <- {"type":"origin_changed","origin":"https://app.example.com","changed":true}
@@ -24,6 +24,12 @@
 //! Version 3 changed, from 2: a refused reload's time is `at_ms` (Unix ms) where it was a
 //! serialised `SystemTime` (`at`), and a `reload_rejected` event carries it once, as the
 //! error's own `at_ms`, beside `message` and `diagnostics`.
+//!
+//! Version 4 changed, from 3: `add_origin` refuses `*` (which opens the server to every
+//! site) unless it carries `"force": true`, with the new error code `force_required` that
+//! a version 3 client could not read; `add_host` / `remove_host` edit `allowed_hosts`
+//! (reply `host_changed`, error `invalid_host`); `stats` gains `hosts`, the refusals
+//! counted per `Host`.
 
 use std::path::PathBuf;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -37,7 +43,7 @@ use crate::status::ReloadError;
 pub const PROTOCOL: &str = "mcp-cors-admin";
 /// The protocol version this crate speaks. A client speaking another version must stop
 /// with a clear error rather than guess.
-pub const VERSION: u32 = 3;
+pub const VERSION: u32 = 4;
 /// The longest line the server accepts from a client, in bytes (without the newline).
 pub const MAX_LINE: usize = 64 * 1024;
 /// The longest line a client accepts from the server, in bytes (without the newline).
@@ -50,6 +56,9 @@ pub const MAX_SERVER_LINE: usize = 16 * 1024 * 1024;
 /// The name under which [`Stats::origins`] counts together every origin past the
 /// server's tracking limit. Not an origin: a client must not offer to allow it.
 pub const UNTRACKED_ORIGIN: &str = "(other)";
+/// The name under which [`Stats::hosts`] counts together every refused `Host` past the
+/// server's tracking limit. Not a host: a client must not offer to allow it.
+pub const UNTRACKED_HOST: &str = UNTRACKED_ORIGIN;
 /// The most events a `subscribe` can replay.
 pub const MAX_REPLAY: usize = 512;
 
@@ -107,12 +116,38 @@ pub enum Request {
     AddOrigin {
         /// The origin (or wildcard entry), validated and normalised like the file's.
         origin: String,
+        /// Must be `true` to add `*`, which allows every origin: refused otherwise with
+        /// [`ErrorCode::ForceRequired`], so that no slip opens the server to every site.
+        #[serde(default, skip_serializing_if = "is_false")]
+        force: bool,
     },
     /// Remove an origin from `allowed_origins` in the policy file.
     RemoveOrigin {
         /// The origin, compared after normalisation.
         origin: String,
     },
+    /// Add a host to `allowed_hosts` in the policy file (the DNS-rebinding guard); the
+    /// reply comes once the new policy serves requests. When the file has no
+    /// `allowed_hosts`, the defaults it stood for are written with the new host, so that
+    /// adding one never drops `localhost`.
+    AddHost {
+        /// The entry (`api.example.com`, `localhost:8080`, `*.example.com`, `[::1]`,
+        /// `10.0.0.0/8`), validated and normalised like the file's.
+        host: String,
+        /// Must be `true` to add `*`, which turns the Host guard off: refused otherwise
+        /// with [`ErrorCode::ForceRequired`].
+        #[serde(default, skip_serializing_if = "is_false")]
+        force: bool,
+    },
+    /// Remove a host from `allowed_hosts` in the policy file.
+    RemoveHost {
+        /// The entry, compared after normalisation.
+        host: String,
+    },
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 /// A line from the server.
@@ -147,6 +182,13 @@ pub enum ServerLine {
         /// `false` when it was already present (add) — nothing was written.
         changed: bool,
     },
+    /// Reply to `add_host` / `remove_host`, like [`ServerLine::OriginChanged`].
+    HostChanged {
+        /// The host entry as stored (normalised).
+        host: String,
+        /// `false` when it was already present (add) — nothing was written.
+        changed: bool,
+    },
     /// An event, after `subscribe`.
     Event(Event),
     /// Events were dropped because this client read too slowly. Counts are decisions:
@@ -178,7 +220,12 @@ pub enum ErrorCode {
     UnsupportedVersion,
     /// The origin is not a valid `allowed_origins` entry.
     InvalidOrigin,
-    /// The origin to remove is not in the policy.
+    /// The host is not a valid `allowed_hosts` entry.
+    InvalidHost,
+    /// The entry is `*` (every origin, or no Host guard) and the request did not say
+    /// `force: true`.
+    ForceRequired,
+    /// The origin or host to remove is not in the policy.
     NotFound,
     /// The policy file cannot be edited (symlink, invalid, unreadable, changed underneath).
     Conflict,
@@ -217,6 +264,10 @@ pub struct Stats {
     pub listeners: usize,
     /// Per-origin counters, most refused first.
     pub origins: Vec<OriginStats>,
+    /// Refusals per `Host` not in `allowed_hosts`, most refused first (empty from a
+    /// server that does not count them).
+    #[serde(default)]
+    pub hosts: Vec<HostStats>,
     /// `enforce` or `report-only`.
     pub mode: crate::policy::Mode,
     /// How many times the policy was replaced.
@@ -244,6 +295,20 @@ pub struct OriginStats {
     pub last_seen_ms: u64,
     /// The reason of its last refusal.
     pub last_reason: Option<String>,
+}
+
+/// Refusals of one `Host` value (lower-cased, as sent, port included).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostStats {
+    /// The host as sent, lower-cased and clipped (or [`UNTRACKED_HOST`] once the table is
+    /// full).
+    pub host: String,
+    /// Refused requests.
+    pub denied: u64,
+    /// Would-be refusals (report-only).
+    pub would_deny: u64,
+    /// When it was last refused (Unix ms).
+    pub last_seen_ms: u64,
 }
 
 /// Something the server decided or a change to its policy.

@@ -90,7 +90,12 @@ async fn an_origins_counts_add_up_across_reloads_and_before_it_was_listed() {
     // policy), and the listed origin's counts survive the reload that listed the other.
     assert_eq!(post(s.server.addr, B).await.0, 403);
     assert_eq!(post(s.server.addr, A).await.0, 200);
-    let reply = client.call(Request::AddOrigin { origin: B.into() }).await;
+    let reply = client
+        .call(Request::AddOrigin {
+            origin: B.into(),
+            force: false,
+        })
+        .await;
     assert!(
         matches!(reply, ServerLine::OriginChanged { changed: true, .. }),
         "{reply:?}"
@@ -176,6 +181,7 @@ async fn add_and_remove_persist_with_comments_and_serve_before_the_reply() {
     let reply = client
         .call(Request::AddOrigin {
             origin: "https://B.example.com:443/".into(),
+            force: false,
         })
         .await;
     assert_eq!(
@@ -197,7 +203,12 @@ async fn add_and_remove_persist_with_comments_and_serve_before_the_reply() {
         "comments, order and layout are kept"
     );
     assert_eq!(
-        client.call(Request::AddOrigin { origin: B.into() }).await,
+        client
+            .call(Request::AddOrigin {
+                origin: B.into(),
+                force: false
+            })
+            .await,
         ServerLine::OriginChanged {
             origin: B.into(),
             changed: false
@@ -237,6 +248,7 @@ async fn add_and_remove_persist_with_comments_and_serve_before_the_reply() {
     let reply = client
         .call(Request::AddOrigin {
             origin: "https://x.example/path".into(),
+            force: false,
         })
         .await;
     assert!(
@@ -263,8 +275,14 @@ async fn concurrent_adds_from_two_clients_both_land() {
             format!("https://two-{round}.example"),
         );
         let (r1, r2) = tokio::join!(
-            one.call(Request::AddOrigin { origin: x.clone() }),
-            two.call(Request::AddOrigin { origin: y.clone() })
+            one.call(Request::AddOrigin {
+                origin: x.clone(),
+                force: false
+            }),
+            two.call(Request::AddOrigin {
+                origin: y.clone(),
+                force: false
+            })
         );
         assert!(
             matches!(r1, ServerLine::OriginChanged { changed: true, .. }),
@@ -294,7 +312,12 @@ async fn an_edit_by_hand_is_kept_by_the_next_add() {
     let s = setup(POLICY).await;
     let mut client = Client::connect(&s.socket).await;
     fs::write(&s.config, POLICY.replace("max_age = 600", "max_age = 60")).unwrap();
-    client.call(Request::AddOrigin { origin: B.into() }).await;
+    client
+        .call(Request::AddOrigin {
+            origin: B.into(),
+            force: false,
+        })
+        .await;
     let on_disk = fs::read_to_string(&s.config).unwrap();
     assert!(
         on_disk.contains("max_age = 60\n") && on_disk.contains(B),
@@ -314,7 +337,13 @@ async fn a_symlinked_config_is_managed_elsewhere() {
     let socket = dir.path().join("cors.sock");
     wait_for_socket(&socket).await;
     let mut client = Client::connect(&socket).await;
-    match client.call(Request::AddOrigin { origin: B.into() }).await {
+    match client
+        .call(Request::AddOrigin {
+            origin: B.into(),
+            force: false,
+        })
+        .await
+    {
         ServerLine::Error {
             code: ErrorCode::Conflict,
             message,
@@ -677,6 +706,7 @@ async fn admin_edits_racing_the_watcher_never_make_the_policy_go_back() {
         let reply = client
             .call(Request::AddOrigin {
                 origin: origin.clone(),
+                force: false,
             })
             .await;
         assert!(
@@ -700,7 +730,13 @@ async fn an_add_over_an_empty_file_is_refused_and_the_file_left_alone() {
     let s = setup(POLICY).await;
     let mut client = Client::connect(&s.socket).await;
     fs::write(&s.config, "").unwrap(); // an editor that truncated, and has not written yet
-    match client.call(Request::AddOrigin { origin: B.into() }).await {
+    match client
+        .call(Request::AddOrigin {
+            origin: B.into(),
+            force: false,
+        })
+        .await
+    {
         ServerLine::Error {
             code: ErrorCode::Conflict,
             message,
@@ -861,7 +897,12 @@ async fn an_edit_keeps_the_files_mode() {
     fs::set_permissions(&s.config, fs::Permissions::from_mode(0o640)).unwrap();
     let mut client = Client::connect(&s.socket).await;
     assert!(matches!(
-        client.call(Request::AddOrigin { origin: B.into() }).await,
+        client
+            .call(Request::AddOrigin {
+                origin: B.into(),
+                force: false
+            })
+            .await,
         ServerLine::OriginChanged { changed: true, .. }
     ));
     assert!(fs::read_to_string(&s.config).unwrap().contains(B));

@@ -157,6 +157,7 @@ async fn an_origin_at_the_cap_round_trips_over_the_admin_socket_and_one_byte_ove
     let added = admin
         .call(Request::AddOrigin {
             origin: at_cap.clone(),
+            force: false,
         })
         .await;
     assert_eq!(
@@ -184,6 +185,7 @@ async fn an_origin_at_the_cap_round_trips_over_the_admin_socket_and_one_byte_ove
         for request in [
             Request::AddOrigin {
                 origin: origin.clone(),
+                force: false,
             },
             Request::RemoveOrigin {
                 origin: origin.clone(),

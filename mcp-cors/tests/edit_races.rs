@@ -67,6 +67,7 @@ impl Admin {
     fn add(&mut self, origin: &str) -> ServerLine {
         self.call(&Request::AddOrigin {
             origin: origin.into(),
+            force: false,
         })
     }
 
@@ -832,6 +833,7 @@ fn an_edit_of_a_100_000_origin_policy_takes_under_a_second() {
     let edits = [
         Request::AddOrigin {
             origin: "https://new.example".into(),
+            force: false,
         },
         Request::RemoveOrigin {
             origin: "https://o50000.example.com".into(),

@@ -1,4 +1,4 @@
-//! `status`: totals, mode, listeners, reloads, last reload error.
+//! `status`: totals, mode, listeners, reloads, last reload error, refused hosts.
 
 use std::io::Write;
 use std::path::Path;
@@ -51,8 +51,29 @@ pub fn render(socket: &Path, server: &str, stats: &Stats, policy: &PolicyReply) 
         ("last reload", last_reload),
         ("last reload error", last_error),
     ];
-    rows.iter()
+    let mut text: String = rows
+        .iter()
         .map(|(k, v)| format!("{:<18} {v}\n", format!("{k}:")))
+        .collect();
+    text.push_str(&denied_hosts(stats));
+    text
+}
+
+/// One `denied host:` line per refused `Host`, most refused first: the count, the host
+/// (escaped: a request chose it) and when it was last refused.
+fn denied_hosts(stats: &Stats) -> String {
+    stats
+        .hosts
+        .iter()
+        .map(|h| {
+            format!(
+                "{:<18} {} {} (last {})\n",
+                "denied host:",
+                h.denied + h.would_deny,
+                escaped(&h.host),
+                clock::iso(h.last_seen_ms)
+            )
+        })
         .collect()
 }
 
@@ -76,6 +97,13 @@ mod tests {
         error.message = "cors.toml:1:1: \u{9b}31m\ncors.toml:2:1: \x1b[2J".into();
         stats.last_error = Some(error);
         stats.mode = mcp_cors::Mode::ReportOnly;
+        stats.hosts = fixtures::host_stats();
+        stats.hosts.push(mcp_cors::protocol::HostStats {
+            host: "a\x1b[2j.example".into(),
+            denied: 1,
+            would_deny: 0,
+            last_seen_ms: fixtures::NOW - 9000,
+        });
         let text = render(
             Path::new("/run/a\x07.sock"),
             "0.1\x1b",
@@ -91,6 +119,12 @@ mod tests {
             "{text}"
         );
         assert!(text.contains(r"server:            0.1\x1b"), "{text}");
+        assert!(
+            text.contains(
+                "denied host:       3 evil.example:8080 (last 2024-05-01T11:59:58.000Z)\n"
+            ) && text.contains(r"denied host:       1 a\x1b[2j.example"),
+            "{text}"
+        );
         assert!(text.contains("mode:              report-only\n"), "{text}");
         assert!(
             text.contains(r"2024-05-01T11:59:30.000Z cors.toml:1:1: \u{9b}31m")

@@ -193,7 +193,7 @@ async fn execute(
     request: &Request,
     tx: &mpsc::Sender<NetMsg>,
 ) -> Result<(), End> {
-    let outcome = match requests.change_origin(request).await {
+    let outcome = match requests.change_entry(request).await {
         Ok((origin, changed)) => Ok(describe(request, &origin, changed)),
         Err(ClientError::Refused { message, .. }) => Err(message),
         Err(other) => return Err(End::Failed(other)),
@@ -202,12 +202,16 @@ async fn execute(
     refresh(requests, tx).await
 }
 
-/// A sentence for the outcome of an add/remove request.
-pub fn describe(request: &Request, origin: &str, changed: bool) -> String {
+/// A sentence for the outcome of an add/remove request; `entry` is the origin or host
+/// as stored.
+pub fn describe(request: &Request, entry: &str, changed: bool) -> String {
     match (request, changed) {
-        (Request::AddOrigin { .. }, true) => format!("allowed {origin}"),
-        (Request::AddOrigin { .. }, false) => format!("{origin} was already allowed"),
-        (Request::RemoveOrigin { .. }, true) => format!("removed {origin}"),
-        (_, _) => format!("{origin}: nothing to change"),
+        (Request::AddOrigin { .. }, true) => format!("allowed {entry}"),
+        (Request::AddOrigin { .. }, false) => format!("{entry} was already allowed"),
+        (Request::RemoveOrigin { .. }, true) => format!("removed {entry}"),
+        (Request::AddHost { .. }, true) => format!("allowed host {entry}"),
+        (Request::AddHost { .. }, false) => format!("host {entry} was already allowed"),
+        (Request::RemoveHost { .. }, true) => format!("removed host {entry}"),
+        (_, _) => format!("{entry}: nothing to change"),
     }
 }

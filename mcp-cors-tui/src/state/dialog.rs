@@ -13,6 +13,9 @@ pub enum Dialog {
         question: String,
         /// What `y` sends.
         request: Request,
+        /// Whether only `y` answers yes (Enter does not): for what opens the server to
+        /// every site, so that it is never a keystroke away.
+        explicit: bool,
     },
     /// The add-origin prompt.
     AddOrigin(AddOrigin),

@@ -10,7 +10,7 @@ pub mod filter;
 use std::path::PathBuf;
 
 use mcp_cors::ReloadError;
-use mcp_cors::protocol::{Event, OriginStats, PolicyReply, Request, Stats};
+use mcp_cors::protocol::{Event, HostStats, OriginStats, PolicyReply, Request, Stats};
 
 use crate::conn::NetMsg;
 pub use dialog::{AddOrigin, Dialog, Validation};
@@ -23,6 +23,13 @@ const PAGE: usize = 10;
 /// The server's catch-all counter for origins beyond its tracking limit. It is not an
 /// origin: it is never offered for allowing.
 pub const UNTRACKED: &str = mcp_cors::protocol::UNTRACKED_ORIGIN;
+/// The server's catch-all counter for refused hosts beyond its tracking limit; never
+/// offered for allowing either.
+pub const UNTRACKED_HOST: &str = mcp_cors::protocol::UNTRACKED_HOST;
+
+/// What the add-origin dialog says before `*` is added, and asks to confirm with `y`.
+pub const STAR_WARNING: &str = "* opens this server to every web site: any page in any browser \
+could call it. Allow every origin anyway?";
 
 /// The panel that receives movement keys.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -32,6 +39,8 @@ pub enum Focus {
     Events,
     /// The origins denied most often.
     Denied,
+    /// The `Host` values refused most often (shown once there is one).
+    Hosts,
     /// The allowed origins.
     Policy,
 }
@@ -40,13 +49,14 @@ impl Focus {
     fn next(self) -> Focus {
         match self {
             Focus::Events => Focus::Denied,
-            Focus::Denied => Focus::Policy,
+            Focus::Denied => Focus::Hosts,
+            Focus::Hosts => Focus::Policy,
             Focus::Policy => Focus::Events,
         }
     }
 
     fn prev(self) -> Focus {
-        self.next().next()
+        self.next().next().next()
     }
 }
 
@@ -123,8 +133,10 @@ pub enum Action {
     Char(char),
     /// Delete the last character of a prompt.
     Backspace,
-    /// Enter in a prompt, or yes to a question.
+    /// Enter in a prompt, or yes to a question (but to one that must be answered `y`).
     Submit,
+    /// `y` to a question: the explicit yes.
+    Yes,
     /// Escape from a prompt, or no to a question.
     Cancel,
 }
@@ -195,6 +207,8 @@ pub struct App {
     pub scroll: usize,
     /// Selected row of the denied panel.
     pub denied_selected: usize,
+    /// Selected row of the denied hosts panel.
+    pub hosts_selected: usize,
     /// Selected row of the policy panel.
     pub policy_selected: usize,
     /// The footer message.
@@ -223,6 +237,7 @@ impl App {
             paused_at: None,
             scroll: 0,
             denied_selected: 0,
+            hosts_selected: 0,
             policy_selected: 0,
             notice: None,
             now_ms,
@@ -275,6 +290,43 @@ impl App {
         Some(other.denied + other.would_deny).filter(|&n| n > 0)
     }
 
+    /// Refused `Host` values, most refused first; the [`UNTRACKED_HOST`] bucket is not one.
+    pub fn denied_hosts(&self) -> Vec<&HostStats> {
+        let Some(stats) = &self.stats else {
+            return Vec::new();
+        };
+        let mut denied: Vec<&HostStats> = stats
+            .hosts
+            .iter()
+            .filter(|h| h.denied + h.would_deny > 0 && h.host != UNTRACKED_HOST)
+            .collect();
+        denied.sort_by(|a, b| {
+            (b.denied + b.would_deny)
+                .cmp(&(a.denied + a.would_deny))
+                .then(b.last_seen_ms.cmp(&a.last_seen_ms))
+        });
+        denied
+    }
+
+    /// Host refusals counted in the server's [`UNTRACKED_HOST`] bucket, if any.
+    pub fn untracked_host_refusals(&self) -> Option<u64> {
+        let stats = self.stats.as_ref()?;
+        let other = stats.hosts.iter().find(|h| h.host == UNTRACKED_HOST)?;
+        Some(other.denied + other.would_deny).filter(|&n| n > 0)
+    }
+
+    /// Whether the denied hosts panel is shown: once the server has refused a `Host`.
+    pub fn shows_hosts(&self) -> bool {
+        self.stats.as_ref().is_some_and(|s| !s.hosts.is_empty())
+    }
+
+    /// The allowed hosts of the serving policy.
+    pub fn allowed_hosts(&self) -> &[String] {
+        self.policy
+            .as_ref()
+            .map_or(&[], |p| p.settings.allowed_hosts.as_slice())
+    }
+
     /// The allowed origins of the serving policy.
     pub fn allowed_origins(&self) -> &[String] {
         self.policy
@@ -318,8 +370,8 @@ impl App {
     fn normal(&mut self, action: Action) -> Option<Effect> {
         match action {
             Action::ToggleHelp => self.help = true,
-            Action::FocusNext => self.focus = self.focus.next(),
-            Action::FocusPrev => self.focus = self.focus.prev(),
+            Action::FocusNext => self.cycle_focus(Focus::next),
+            Action::FocusPrev => self.cycle_focus(Focus::prev),
             Action::Up => self.move_by(-1),
             Action::Down => self.move_by(1),
             Action::PageUp => self.move_by(-(PAGE as isize)),
@@ -332,9 +384,17 @@ impl App {
             Action::Allow => self.allow(),
             Action::AddOrigin => self.open_prompt(),
             Action::Remove => self.ask_remove(),
-            Action::Quit | Action::Char(_) | Action::Backspace | Action::Submit => {}
+            Action::Quit | Action::Char(_) | Action::Backspace | Action::Submit | Action::Yes => {}
         }
         None
+    }
+
+    /// Moves the focus on, past the denied hosts panel while it is not shown.
+    fn cycle_focus(&mut self, step: fn(Focus) -> Focus) {
+        self.focus = step(self.focus);
+        if self.focus == Focus::Hosts && !self.shows_hosts() {
+            self.focus = step(self.focus);
+        }
     }
 
     /// Moves the focused panel's cursor by `delta` (negative: up / back in time).
@@ -344,6 +404,10 @@ impl App {
             Focus::Denied => {
                 let len = self.denied_origins().len();
                 self.denied_selected = step(self.denied_selected, delta, len);
+            }
+            Focus::Hosts => {
+                let len = self.denied_hosts().len();
+                self.hosts_selected = step(self.hosts_selected, delta, len);
             }
             Focus::Policy => {
                 let len = self.allowed_origins().len();
@@ -394,7 +458,28 @@ impl App {
                     question: format!(
                         "Allow {origin}? It is added to allowed_origins in the policy file."
                     ),
-                    request: Request::AddOrigin { origin },
+                    request: Request::AddOrigin {
+                        origin,
+                        force: false,
+                    },
+                    explicit: false,
+                });
+            }
+            Focus::Hosts => {
+                let Some(host) = self
+                    .denied_hosts()
+                    .get(self.hosts_selected)
+                    .map(|h| h.host.clone())
+                else {
+                    return self.tell("no denied host selected", true);
+                };
+                self.dialog = Some(Dialog::Confirm {
+                    question: format!(
+                        "Allow host {host}? It is added to allowed_hosts in the policy file: \
+                         requests sent to that name pass the DNS-rebinding guard."
+                    ),
+                    request: Request::AddHost { host, force: false },
+                    explicit: false,
                 });
             }
             Focus::Policy => self.open_prompt(),
@@ -424,6 +509,7 @@ impl App {
                 "Remove {origin}? Requests from it are refused once the file is saved."
             ),
             request: Request::RemoveOrigin { origin },
+            explicit: false,
         });
     }
 
@@ -475,14 +561,35 @@ impl App {
             return None;
         };
         let origin = normalised.clone();
+        if origin == "*" {
+            // Never one keystroke away: a second question, answered with `y` only.
+            self.dialog = Some(Dialog::Confirm {
+                question: STAR_WARNING.to_owned(),
+                request: Request::AddOrigin {
+                    origin,
+                    force: true,
+                },
+                explicit: true,
+            });
+            return None;
+        }
         self.dialog = None;
         self.tell(&format!("adding {origin}…"), false);
-        Some(Effect::Send(Request::AddOrigin { origin }))
+        Some(Effect::Send(Request::AddOrigin {
+            origin,
+            force: false,
+        }))
     }
 
     fn answer(&mut self, action: Action) -> Option<Effect> {
         match action {
-            Action::Submit => {
+            Action::Submit
+                if matches!(self.dialog, Some(Dialog::Confirm { explicit: true, .. })) =>
+            {
+                self.tell("press y to confirm, or n to cancel", true);
+                None
+            }
+            Action::Submit | Action::Yes => {
                 let Some(Dialog::Confirm { request, .. }) = self.dialog.take() else {
                     return None;
                 };
@@ -544,6 +651,12 @@ impl App {
         self.stats = Some(stats);
         let len = self.denied_origins().len();
         self.denied_selected = self.denied_selected.min(len.saturating_sub(1));
+        let len = self.denied_hosts().len();
+        self.hosts_selected = self.hosts_selected.min(len.saturating_sub(1));
+        // A server restarted since has no host refusals: its panel is gone, so is focus.
+        if self.focus == Focus::Hosts && !self.shows_hosts() {
+            self.focus = Focus::Policy;
+        }
     }
 
     fn set_policy(&mut self, policy: PolicyReply) {

@@ -89,7 +89,8 @@ fn allowing_the_most_denied_origin_asks_then_sends_add_origin() {
     assert_eq!(
         press(&mut app, KeyCode::Char('y')),
         Some(Effect::Send(Request::AddOrigin {
-            origin: "https://evil.example".into()
+            origin: "https://evil.example".into(),
+            force: false,
         }))
     );
     assert_eq!(app.dialog, None);
@@ -153,7 +154,8 @@ fn the_add_prompt_validates_as_you_type_and_only_sends_a_valid_origin() {
     assert_eq!(
         press(&mut app, KeyCode::Enter),
         Some(Effect::Send(Request::AddOrigin {
-            origin: "https://new.example.com".into()
+            origin: "https://new.example.com".into(),
+            force: false,
         }))
     );
     assert_eq!(app.dialog, None);
@@ -285,9 +287,94 @@ fn the_untracked_bucket_is_never_offered_for_allowing() {
         press(&mut app, KeyCode::Char('a'));
         let sent = press(&mut app, KeyCode::Char('y'));
         assert!(
-            matches!(&sent, Some(Effect::Send(Request::AddOrigin { origin })) if origin != UNTRACKED),
+            matches!(&sent, Some(Effect::Send(Request::AddOrigin { origin, .. })) if origin != UNTRACKED),
             "{sent:?}"
         );
         press(&mut app, KeyCode::Down);
     }
+}
+
+#[test]
+fn the_denied_hosts_panel_is_in_the_focus_cycle_only_once_a_host_was_refused() {
+    let mut app = fixtures::streaming_app();
+    for expected in [Focus::Denied, Focus::Policy, Focus::Events] {
+        press(&mut app, KeyCode::Tab);
+        assert_eq!(app.focus, expected);
+    }
+    press(&mut app, KeyCode::BackTab);
+    assert_eq!(app.focus, Focus::Policy, "back past the hidden panel too");
+    let mut app = fixtures::app_with_denied_hosts();
+    for expected in [Focus::Denied, Focus::Hosts, Focus::Policy, Focus::Events] {
+        press(&mut app, KeyCode::Tab);
+        assert_eq!(app.focus, expected);
+    }
+}
+
+#[test]
+fn allowing_a_denied_host_asks_then_sends_add_host() {
+    let mut app = fixtures::app_with_denied_hosts();
+    let hosts: Vec<&str> = app.denied_hosts().iter().map(|h| h.host.as_str()).collect();
+    assert_eq!(
+        hosts,
+        ["10.1.2.3:8080", "evil.example:8080"],
+        "most refused first; the untracked bucket is not a host"
+    );
+    press(&mut app, KeyCode::Tab);
+    press(&mut app, KeyCode::Tab);
+    assert_eq!(app.focus, Focus::Hosts);
+    press(&mut app, KeyCode::Down);
+    assert_eq!(press(&mut app, KeyCode::Char('a')), None, "asks first");
+    assert!(
+        matches!(&app.dialog, Some(Dialog::Confirm { question, .. }) if question.contains("evil.example:8080") && question.contains("allowed_hosts"))
+    );
+    assert_eq!(
+        press(&mut app, KeyCode::Enter),
+        Some(Effect::Send(Request::AddHost {
+            host: "evil.example:8080".into(),
+            force: false,
+        }))
+    );
+    // The selection stays within the list when it shrinks.
+    app.update(Msg::Net(NetMsg::Stats(fixtures::stats())));
+    assert_eq!(app.hosts_selected, 0);
+    assert!(!app.shows_hosts());
+    assert_eq!(
+        app.focus,
+        Focus::Policy,
+        "the focus leaves a panel no longer shown"
+    );
+}
+
+#[test]
+fn a_star_needs_a_second_explicit_yes_and_is_then_sent_forced() {
+    let mut app = fixtures::streaming_app();
+    press(&mut app, KeyCode::Char('n'));
+    type_text(&mut app, "*");
+    assert_eq!(press(&mut app, KeyCode::Enter), None, "Enter only asks");
+    assert!(
+        matches!(&app.dialog, Some(Dialog::Confirm { explicit: true, question, .. }) if question == STAR_WARNING)
+    );
+    assert_eq!(
+        press(&mut app, KeyCode::Enter),
+        None,
+        "Enter is not an explicit yes"
+    );
+    assert!(app.dialog.is_some());
+    assert!(
+        app.notice
+            .as_ref()
+            .is_some_and(|n| n.text.contains("press y"))
+    );
+    assert_eq!(press(&mut app, KeyCode::Char('n')), None);
+    assert_eq!(app.dialog, None, "n cancels: nothing sent");
+    press(&mut app, KeyCode::Char('n'));
+    type_text(&mut app, "*");
+    press(&mut app, KeyCode::Enter);
+    assert_eq!(
+        press(&mut app, KeyCode::Char('y')),
+        Some(Effect::Send(Request::AddOrigin {
+            origin: "*".into(),
+            force: true,
+        }))
+    );
 }

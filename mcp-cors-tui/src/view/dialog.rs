@@ -16,21 +16,37 @@ pub fn render(frame: &mut Frame, dialog: &Dialog) {
     let area = centered(full, width, 8);
     frame.render_widget(Clear, area);
     match dialog {
-        Dialog::Confirm { question, .. } => confirm(frame, area, question),
+        Dialog::Confirm {
+            question, explicit, ..
+        } => confirm(frame, area, question, *explicit),
         Dialog::AddOrigin(prompt) => add_origin(frame, area, prompt),
     }
 }
 
-fn confirm(frame: &mut Frame, area: Rect, question: &str) {
-    let block = Block::bordered()
-        .border_style(styles::warn())
-        .title(" Confirm ");
+/// A question; an `explicit` one (opening the server to every site) is drawn as a
+/// warning and takes `y`, not Enter.
+fn confirm(frame: &mut Frame, area: Rect, question: &str, explicit: bool) {
+    let (style, title, yes) = if explicit {
+        (
+            styles::error(),
+            " Warning: every site ",
+            " yes, allow every origin    ",
+        )
+    } else {
+        (styles::warn(), " Confirm ", " yes    ")
+    };
+    let block = Block::bordered().border_style(style).title(title);
+    let question = if explicit {
+        Line::styled(owned(question), style)
+    } else {
+        Line::raw(owned(question))
+    };
     let text = vec![
-        Line::raw(owned(question)),
+        question,
         Line::raw(""),
         Line::from(vec![
             Span::styled("y", styles::key()),
-            Span::raw(" yes    "),
+            Span::raw(yes),
             Span::styled("n", styles::key()),
             Span::raw(" no"),
         ]),
@@ -47,6 +63,13 @@ fn add_origin(frame: &mut Frame, area: Rect, prompt: &AddOrigin) {
         Validation::Empty => Line::styled(
             "e.g. https://app.example.com, https://*.example.com, http://localhost:*",
             styles::dim(),
+        ),
+        Validation::Valid {
+            normalised,
+            present: false,
+        } if normalised == "*" => Line::styled(
+            "⚠ * opens this server to every web site; Enter asks you to confirm",
+            styles::error(),
         ),
         Validation::Valid {
             normalised,

@@ -8,6 +8,7 @@ mod events;
 mod footer;
 mod header;
 mod help;
+mod hosts;
 mod policy;
 pub mod styles;
 
@@ -32,10 +33,23 @@ pub fn render(frame: &mut Frame, app: &App) {
     let [tail, side] =
         Layout::horizontal([Constraint::Percentage(60), Constraint::Percentage(40)]).areas(body);
     events::render(frame, tail, app);
-    let [denied, policy] =
-        Layout::vertical([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(side);
-    denied::render(frame, denied, app);
-    policy::render(frame, policy, app);
+    if app.shows_hosts() {
+        // Refused hosts beside the refused origins, once there are any.
+        let [denied, hosts, policy] = Layout::vertical([
+            Constraint::Percentage(36),
+            Constraint::Percentage(32),
+            Constraint::Percentage(32),
+        ])
+        .areas(side);
+        denied::render(frame, denied, app);
+        hosts::render(frame, hosts, app);
+        policy::render(frame, policy, app);
+    } else {
+        let [denied, policy] =
+            Layout::vertical([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(side);
+        denied::render(frame, denied, app);
+        policy::render(frame, policy, app);
+    }
     footer::render(frame, footer, app);
     if let Some(open) = &app.dialog {
         dialog::render(frame, open);

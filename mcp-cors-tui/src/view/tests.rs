@@ -283,3 +283,40 @@ fn control_characters_from_a_request_are_shown_escaped() {
     );
     insta::assert_snapshot!(text);
 }
+
+#[test]
+fn denied_hosts_panel() {
+    let mut app = fixtures::app_with_denied_hosts();
+    act(
+        &mut app,
+        &[Action::FocusNext, Action::FocusNext, Action::Down],
+    );
+    insta::assert_snapshot!(screen(&app));
+}
+
+#[test]
+fn allow_host_confirmation() {
+    let mut app = fixtures::app_with_denied_hosts();
+    act(
+        &mut app,
+        &[Action::FocusNext, Action::FocusNext, Action::Allow],
+    );
+    insta::assert_snapshot!(screen(&app));
+}
+
+#[test]
+fn add_dialog_warns_that_a_star_opens_every_site() {
+    let mut app = fixtures::streaming_app();
+    act(&mut app, &[Action::AddOrigin]);
+    typed(&mut app, "*");
+    insta::assert_snapshot!(screen(&app));
+}
+
+#[test]
+fn a_star_asks_for_an_explicit_second_confirmation() {
+    let mut app = fixtures::streaming_app();
+    act(&mut app, &[Action::AddOrigin]);
+    typed(&mut app, "*");
+    act(&mut app, &[Action::Submit]);
+    insta::assert_snapshot!(screen(&app));
+}

@@ -1,6 +1,7 @@
-//! Adding and removing origins in the policy file, the way an operator would: comments,
-//! order and formatting kept (`toml_edit`), written atomically, and only replied to once
-//! the new policy serves requests.
+//! Adding and removing entries of the policy file's lists (`allowed_origins`,
+//! `allowed_hosts`), the way an operator would: comments, order and formatting kept
+//! (`toml_edit`), written atomically, and only replied to once the new policy serves
+//! requests. Both lists go through the same exchange and race machinery below.
 //!
 //! An edit never loses a hand save, nor writes a file that is empty, partial or invalid:
 //! - It is built on a read that parses, and replaces the file only if the file still holds
@@ -31,6 +32,7 @@ use toml_edit::{Array, DocumentMut, Item, Value};
 
 use super::temp;
 use crate::error::PolicyError;
+use crate::host;
 use crate::origin;
 use crate::policy::Policy;
 use crate::policy::file as policy_file;
@@ -52,11 +54,117 @@ const SETTLE_STEP: Duration = Duration::from_millis(20);
 /// not to be felt, long enough for a preempted process on a loaded machine to run again.
 const REPLACED_WATCH: Duration = Duration::from_millis(25);
 
-/// An origin to add or remove.
+/// An entry to add or remove.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Change<'a> {
     Add(&'a str),
     Remove(&'a str),
+}
+
+/// A list of the policy file that admin edits change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ListKey {
+    /// `allowed_origins`.
+    Origins,
+    /// `allowed_hosts` (the DNS-rebinding guard).
+    Hosts,
+}
+
+/// The longest `allowed_hosts` entry an edit takes: a DNS name is at most 253 bytes, and
+/// a port or a CIDR suffix adds a few. It keeps a `remove_host` of any stored entry
+/// within the socket's line limit.
+const MAX_HOST_ENTRY: usize = 300;
+
+impl ListKey {
+    /// The key in the policy file.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            ListKey::Origins => "allowed_origins",
+            ListKey::Hosts => "allowed_hosts",
+        }
+    }
+
+    /// The code of an entry that is not valid for this list.
+    fn invalid(self) -> ErrorCode {
+        match self {
+            ListKey::Origins => ErrorCode::InvalidOrigin,
+            ListKey::Hosts => ErrorCode::InvalidHost,
+        }
+    }
+
+    /// `raw` validated and normalised exactly as the loader does, so that it compares
+    /// equal to the entries of a parsed policy.
+    fn normalise(self, raw: &str) -> Result<String, String> {
+        match self {
+            ListKey::Origins => origin::parse_entry(raw).map(|e| e.to_string()),
+            ListKey::Hosts if raw.trim().len() > MAX_HOST_ENTRY => Err(format!(
+                "a host entry is at most {MAX_HOST_ENTRY} bytes (a DNS name is at most 253)"
+            )),
+            ListKey::Hosts => host::parse_host_entry(raw).map(|e| e.to_string()),
+        }
+    }
+
+    /// The list's entries in a parsed policy, normalised, in the file's order.
+    fn entries(self, policy: &Policy) -> &[String] {
+        match self {
+            ListKey::Origins => &policy.settings().allowed_origins,
+            ListKey::Hosts => &policy.settings().allowed_hosts,
+        }
+    }
+}
+
+/// One admin edit: which list, what change, and whether `*` was explicitly asked for.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Edit<'a> {
+    pub(crate) key: ListKey,
+    pub(crate) change: Change<'a>,
+    /// `*` (every origin; no Host guard) is added only when this is set.
+    pub(crate) force: bool,
+}
+
+impl<'a> Edit<'a> {
+    pub(crate) fn new(key: ListKey, change: Change<'a>, force: bool) -> Edit<'a> {
+        Edit { key, change, force }
+    }
+
+    /// An edit of `allowed_origins`, not forced.
+    #[cfg(test)]
+    pub(crate) fn origins(change: Change<'a>) -> Edit<'a> {
+        Edit::new(ListKey::Origins, change, false)
+    }
+
+    fn raw(&self) -> &'a str {
+        match self.change {
+            Change::Add(o) | Change::Remove(o) => o,
+        }
+    }
+
+    /// The normalised entry, or why it is refused: not valid for the list, or `*` without
+    /// `force`.
+    fn wanted(&self) -> Result<String, EditError> {
+        let raw = self.raw();
+        let wanted = self.key.normalise(raw).map_err(|e| {
+            let raw = origin::shown(raw);
+            refuse(self.key.invalid(), format!("{raw:?}: {e}"))
+        })?;
+        if wanted == "*" && matches!(self.change, Change::Add(_)) && !self.force {
+            let effect = match self.key {
+                ListKey::Origins => "allows every origin: any web site could call this server",
+                ListKey::Hosts => {
+                    "turns the Host guard off: DNS-rebinding attacks are no longer refused"
+                }
+            };
+            return Err(refuse(
+                ErrorCode::ForceRequired,
+                format!(
+                    "\"*\" in {} {effect}; not added without force (`--force` on the command \
+                     line, `\"force\": true` on the socket)",
+                    self.key.name()
+                ),
+            ));
+        }
+        Ok(wanted)
+    }
 }
 
 /// Why an edit was refused: a code for the protocol and a sentence for the operator.
@@ -104,24 +212,24 @@ enum Swap {
     Rename,
 }
 
-/// Applies `change` to the policy file at `path` and to `store`. Returns the origin as
+/// Applies `edit` to the policy file at `path` and to `store`. Returns the entry as
 /// stored and whether anything changed.
-pub(crate) async fn change_origins(
+pub(crate) async fn change_list(
     store: &PolicyStore,
     path: &Path,
-    change: Change<'_>,
+    edit: Edit<'_>,
 ) -> Result<(String, bool), EditError> {
-    change_origins_with(store, path, change, |_| {}).await
+    change_list_with(store, path, edit, |_| {}).await
 }
 
-/// [`change_origins`], calling `hook` at each [`Stage`].
-pub(crate) async fn change_origins_with(
+/// [`change_list`], calling `hook` at each [`Stage`].
+pub(crate) async fn change_list_with(
     store: &PolicyStore,
     path: &Path,
-    change: Change<'_>,
+    edit: Edit<'_>,
     hook: impl FnMut(Stage<'_>),
 ) -> Result<(String, bool), EditError> {
-    edit_file(store, path, change, Swap::Exchange, hook).await
+    edit_file(store, path, edit, Swap::Exchange, hook).await
 }
 
 /// A read of the policy file that parses, and its policy.
@@ -133,19 +241,11 @@ struct Base {
 async fn edit_file(
     store: &PolicyStore,
     path: &Path,
-    change: Change<'_>,
+    change: Edit<'_>,
     mut swap: Swap,
     mut hook: impl FnMut(Stage<'_>),
 ) -> Result<(String, bool), EditError> {
-    let raw = match change {
-        Change::Add(o) | Change::Remove(o) => o,
-    };
-    let wanted = origin::parse_entry(raw)
-        .map_err(|e| {
-            let raw = origin::shown(raw);
-            refuse(ErrorCode::InvalidOrigin, format!("{raw:?}: {e}"))
-        })?
-        .to_string();
+    let wanted = change.wanted()?;
     // Set when a hand save went into the file a plain rename had just replaced: their
     // content (settled, valid) and what the file holds now, to put theirs back with ours
     // on top.
@@ -169,7 +269,8 @@ async fn edit_file(
             // Their content already has the change, or refuses it: it goes back as it is.
             Ok(None) | Err(_) => base.bytes.clone(),
         };
-        let replaced = replace(store, path, &expected, &content, &owner, swap, &mut hook)?;
+        let replaced = replace(store, path, &expected, &content, &owner, swap, &mut hook)
+            .map_err(|e| refused_for(change.key, e))?;
         match replaced {
             // Changed meanwhile (a hand save, put back if it had been replaced): start
             // again from it.
@@ -213,6 +314,15 @@ async fn edit_file(
             path.display()
         ),
     ))
+}
+
+/// `replace` names a policy the edit would make invalid an invalid origin; for a host
+/// edit it is an invalid host.
+fn refused_for(key: ListKey, mut error: EditError) -> EditError {
+    if error.code == ErrorCode::InvalidOrigin {
+        error.code = key.invalid();
+    }
+    error
 }
 
 /// The owner, group and mode the edited file keeps.
@@ -683,7 +793,7 @@ fn fchmod(file: &fs::File, mode: u32) -> io::Result<()> {
 fn edit(
     base: &Base,
     path: &Path,
-    change: Change<'_>,
+    change: Edit<'_>,
     wanted: &str,
 ) -> Result<Option<String>, EditError> {
     // `base` parsed, so it is UTF-8 text (and not broken, nor empty, like the loader).
@@ -699,17 +809,28 @@ fn edit(
             format!("{} does not parse: {e}", path.display()),
         )
     })?;
-    let item = doc
-        .entry("allowed_origins")
-        .or_insert_with(|| Item::Value(Value::Array(Array::new())));
+    let key = change.key;
+    // A list the file does not set stands for its default (for `allowed_hosts`: the
+    // loopback names): written out in full, so that adding one entry never drops them
+    // and removing one keeps the others.
+    let item = doc.entry(key.name()).or_insert_with(|| {
+        let mut defaults: Array = key
+            .entries(&base.policy)
+            .iter()
+            .map(String::as_str)
+            .collect();
+        // Laid out as written by hand (`["a", "b"]`), so a removal keeps the spacing.
+        defaults.fmt();
+        Item::Value(Value::Array(defaults))
+    });
     let Some(list) = item.as_array_mut() else {
         return Err(refuse(
             ErrorCode::Conflict,
-            "allowed_origins is not an array",
+            format!("{} is not an array", key.name()),
         ));
     };
-    let matching = entries_equal_to(list, &base.policy, wanted);
-    match change {
+    let matching = entries_equal_to(list, key, &base.policy, wanted);
+    match change.change {
         Change::Add(_) => {
             if !matching.is_empty() {
                 return Ok(None);
@@ -720,7 +841,7 @@ fn edit(
             if matching.is_empty() {
                 return Err(refuse(
                     ErrorCode::NotFound,
-                    format!("{wanted} is not in allowed_origins"),
+                    format!("{wanted} is not in {}", key.name()),
                 ));
             }
             for i in matching.into_iter().rev() {
@@ -735,8 +856,8 @@ fn edit(
 /// The positions of the entries of `list` that normalise to `wanted`. The parsed policy
 /// holds the same entries normalised, in the same order: comparing those is one string
 /// compare per entry, where normalising each again would cost a parse.
-fn entries_equal_to(list: &Array, policy: &Policy, wanted: &str) -> Vec<usize> {
-    let normalised = &policy.settings().allowed_origins;
+fn entries_equal_to(list: &Array, key: ListKey, policy: &Policy, wanted: &str) -> Vec<usize> {
+    let normalised = key.entries(policy);
     if normalised.len() == list.len() {
         return (0..normalised.len())
             .filter(|&i| normalised[i] == wanted)
@@ -744,8 +865,8 @@ fn entries_equal_to(list: &Array, policy: &Policy, wanted: &str) -> Vec<usize> {
     }
     let same = |v: &Value| {
         v.as_str()
-            .and_then(|s| origin::parse_entry(s).ok())
-            .is_some_and(|e| e.to_string() == wanted)
+            .and_then(|s| key.normalise(s).ok())
+            .is_some_and(|e| e == wanted)
     };
     (0..list.len())
         .filter(|&i| list.get(i).is_some_and(same))
@@ -837,7 +958,7 @@ mod tests {
         edit(
             &base(source),
             Path::new("cors.toml"),
-            Change::Add(origin),
+            Edit::origins(Change::Add(origin)),
             origin,
         )
         .unwrap()
@@ -871,7 +992,12 @@ mod tests {
         origin: &str,
         hook: impl FnMut(Stage<'_>),
     ) -> Result<(String, bool), EditError> {
-        run(change_origins_with(store, path, Change::Add(origin), hook))
+        run(change_list_with(
+            store,
+            path,
+            Edit::origins(Change::Add(origin)),
+            hook,
+        ))
     }
 
     const HAND_EDIT: &str =
@@ -929,7 +1055,7 @@ mod tests {
         let result = run(edit_file(
             &store,
             &path,
-            Change::Add("https://b.example"),
+            Edit::origins(Change::Add("https://b.example")),
             swap,
             |stage| {
                 if matches!(stage, Stage::Checked(_)) && writer.is_none() {
@@ -1144,7 +1270,7 @@ mod tests {
         let out = edit(
             &base(source),
             Path::new("c.toml"),
-            Change::Remove("x"),
+            Edit::origins(Change::Remove("x")),
             "https://a.example",
         )
         .unwrap()
@@ -1152,9 +1278,14 @@ mod tests {
         assert_eq!(out, "allowed_origins = [\"https://b.example\"]\n");
         let source = "allowed_origins = [\n  \"https://a.example\",  # a\n  \"https://b.example\",  # b\n  \"https://c.example\",  # c\n]\n";
         let remove = |o: &str| {
-            edit(&base(source), Path::new("c.toml"), Change::Remove(o), o)
-                .unwrap()
-                .unwrap()
+            edit(
+                &base(source),
+                Path::new("c.toml"),
+                Edit::origins(Change::Remove(o)),
+                o,
+            )
+            .unwrap()
+            .unwrap()
         };
         assert_eq!(
             remove("https://b.example"),
@@ -1171,7 +1302,7 @@ mod tests {
         let missing = edit(
             &base(source),
             Path::new("c.toml"),
-            Change::Remove("x"),
+            Edit::origins(Change::Remove("x")),
             "https://z.example",
         );
         assert_eq!(missing.unwrap_err().code, ErrorCode::NotFound);
@@ -1182,7 +1313,11 @@ mod tests {
         let (_dir, path, store) = file_store();
         let source = "allowed_origins = []\nallow_credentials = true\n";
         fs::write(&path, source).unwrap();
-        let err = add_with(&store, &path, "*", |_| {}).unwrap_err();
+        let forced = Edit {
+            force: true,
+            ..Edit::origins(Change::Add("*"))
+        };
+        let err = run(change_list(&store, &path, forced)).unwrap_err();
         assert_eq!(err.code, ErrorCode::InvalidOrigin);
         assert!(
             err.message.contains("wildcard + credentials"),
@@ -1201,5 +1336,111 @@ mod tests {
                 .allowed_origins
                 .contains(&"*".to_owned())
         );
+    }
+
+    fn hosts(change: Change<'_>, force: bool) -> Edit<'_> {
+        Edit {
+            key: ListKey::Hosts,
+            change,
+            force,
+        }
+    }
+
+    fn host_edited(source: &str, change: Change<'_>) -> Result<Option<String>, EditError> {
+        let edit_ = hosts(change, false);
+        let wanted = edit_.wanted()?;
+        edit(&base(source), Path::new("cors.toml"), edit_, &wanted)
+    }
+
+    #[test]
+    fn hosts_are_added_and_removed_like_origins_with_comments_kept() {
+        let source = "# hosts\nallowed_hosts = [\n  \"localhost\",  # dev\n  \"10.0.0.0/8\",\n]\nmax_age = 5 # cache\n";
+        assert_eq!(
+            host_edited(source, Change::Add("API.Example.com:8443"))
+                .unwrap()
+                .unwrap(),
+            "# hosts\nallowed_hosts = [\n  \"localhost\",  # dev\n  \"10.0.0.0/8\",\n  \"api.example.com:8443\",\n]\nmax_age = 5 # cache\n"
+        );
+        assert_eq!(
+            host_edited(source, Change::Remove("LOCALHOST"))
+                .unwrap()
+                .unwrap(),
+            "# hosts\nallowed_hosts = [\n  \"10.0.0.0/8\",\n]\nmax_age = 5 # cache\n"
+        );
+        assert!(
+            host_edited(source, Change::Add("localhost"))
+                .unwrap()
+                .is_none(),
+            "already there: nothing to write"
+        );
+        let missing = host_edited(source, Change::Remove("evil.example")).unwrap_err();
+        assert_eq!(missing.code, ErrorCode::NotFound);
+        assert!(
+            missing.message.contains("allowed_hosts"),
+            "{}",
+            missing.message
+        );
+    }
+
+    #[test]
+    fn adding_a_host_to_a_file_without_the_key_keeps_the_loopback_defaults() {
+        let out = host_edited("max_age = 5\n", Change::Add("10.0.0.0/8"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            out,
+            "max_age = 5\nallowed_hosts = [\"localhost\", \"127.0.0.1\", \"[::1]\", \"10.0.0.0/8\"]\n"
+        );
+        let out = host_edited("max_age = 5\n", Change::Remove("127.0.0.1"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            out,
+            "max_age = 5\nallowed_hosts = [\"localhost\", \"[::1]\"]\n"
+        );
+    }
+
+    #[test]
+    fn bad_hosts_are_refused_naming_the_entry_and_the_rule() {
+        for (bad, why) in [
+            ("http://api.example.com", "not a URL"),
+            ("10.0.0.0/33", "10.0.0.0/33"),
+            ("a*b.example.com", "wildcard"),
+            ("api.example.com:99999", "port"),
+        ] {
+            let err = host_edited("", Change::Add(bad)).unwrap_err();
+            assert_eq!(err.code, ErrorCode::InvalidHost, "{bad}");
+            assert!(
+                err.message.contains(bad) && err.message.contains(why),
+                "{bad}: {}",
+                err.message
+            );
+        }
+        let huge = format!("{}.example", "a".repeat(400));
+        let err = host_edited("", Change::Add(&huge)).unwrap_err();
+        assert_eq!(err.code, ErrorCode::InvalidHost);
+        assert!(err.message.contains("at most 300 bytes"), "{}", err.message);
+    }
+
+    #[test]
+    fn a_star_is_refused_unless_forced_for_origins_and_hosts() {
+        let err = Edit::origins(Change::Add(" * ")).wanted().unwrap_err();
+        assert_eq!(err.code, ErrorCode::ForceRequired);
+        assert!(
+            err.message.contains("every origin") && err.message.contains("--force"),
+            "{}",
+            err.message
+        );
+        let err = hosts(Change::Add("*"), false).wanted().unwrap_err();
+        assert_eq!(err.code, ErrorCode::ForceRequired);
+        assert!(err.message.contains("Host guard off"), "{}", err.message);
+        let forced = Edit {
+            force: true,
+            ..Edit::origins(Change::Add("*"))
+        };
+        assert_eq!(forced.wanted().unwrap(), "*");
+        assert_eq!(hosts(Change::Add("*"), true).wanted().unwrap(), "*");
+        // Removing `*` closes, so it needs no force.
+        assert_eq!(Edit::origins(Change::Remove("*")).wanted().unwrap(), "*");
     }
 }

@@ -1,5 +1,5 @@
 //! The admin socket: a local Unix socket where operators (and `mcp-cors-tui`) watch
-//! decisions live, read the policy and counters, and add or remove origins.
+//! decisions live, read the policy and counters, and add or remove origins and hosts.
 //!
 //! One per config file per process, served from a thread of its own (a single-threaded
 //! tokio runtime), so the request path never shares a scheduler with it. The socket is
@@ -35,7 +35,7 @@ use crate::protocol::{
     unix_millis,
 };
 use crate::store::PolicyStore;
-use edit::Change;
+use edit::{Change, Edit, ListKey};
 
 /// Connections served at once; more are told `busy` and closed.
 pub(crate) const MAX_CONNECTIONS: usize = 1024;
@@ -495,8 +495,26 @@ impl Connection {
                 })
             }
             Request::Stats => ServerLine::Stats(stats(&store)),
-            Request::AddOrigin { origin } => self.change(&store, Change::Add(&origin)).await,
-            Request::RemoveOrigin { origin } => self.change(&store, Change::Remove(&origin)).await,
+            Request::AddOrigin { origin, force } => {
+                let change = Change::Add(&origin);
+                self.change(&store, Edit::new(ListKey::Origins, change, force))
+                    .await
+            }
+            Request::RemoveOrigin { origin } => {
+                let change = Change::Remove(&origin);
+                self.change(&store, Edit::new(ListKey::Origins, change, false))
+                    .await
+            }
+            Request::AddHost { host, force } => {
+                let change = Change::Add(&host);
+                self.change(&store, Edit::new(ListKey::Hosts, change, force))
+                    .await
+            }
+            Request::RemoveHost { host } => {
+                let change = Change::Remove(&host);
+                self.change(&store, Edit::new(ListKey::Hosts, change, false))
+                    .await
+            }
         };
         // Let go of the store before the client can see the reply: a client that then
         // drops the last `McpCors` must find the store (and its socket file) gone at once,
@@ -505,7 +523,7 @@ impl Connection {
         self.send(&reply).await.is_ok()
     }
 
-    async fn change(&self, store: &Arc<PolicyStore>, change: Change<'_>) -> ServerLine {
+    async fn change(&self, store: &Arc<PolicyStore>, edit: Edit<'_>) -> ServerLine {
         if store.status().source.is_none() {
             return ServerLine::Error {
                 code: ErrorCode::NoFile,
@@ -514,10 +532,19 @@ impl Connection {
         }
         // Two clients' edits may interleave only while one waits for a file being
         // written to settle; each replaces the file only if it still holds what it read.
-        match edit::change_origins(store, &self.config, change).await {
-            Ok((origin, changed)) => {
-                tracing::info!(%origin, changed, ?change, "policy edited through the admin socket");
-                ServerLine::OriginChanged { origin, changed }
+        match edit::change_list(store, &self.config, edit).await {
+            Ok((entry, changed)) => {
+                tracing::info!(key = edit.key.name(), %entry, changed, change = ?edit.change, force = edit.force, "policy edited through the admin socket");
+                match edit.key {
+                    ListKey::Origins => ServerLine::OriginChanged {
+                        origin: entry,
+                        changed,
+                    },
+                    ListKey::Hosts => ServerLine::HostChanged {
+                        host: entry,
+                        changed,
+                    },
+                }
             }
             Err(e) => ServerLine::Error {
                 code: e.code,
@@ -605,6 +632,7 @@ fn stats(store: &PolicyStore) -> Stats {
         dropped_events,
         listeners: store.events().listener_count(),
         origins: store.events().origin_stats(events::MAX_REPORTED_ORIGINS),
+        hosts: store.events().host_stats(events::MAX_REPORTED_HOSTS),
         mode: store.load().settings().mode,
         reloads: status.reloads,
         last_reload_ms: status.last_reload.map(unix_millis),
