@@ -274,7 +274,16 @@ where
         // One policy for the whole decision; the response is decorated from values taken
         // here, so a reload mid-request cannot mix two policies.
         let mut cached = self.policy.borrow_mut();
-        let policy = cached.load();
+        let top = cached.load();
+        // The route first, on the very path the router will match (see `policy::routes`).
+        let policy = match top.route(req.match_info().as_str()) {
+            None => &**top,
+            Some(route) if !route.guard => {
+                drop(cached);
+                return Either::Right(self.pass_through(req, None));
+            }
+            Some(route) => &route.policy,
+        };
         let (decision, counter) = policy.decide_counted(
             req.method(),
             req.headers(),
