@@ -82,6 +82,8 @@ struct Allowed {
     /// Inline (no allocation) up to 24 bytes, as MCP endpoints' paths are.
     path: CompactString,
     preflight: bool,
+    /// The route that decided; shared with the compiled policy.
+    route: Option<Arc<str>>,
 }
 
 /// What `event` costs a listener's share: its text, counted for each listener (shared
@@ -94,6 +96,7 @@ fn event_cost(event: &Event) -> usize {
                 + d.method.len()
                 + d.path.len()
                 + d.reason.as_ref().map_or(0, String::len)
+                + d.route.as_ref().map_or(0, String::len)
         }
         other => policy_event_text(other),
     };
@@ -111,11 +114,13 @@ fn policy_event_text(event: &Event) -> usize {
 impl Allowed {
     /// What the allow costs a listener's share, as the event it becomes.
     fn cost(&self) -> usize {
-        queue::cost(self.origin.len() + self.method.as_str().len() + self.path.len())
+        let route = self.route.as_ref().map_or(0, |r| r.len());
+        queue::cost(self.origin.len() + self.method.as_str().len() + self.path.len() + route)
     }
 
     fn same_decision(&self, other: &Allowed) -> bool {
         self.is(&other.origin, &other.method, &other.path, other.preflight)
+            && self.route == other.route
     }
 
     /// Whether this is the decision on a request from `origin` to `method path`. Origins
@@ -137,6 +142,7 @@ impl Allowed {
             preflight: self.preflight,
             reason: None,
             count,
+            route: self.route.as_deref().map(str::to_owned),
         })
     }
 }
@@ -395,6 +401,8 @@ pub(crate) struct EventBus {
     denied: AtomicU64,
     would_deny: AtomicU64,
     dropped: AtomicU64,
+    /// Requests to a `guard = false` route: counted, never evented one by one.
+    unguarded: AtomicU64,
     /// The bytes all listeners' queues may hold together.
     budget: Arc<Budget>,
     /// Counters of origins listed exactly in a policy this bus served: chosen by the
@@ -434,6 +442,7 @@ impl EventBus {
             denied: AtomicU64::new(0),
             would_deny: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
+            unguarded: AtomicU64::new(0),
             budget: Budget::new(cap),
             listed: Mutex::new(HashMap::default()),
             seen: Mutex::new(HashMap::default()),
@@ -531,9 +540,8 @@ impl EventBus {
         )
     }
 
-    /// Records a decision on a request (called by the middleware for every request that
-    /// carried `Origin`, and every `Host` refusal), made on the worker that owns `worker`.
-    /// `bound` is the origin's counter when the policy lists it exactly.
+    /// [`EventBus::record_routed`] for a decision by the top-level policy.
+    #[cfg(test)]
     pub(crate) fn record(
         &self,
         worker: &WorkerEvents,
@@ -542,6 +550,36 @@ impl EventBus {
         headers: &HeaderMap,
         method: &Method,
         path: &str,
+    ) {
+        self.record_routed(worker, decision, bound, headers, method, path, None);
+    }
+
+    /// Counts a request to a `guard = false` route (no decision was made, so no event).
+    pub(crate) fn count_unguarded(&self) {
+        self.unguarded.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// How many requests went to `guard = false` routes.
+    pub(crate) fn unguarded(&self) -> u64 {
+        self.unguarded.load(Ordering::Relaxed)
+    }
+
+    /// Records a decision on a request (called by the middleware for every request that
+    /// carried `Origin`, and every `Host` refusal), made on the worker that owns `worker`
+    /// by `route`'s policy (`None`: the top level). `bound` is the origin's counter when
+    /// the policy lists it exactly.
+    // One argument per part of the request the event reports; a struct would only be
+    // built to be taken apart again on the request path.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn record_routed(
+        &self,
+        worker: &WorkerEvents,
+        decision: &Decision,
+        bound: Option<&OriginCounter>,
+        headers: &HeaderMap,
+        method: &Method,
+        path: &str,
+        route: Option<&Arc<str>>,
     ) {
         // The `Origin` header is looked up again only when its text is needed: not for an
         // allowed request from a listed origin (the usual case), whose counter has it.
@@ -598,7 +636,7 @@ impl EventBus {
             } else {
                 &counter.origin
             };
-            self.extend_run(worker, origin, method, path, preflight, at_ms);
+            self.extend_run(worker, origin, method, path, preflight, at_ms, route);
             return;
         }
         // This worker's run of allows came first: queue it first.
@@ -620,10 +658,12 @@ impl EventBus {
                 .reason()
                 .map(|r| clip(Cow::Owned(r.to_string()), MAX_PATH_TEXT).into_owned()),
             count: 1,
+            route: route.map(|r| r.to_string()),
         }));
     }
 
     /// Counts an allow into `worker`'s run, or ends the run (queuing it) and starts one.
+    #[allow(clippy::too_many_arguments)] // as `record_routed`
     fn extend_run(
         &self,
         worker: &WorkerEvents,
@@ -632,11 +672,13 @@ impl EventBus {
         path: &str,
         preflight: bool,
         at_ms: u64,
+        route: Option<&Arc<str>>,
     ) {
         let path = clip(Cow::Borrowed(path), MAX_PATH_TEXT);
         let mut run = lock(&worker.run);
         if let Some((first, count)) = run.as_mut()
             && first.is(origin, method, &path, preflight)
+            && first.route.as_ref().map(Arc::as_ptr) == route.map(Arc::as_ptr)
             && at_ms < first.at_ms.saturating_add(RUN_MAX_AGE_MS)
         {
             *count += 1;
@@ -648,6 +690,7 @@ impl EventBus {
             method: method.clone(),
             path: CompactString::from(&*path),
             preflight,
+            route: route.cloned(),
         };
         let ended = run.replace((allowed, 1));
         drop(run); // Queue outside the worker's lock.
@@ -907,6 +950,7 @@ mod tests {
             preflight: false,
             reason: None,
             count: 1,
+            route: None,
         })
     }
 
@@ -1109,6 +1153,7 @@ mod tests {
             method: Method::POST,
             path: path.into(),
             preflight: false,
+            route: None,
         }
         .cost()
     }
@@ -1267,6 +1312,7 @@ mod tests {
             preflight: false,
             reason: refuse().reason().map(|r| r.to_string()),
             count: 1,
+            route: None,
         });
         let fits = queue::LISTENER_BYTES / event_cost(&event);
         for _ in 0..fits + 5 {

@@ -276,10 +276,13 @@ where
         let mut cached = self.policy.borrow_mut();
         let top = cached.load();
         // The route first, on the very path the router will match (see `policy::routes`).
-        let policy = match top.route(req.match_info().as_str()) {
+        let route = top.route(req.match_info().as_str());
+        let policy = match route {
             None => &**top,
+            // `guard = false` (probes): no checks, no CORS headers, counted but not evented.
             Some(route) if !route.guard => {
                 drop(cached);
+                self.store.events().count_unguarded();
                 return Either::Right(self.pass_through(req, None));
             }
             Some(route) => &route.policy,
@@ -290,13 +293,14 @@ where
             req.uri().authority().map(|a| a.as_str()),
         );
         if !matches!(decision, Decision::NoOrigin) {
-            self.store.events().record(
+            self.store.events().record_routed(
                 &self.events,
                 &decision,
                 counter,
                 req.headers(),
                 req.method(),
                 req.path(),
+                route.map(|r| &r.name),
             );
         }
         match decision {
