@@ -6,7 +6,9 @@
 //! ```
 //!
 //! `/mcp` speaks MCP (tools `echo`, `add`, `refresh_tools`); `GET /health` answers
-//! `{"status":"ok"}`. Edit the config file while it runs: the policy reloads. Watch and
+//! `{"status":"ok"}` and `GET /ready` `{"status":"ready"}` (the `health` route of
+//! `examples/cors.toml` opens both to probes); `GET /.well-known/oauth-protected-resource`
+//! is the endpoint's RFC 9728 metadata (the `oauth-metadata` route lets any origin read it). Edit the config file while it runs: the policy reloads. Watch and
 //! manage it with `cargo run -p mcp-cors-tui -- --config examples/cors.toml`.
 
 use std::net::SocketAddr;
@@ -68,10 +70,12 @@ async fn main() -> std::io::Result<()> {
 
     let mcp = mcp_cors_e2e::mcp_service(Arc::new(AtomicUsize::new(0)));
     let config = args.config.clone();
+    let resource = format!("http://{}/mcp", args.bind);
     tracing::info!(bind = %args.bind, "MCP endpoint at http://{}/mcp", args.bind);
     HttpServer::new(move || {
         App::new()
             .configure(mcp_cors_e2e::routes(mcp.clone()))
+            .configure(mcp_cors_e2e::oauth_metadata(resource.clone()))
             // Wrapped last, so it is the outermost layer: preflights and refusals never
             // reach rmcp, and every response (errors included) gets the CORS headers.
             .wrap(McpCors::watched(&config))

@@ -113,7 +113,7 @@ pub fn mcp_service(sessions: Arc<AtomicUsize>) -> StreamableHttpService<DemoTool
         .build()
 }
 
-/// Mounts the MCP endpoint at `/mcp` and `GET /health`.
+/// Mounts the MCP endpoint at `/mcp`, and `GET /health` and `GET /ready` for probes.
 pub fn routes(mcp: StreamableHttpService<DemoTools>) -> impl FnOnce(&mut web::ServiceConfig) {
     move |cfg| {
         cfg.route(
@@ -121,6 +121,49 @@ pub fn routes(mcp: StreamableHttpService<DemoTools>) -> impl FnOnce(&mut web::Se
             web::get()
                 .to(|| async { HttpResponse::Ok().json(serde_json::json!({"status": "ok"})) }),
         )
+        .route(
+            "/ready",
+            web::get()
+                .to(|| async { HttpResponse::Ok().json(serde_json::json!({"status": "ready"})) }),
+        )
         .service(web::scope("/mcp").service(mcp.scope()));
+    }
+}
+
+/// The OAuth 2.0 Protected Resource Metadata document (RFC 9728) for the MCP endpoint
+/// `resource`: what an MCP client fetches during authorization discovery.
+pub fn protected_resource_metadata(resource: &str) -> serde_json::Value {
+    serde_json::json!({
+        "resource": resource,
+        "authorization_servers": ["https://auth.example.com"],
+        "bearer_methods_supported": ["header"],
+        "scopes_supported": ["mcp:tools"],
+        "resource_name": "mcp-cors example MCP server",
+        "resource_documentation": "https://github.com/modelcontextprotocol",
+    })
+}
+
+/// Serves [`protected_resource_metadata`] at `/.well-known/oauth-protected-resource`
+/// and at its path-suffixed form for `/mcp` (RFC 9728 §3.1), as a static document.
+pub fn oauth_metadata(resource: String) -> impl FnOnce(&mut web::ServiceConfig) {
+    let body = protected_resource_metadata(&resource).to_string();
+    move |cfg| {
+        for path in [
+            "/.well-known/oauth-protected-resource",
+            "/.well-known/oauth-protected-resource/mcp",
+        ] {
+            let body = body.clone();
+            cfg.route(
+                path,
+                web::get().to(move || {
+                    let body = body.clone();
+                    async move {
+                        HttpResponse::Ok()
+                            .content_type("application/json")
+                            .body(body)
+                    }
+                }),
+            );
+        }
     }
 }

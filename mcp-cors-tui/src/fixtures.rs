@@ -26,6 +26,7 @@ pub fn decision(secs_ago: u64, verdict: Verdict, origin: &str, path: &str) -> Ev
         preflight: false,
         reason,
         count: 1,
+        route: None,
     })
 }
 

@@ -91,6 +91,8 @@ struct Allowed {
     /// Inline (no allocation) up to 24 bytes, as MCP endpoints' paths are.
     path: CompactString,
     preflight: bool,
+    /// The route that decided; shared with the compiled policy.
+    route: Option<Arc<str>>,
 }
 
 /// What `event` costs a listener's share: its text, counted for each listener (shared
@@ -103,6 +105,7 @@ fn event_cost(event: &Event) -> usize {
                 + d.method.len()
                 + d.path.len()
                 + d.reason.as_ref().map_or(0, String::len)
+                + d.route.as_ref().map_or(0, String::len)
         }
         other => policy_event_text(other),
     };
@@ -120,11 +123,13 @@ fn policy_event_text(event: &Event) -> usize {
 impl Allowed {
     /// What the allow costs a listener's share, as the event it becomes.
     fn cost(&self) -> usize {
-        queue::cost(self.origin.len() + self.method.as_str().len() + self.path.len())
+        let route = self.route.as_ref().map_or(0, |r| r.len());
+        queue::cost(self.origin.len() + self.method.as_str().len() + self.path.len() + route)
     }
 
     fn same_decision(&self, other: &Allowed) -> bool {
         self.is(&other.origin, &other.method, &other.path, other.preflight)
+            && self.route == other.route
     }
 
     /// Whether this is the decision on a request from `origin` to `method path`. Origins
@@ -146,6 +151,7 @@ impl Allowed {
             preflight: self.preflight,
             reason: None,
             count,
+            route: self.route.as_deref().map(str::to_owned),
         })
     }
 }
@@ -404,6 +410,8 @@ pub(crate) struct EventBus {
     denied: AtomicU64,
     would_deny: AtomicU64,
     dropped: AtomicU64,
+    /// Requests to a `guard = false` route: counted, never evented one by one.
+    unguarded: AtomicU64,
     /// The bytes all listeners' queues may hold together.
     budget: Arc<Budget>,
     /// Counters of origins listed exactly in a policy this bus served: chosen by the
@@ -447,6 +455,7 @@ impl EventBus {
             denied: AtomicU64::new(0),
             would_deny: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
+            unguarded: AtomicU64::new(0),
             budget: Budget::new(cap),
             listed: Mutex::new(HashMap::default()),
             seen: Mutex::new(HashMap::default()),
@@ -545,9 +554,8 @@ impl EventBus {
         )
     }
 
-    /// Records a decision on a request (called by the middleware for every request that
-    /// carried `Origin`, and every `Host` refusal), made on the worker that owns `worker`.
-    /// `bound` is the origin's counter when the policy lists it exactly.
+    /// [`EventBus::record_routed`] for a decision by the top-level policy.
+    #[cfg(test)]
     pub(crate) fn record(
         &self,
         worker: &WorkerEvents,
@@ -556,6 +564,36 @@ impl EventBus {
         headers: &HeaderMap,
         method: &Method,
         path: &str,
+    ) {
+        self.record_routed(worker, decision, bound, headers, method, path, None);
+    }
+
+    /// Counts a request to a `guard = false` route (no decision was made, so no event).
+    pub(crate) fn count_unguarded(&self) {
+        self.unguarded.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// How many requests went to `guard = false` routes.
+    pub(crate) fn unguarded(&self) -> u64 {
+        self.unguarded.load(Ordering::Relaxed)
+    }
+
+    /// Records a decision on a request (called by the middleware for every request that
+    /// carried `Origin`, and every `Host` refusal), made on the worker that owns `worker`
+    /// by `route`'s policy (`None`: the top level). `bound` is the origin's counter when
+    /// the policy lists it exactly.
+    // One argument per part of the request the event reports; a struct would only be
+    // built to be taken apart again on the request path.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn record_routed(
+        &self,
+        worker: &WorkerEvents,
+        decision: &Decision,
+        bound: Option<&OriginCounter>,
+        headers: &HeaderMap,
+        method: &Method,
+        path: &str,
+        route: Option<&Arc<str>>,
     ) {
         // The `Origin` header is looked up again only when its text is needed: not for an
         // allowed request from a listed origin (the usual case), whose counter has it.
@@ -612,7 +650,7 @@ impl EventBus {
             } else {
                 &counter.origin
             };
-            self.extend_run(worker, origin, method, path, preflight, at_ms);
+            self.extend_run(worker, origin, method, path, preflight, at_ms, route);
             return;
         }
         if let Decision::Refuse {
@@ -641,6 +679,7 @@ impl EventBus {
                 .reason()
                 .map(|r| clip(Cow::Owned(r.to_string()), MAX_PATH_TEXT).into_owned()),
             count: 1,
+            route: route.map(|r| r.to_string()),
         }));
     }
 
@@ -680,6 +719,7 @@ impl EventBus {
     }
 
     /// Counts an allow into `worker`'s run, or ends the run (queuing it) and starts one.
+    #[allow(clippy::too_many_arguments)] // as `record_routed`
     fn extend_run(
         &self,
         worker: &WorkerEvents,
@@ -688,11 +728,13 @@ impl EventBus {
         path: &str,
         preflight: bool,
         at_ms: u64,
+        route: Option<&Arc<str>>,
     ) {
         let path = clip(Cow::Borrowed(path), MAX_PATH_TEXT);
         let mut run = lock(&worker.run);
         if let Some((first, count)) = run.as_mut()
             && first.is(origin, method, &path, preflight)
+            && first.route.as_ref().map(Arc::as_ptr) == route.map(Arc::as_ptr)
             && at_ms < first.at_ms.saturating_add(RUN_MAX_AGE_MS)
         {
             *count += 1;
@@ -704,6 +746,7 @@ impl EventBus {
             method: method.clone(),
             path: CompactString::from(&*path),
             preflight,
+            route: route.cloned(),
         };
         let ended = run.replace((allowed, 1));
         drop(run); // Queue outside the worker's lock.
@@ -1036,6 +1079,7 @@ mod tests {
             preflight: false,
             reason: None,
             count: 1,
+            route: None,
         })
     }
 
@@ -1238,6 +1282,7 @@ mod tests {
             method: Method::POST,
             path: path.into(),
             preflight: false,
+            route: None,
         }
         .cost()
     }
@@ -1396,6 +1441,7 @@ mod tests {
             preflight: false,
             reason: refuse().reason().map(|r| r.to_string()),
             count: 1,
+            route: None,
         });
         let fits = queue::LISTENER_BYTES / event_cost(&event);
         for _ in 0..fits + 5 {

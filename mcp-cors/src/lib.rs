@@ -66,7 +66,8 @@ pub use error::{Diagnostic, Error, PolicyError};
 #[cfg(feature = "server")]
 pub use middleware::{McpCors, McpCorsMiddleware};
 pub use policy::{
-    AdminSettings, MAX_FILE_SIZE, Mode, Policy, PolicyDiff, PolicySettings, admin_socket_path,
+    AdminSettings, MAX_FILE_SIZE, Mode, Policy, PolicyDiff, PolicySettings, RouteSettings,
+    admin_socket_path,
 };
 pub use protocol::Verdict;
 pub use status::{ReloadError, ReloadStatus};

@@ -274,19 +274,32 @@ where
         // One policy for the whole decision; the response is decorated from values taken
         // here, so a reload mid-request cannot mix two policies.
         let mut cached = self.policy.borrow_mut();
-        let policy = cached.load();
+        let top = cached.load();
+        // The route first, on the very path the router will match (see `policy::routes`).
+        let route = top.route(req.match_info().as_str());
+        let policy = match route {
+            None => &**top,
+            // `guard = false` (probes): no checks, no CORS headers, counted but not evented.
+            Some(route) if !route.guard => {
+                drop(cached);
+                self.store.events().count_unguarded();
+                return Either::Right(self.pass_through(req, None));
+            }
+            Some(route) => &route.policy,
+        };
         let authority = req.uri().authority().map(|a| a.as_str());
         // Origin form (`POST /mcp`), the usual case, has none.
         let absolute_form = authority.is_some();
         let (decision, counter) = policy.decide_counted(req.method(), req.headers(), authority);
         if !matches!(decision, Decision::NoOrigin) {
-            self.store.events().record(
+            self.store.events().record_routed(
                 &self.events,
                 &decision,
                 counter,
                 req.headers(),
                 req.method(),
                 req.path(),
+                route.map(|r| &r.name),
             );
         }
         match decision {

@@ -278,6 +278,9 @@ pub struct Stats {
     pub last_error: Option<ReloadError>,
     /// `false` while failing closed.
     pub loaded: bool,
+    /// Requests to `guard = false` routes (probes): counted, not evented.
+    #[serde(default)]
+    pub unguarded: u64,
 }
 
 /// Counters for one origin.
@@ -351,6 +354,9 @@ pub struct DecisionEvent {
     /// folds such runs when it sends a batch, so a busy tail stays readable and cheap.
     #[serde(default = "one", skip_serializing_if = "is_one")]
     pub count: u64,
+    /// The `[routes.NAME]` whose policy decided; absent for the top level.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub route: Option<String>,
 }
 
 fn one() -> u64 {

@@ -47,6 +47,8 @@ pub fn render(socket: &Path, server: &str, stats: &Stats, policy: &PolicyReply) 
         ("would-deny", stats.would_deny.to_string()),
         ("dropped", stats.dropped_events.to_string()),
         ("listeners", stats.listeners.to_string()),
+        ("routes", routes(&policy.settings)),
+        ("unguarded", stats.unguarded.to_string()),
         ("reloads", stats.reloads.to_string()),
         ("last reload", last_reload),
         ("last reload error", last_error),
@@ -77,6 +79,18 @@ fn denied_hosts(stats: &Stats) -> String {
         .collect()
 }
 
+/// Each route with its paths (and `guard off`), or `none`.
+fn routes(settings: &mcp_cors::PolicySettings) -> String {
+    if settings.routes.is_empty() {
+        return "none".to_owned();
+    }
+    let each = settings.routes.iter().map(|(name, route)| {
+        let guard = if route.guard { "" } else { "; guard off" };
+        escaped(&format!("{name} ({}{guard})", route.paths.join(", "))).into_owned()
+    });
+    each.collect::<Vec<_>>().join(", ")
+}
+
 fn loaded(loaded: bool) -> &'static str {
     if loaded {
         "yes"
@@ -89,6 +103,26 @@ fn loaded(loaded: bool) -> &'static str {
 mod tests {
     use super::*;
     use crate::fixtures;
+
+    #[test]
+    fn routes_and_unguarded_requests_are_shown() {
+        let mut stats = fixtures::stats();
+        stats.unguarded = 12;
+        let mut policy = fixtures::policy();
+        let toml = "[routes.health]\npaths = [\"/health\", \"/ready\"]\nguard = false\n\
+                    [routes.meta]\npaths = [\"/m/*\"]\nallowed_origins = [\"*\"]\n";
+        policy.settings.routes = mcp_cors::Policy::from_toml_str(toml)
+            .unwrap()
+            .settings()
+            .routes
+            .clone();
+        let text = render(Path::new("/run/cors.sock"), "0.1", &stats, &policy);
+        assert!(
+            text.contains("routes:            health (/health, /ready; guard off), meta (/m/*)\n"),
+            "{text}"
+        );
+        assert!(text.contains("unguarded:         12\n"), "{text}");
+    }
 
     #[test]
     fn control_characters_in_what_the_server_reports_are_escaped() {
@@ -126,6 +160,7 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("mode:              report-only\n"), "{text}");
+        assert!(text.contains("routes:            none\n"), "{text}");
         assert!(
             text.contains(r"2024-05-01T11:59:30.000Z cors.toml:1:1: \u{9b}31m")
                 && text.contains("\n    cors.toml:2:1: \\x1b[2J\n"),

@@ -64,6 +64,10 @@ pub fn plain(event: &Event) -> String {
                 // A run of identical decisions, folded by the server.
                 line.push_str(&format!(" x{}", d.count));
             }
+            if let Some(route) = &d.route {
+                line.push_str(" route=");
+                line.push_str(&escaped(route));
+            }
             if let Some(reason) = &d.reason {
                 line.push_str(": ");
                 line.push_str(&escaped(reason));
@@ -110,10 +114,24 @@ mod tests {
             preflight: true,
             reason: Some("origin not allowed".into()),
             count: 1,
+            route: None,
         });
         assert_eq!(
             plain(&event),
             "2023-11-14T22:13:20.000Z deny       https://evil.example OPTIONS /mcp (preflight): origin not allowed"
+        );
+    }
+
+    #[test]
+    fn the_route_that_decided_is_named() {
+        let mut event =
+            fixtures::decision(0, Verdict::Allow, "https://any.example", "/.well-known/x");
+        if let Event::Decision(d) = &mut event {
+            d.route = Some("oauth-metadata".into());
+        }
+        assert_eq!(
+            plain(&event),
+            "2024-05-01T12:00:00.000Z allow      https://any.example POST /.well-known/x route=oauth-metadata"
         );
     }
 

@@ -54,6 +54,7 @@ mod tests {
             preflight: false,
             reason: None,
             count: 1,
+            route: None,
         })
     }
 

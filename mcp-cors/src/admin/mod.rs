@@ -638,6 +638,7 @@ fn stats(store: &PolicyStore) -> Stats {
         last_reload_ms: status.last_reload.map(unix_millis),
         last_error: status.last_error,
         loaded: status.loaded,
+        unguarded: store.events().unguarded(),
     }
 }
 

@@ -26,8 +26,17 @@ pub struct PolicyDiff {
     pub origins_added: Vec<String>,
     /// Entries of `allowed_origins` that are gone.
     pub origins_removed: Vec<String>,
-    /// Every other key whose value changed.
+    /// Every other key whose value changed (routes apart, below).
     pub keys_changed: Vec<String>,
+    /// `[routes.NAME]` tables that are new.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub routes_added: Vec<String>,
+    /// `[routes.NAME]` tables that are gone.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub routes_removed: Vec<String>,
+    /// `[routes.NAME]` tables in both whose content changed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub routes_changed: Vec<String>,
 }
 
 impl PolicyDiff {
@@ -39,6 +48,7 @@ impl PolicyDiff {
         let table = |s: &PolicySettings| {
             let others = PolicySettings {
                 allowed_origins: Vec::new(),
+                routes: Default::default(),
                 ..s.clone()
             };
             match toml::Value::try_from(others) {
@@ -60,6 +70,18 @@ impl PolicyDiff {
                 .filter(|k| *k != "allowed_origins" && old_t.get(*k) != new_t.get(*k))
                 .cloned()
                 .collect(),
+            routes_added: (new.routes.keys())
+                .filter(|k| !old.routes.contains_key(*k))
+                .cloned()
+                .collect(),
+            routes_removed: (old.routes.keys())
+                .filter(|k| !new.routes.contains_key(*k))
+                .cloned()
+                .collect(),
+            routes_changed: (new.routes.iter())
+                .filter(|(k, r)| old.routes.get(*k).is_some_and(|o| o != *r))
+                .map(|(k, _)| k.clone())
+                .collect(),
         }
     }
 
@@ -68,6 +90,9 @@ impl PolicyDiff {
         self.origins_added.is_empty()
             && self.origins_removed.is_empty()
             && self.keys_changed.is_empty()
+            && self.routes_added.is_empty()
+            && self.routes_removed.is_empty()
+            && self.routes_changed.is_empty()
     }
 }
 
@@ -116,6 +141,16 @@ impl fmt::Display for PolicyDiff {
         parts.extend(self.origins_removed.iter().map(|o| format!("-{o}")));
         if !self.keys_changed.is_empty() {
             parts.push(format!("changed {}", self.keys_changed.join(", ")));
+        }
+        let routes = [
+            ("added", &self.routes_added),
+            ("removed", &self.routes_removed),
+            ("changed", &self.routes_changed),
+        ];
+        for (what, names) in routes {
+            if !names.is_empty() {
+                parts.push(format!("route {what} {}", names.join(", ")));
+            }
         }
         f.write_str(&parts.join(" "))
     }

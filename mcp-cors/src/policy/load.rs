@@ -1,7 +1,10 @@
 //! From TOML text to a validated, compiled [`Policy`]: every problem is reported with the
 //! key, the value and the line and column where it was written.
 
+use std::collections::{BTreeMap, HashMap};
 use std::ops::Range;
+use std::rc::Rc;
+use std::sync::Arc;
 
 use http::HeaderValue;
 use regex::{RegexBuilder, RegexSet, RegexSetBuilder};
@@ -9,7 +12,8 @@ use serde::Deserialize;
 use serde::de::IgnoredAny;
 use toml::Spanned;
 
-use super::{Compiled, Policy, PolicySettings};
+use super::routes::{self, PathPattern, Route, Routes};
+use super::{Compiled, Policy, PolicySettings, RouteSettings};
 use crate::allow_headers::{self, HeaderAllowList};
 use crate::error::Diagnostic;
 use crate::host::{self, HostGuard};
@@ -57,6 +61,9 @@ struct SpanMap {
     exposed_headers: Option<Spanned<Vec<Spanned<IgnoredAny>>>>,
     allow_credentials: Option<Spanned<IgnoredAny>>,
     admin: Option<AdminSpans>,
+    /// Inside a route only.
+    paths: Option<Spanned<Vec<Spanned<IgnoredAny>>>>,
+    routes: Option<BTreeMap<String, Spanned<SpanMap>>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -68,19 +75,60 @@ struct AdminSpans {
 /// Turns a key (and list index) into a located [`Diagnostic`].
 pub(super) struct Locator<'a> {
     source: Option<&'a str>,
-    spans: SpanMap,
+    spans: Rc<SpanMap>,
+    /// Set while a route is compiled: its diagnostics name `routes.NAME.key`.
+    scope: Option<Scope>,
 }
+
+/// The route being compiled, and which keys it writes itself (the others are inherited).
+struct Scope {
+    route: String,
+    overridden: Vec<&'static str>,
+}
+
+/// Keys only a route has; always its own.
+const ROUTE_KEYS: [&str; 3] = ["", "paths", "guard"];
 
 impl<'a> Locator<'a> {
     /// For settings built in code: no positions.
     pub(super) fn none() -> Self {
         Locator {
             source: None,
-            spans: SpanMap::default(),
+            spans: Rc::default(),
+            scope: None,
         }
     }
 
+    /// The locator for compiling route `name`, which writes the keys `overridden`.
+    fn for_route(&self, name: &str, overridden: Vec<&'static str>) -> Locator<'a> {
+        Locator {
+            source: self.source,
+            spans: Rc::clone(&self.spans),
+            scope: Some(Scope {
+                route: name.to_owned(),
+                overridden,
+            }),
+        }
+    }
+
+    /// Whether `key` was inherited from the top level by the route being compiled.
+    fn inherited(&self, key: &str) -> bool {
+        self.scope
+            .as_ref()
+            .is_some_and(|s| !ROUTE_KEYS.contains(&key) && !s.overridden.contains(&key))
+    }
+
     fn span(&self, key: &str, index: Option<usize>) -> Option<Range<usize>> {
+        let s: &SpanMap = match &self.scope {
+            Some(scope) if !self.inherited(key) => {
+                let route = self.spans.routes.as_ref()?.get(&scope.route)?;
+                if key.is_empty() {
+                    return Some(route.span());
+                }
+                route.get_ref()
+            }
+            _ => &self.spans,
+        };
         let list = |l: &Option<Spanned<Vec<Spanned<IgnoredAny>>>>| {
             let l = l.as_ref()?;
             match index {
@@ -88,8 +136,8 @@ impl<'a> Locator<'a> {
                 None => Some(l.span()),
             }
         };
-        let s = &self.spans;
         match key {
+            "paths" => list(&s.paths),
             "allowed_origins" => list(&s.allowed_origins),
             "allowed_origin_regexes" => list(&s.allowed_origin_regexes),
             "allowed_hosts" => list(&s.allowed_hosts),
@@ -107,11 +155,20 @@ impl<'a> Locator<'a> {
             (Some(src), Some(span)) => line_column(src, span.start),
             _ => (None, None),
         };
+        let (key, message) = match &self.scope {
+            None => (key.to_owned(), message),
+            Some(scope) if key.is_empty() => (format!("routes.{}", scope.route), message),
+            Some(scope) if self.inherited(key) => (
+                format!("routes.{}.{key}", scope.route),
+                format!("{message} (inherited from the top-level `{key}`)"),
+            ),
+            Some(scope) => (format!("routes.{}.{key}", scope.route), message),
+        };
         Diagnostic {
             file: None,
             line,
             column,
-            key: Some(key.to_owned()),
+            key: Some(key),
             // Clipped: an oversized value (a 64 KB origin, a huge regex) would otherwise be
             // repeated whole in logs, events and the admin socket's replies.
             value: Some(origin::shown(value).into_owned()),
@@ -179,7 +236,8 @@ pub(super) fn parse(source: &str) -> (Option<PolicySettings>, Locator<'_>, Vec<D
     let spans = toml::from_str(source).unwrap_or_default();
     let locator = Locator {
         source: Some(source),
-        spans,
+        spans: Rc::new(spans),
+        scope: None,
     };
     (settings, locator, errors)
 }
@@ -308,9 +366,142 @@ fn find_key(table: &toml::de::DeTable<'_>, span: &Range<usize>, path: &mut Vec<S
     false
 }
 
-/// Validates and normalises settings, then compiles the matchers. All problems are
-/// collected, so an operator fixes the file in one pass.
+/// Validates and normalises settings and their routes, then compiles the matchers. All
+/// problems are collected, so an operator fixes the file in one pass.
 pub(super) fn compile(mut s: PolicySettings, loc: &Locator<'_>) -> Result<Policy, Vec<Diagnostic>> {
+    let raw_routes = std::mem::take(&mut s.routes);
+    if raw_routes.is_empty() {
+        return compile_one(s, loc, Routes::default());
+    }
+    let top_raw = s.clone();
+    let top = compile_one(s, loc, Routes::default());
+    let top_errors = top.as_ref().err().cloned().unwrap_or_default();
+    let mut errors = Vec::new();
+    let routes = compile_routes(&raw_routes, &top_raw, loc, &top_errors, &mut errors);
+    match top {
+        Ok(mut policy) if errors.is_empty() => {
+            let (table, normalised) = routes;
+            policy.settings.routes = normalised;
+            policy.compiled.routes = table;
+            Ok(policy)
+        }
+        Ok(_) => Err(sorted(errors)),
+        Err(mut top_errors) => {
+            top_errors.extend(errors);
+            Err(sorted(top_errors))
+        }
+    }
+}
+
+fn sorted(mut errors: Vec<Diagnostic>) -> Vec<Diagnostic> {
+    errors.sort_by_key(|d| (d.line, d.column));
+    errors
+}
+
+/// Compiles each route into its own policy: the top level's raw settings with the route's
+/// overrides, validated like the top level. Diagnostics about an inherited value that the
+/// top level already reports are not repeated.
+fn compile_routes(
+    raw: &BTreeMap<String, RouteSettings>,
+    top: &PolicySettings,
+    loc: &Locator<'_>,
+    top_errors: &[Diagnostic],
+    errors: &mut Vec<Diagnostic>,
+) -> (Routes, BTreeMap<String, RouteSettings>) {
+    let mut claimed: HashMap<PathPattern, &str> = HashMap::new();
+    let mut entries = Vec::new();
+    let mut normalised = BTreeMap::new();
+    for (name, route) in raw {
+        let rloc = loc.for_route(name, route.overridden());
+        if let Err(message) = routes::check_name(name) {
+            errors.push(rloc.diag("", None, name, message));
+        }
+        let paths = route_paths(name, route, &rloc, &mut claimed, errors);
+        let policy = match compile_one(route.merged(top), &rloc, Routes::default()) {
+            Ok(policy) => policy,
+            Err(found) => {
+                let repeated = |d: &Diagnostic| {
+                    top_errors
+                        .iter()
+                        .any(|t| (t.line, t.column, &t.value) == (d.line, d.column, &d.value))
+                };
+                errors.extend(found.into_iter().filter(|d| !repeated(d)));
+                continue;
+            }
+        };
+        normalised.insert(name.clone(), normalise_route(route, policy.settings()));
+        let route = Route {
+            name: Arc::from(name.as_str()),
+            guard: route.guard,
+            policy,
+        };
+        entries.push((route, paths));
+    }
+    (Routes::new(entries), normalised)
+}
+
+/// A route's `paths`, validated; each may belong to one route only.
+fn route_paths<'r>(
+    name: &'r str,
+    route: &RouteSettings,
+    loc: &Locator<'_>,
+    claimed: &mut HashMap<PathPattern, &'r str>,
+    errors: &mut Vec<Diagnostic>,
+) -> Vec<PathPattern> {
+    if route.paths.is_empty() {
+        errors.push(loc.diag(
+            "",
+            None,
+            name,
+            "a route needs `paths`: the exact paths (`/health`) or prefixes (`/x/*`) it              applies to"
+                .into(),
+        ));
+        return Vec::new();
+    }
+    let mut paths = Vec::new();
+    for (i, pattern) in validate_list(&route.paths, "paths", loc, errors, PathPattern::parse) {
+        match claimed.get(&pattern) {
+            Some(owner) if *owner == name => {} // listed twice in one route: harmless
+            Some(owner) => errors.push(loc.diag(
+                "paths",
+                Some(i),
+                &route.paths[i],
+                format!(
+                    "this path is already claimed by route `{owner}`; a path belongs to one                      route: remove it from one of them"
+                ),
+            )),
+            None => {
+                claimed.insert(pattern.clone(), name);
+                paths.push(pattern);
+            }
+        }
+    }
+    paths
+}
+
+/// The route as written, with each override in the normalised form its policy holds, so
+/// equal behaviour compares equal.
+fn normalise_route(route: &RouteSettings, merged: &PolicySettings) -> RouteSettings {
+    let own = |set: bool, v: &Vec<String>| set.then(|| v.clone());
+    RouteSettings {
+        paths: route.paths.clone(),
+        guard: route.guard,
+        allowed_origins: own(route.allowed_origins.is_some(), &merged.allowed_origins),
+        allowed_origin_regexes: route.allowed_origin_regexes.clone(),
+        allowed_hosts: own(route.allowed_hosts.is_some(), &merged.allowed_hosts),
+        allowed_methods: own(route.allowed_methods.is_some(), &merged.allowed_methods),
+        allowed_headers: own(route.allowed_headers.is_some(), &merged.allowed_headers),
+        exposed_headers: own(route.exposed_headers.is_some(), &merged.exposed_headers),
+        ..route.clone()
+    }
+}
+
+/// Validates, normalises and compiles one policy (the top level, or a route's merged one).
+fn compile_one(
+    mut s: PolicySettings,
+    loc: &Locator<'_>,
+    routes: Routes,
+) -> Result<Policy, Vec<Diagnostic>> {
     let mut errors = Vec::new();
 
     let entries = validate_list(
@@ -389,6 +580,7 @@ pub(super) fn compile(mut s: PolicySettings, loc: &Locator<'_>) -> Result<Policy
         allow_methods: joined_header(&s.allowed_methods),
         expose_headers: (!s.exposed_headers.is_empty()).then(|| joined_header(&s.exposed_headers)),
         max_age: HeaderValue::from(s.max_age),
+        routes,
     };
     Ok(Policy {
         settings: s,

@@ -3,6 +3,7 @@
 mod diff;
 pub(crate) mod file;
 mod load;
+pub(crate) mod routes;
 mod settings;
 
 use std::path::Path;
@@ -12,7 +13,7 @@ use http::HeaderValue;
 
 pub use diff::PolicyDiff;
 pub use file::MAX_FILE_SIZE;
-pub use settings::{AdminSettings, Mode, PolicySettings, admin_socket_path};
+pub use settings::{AdminSettings, Mode, PolicySettings, RouteSettings, admin_socket_path};
 
 use crate::allow_headers::HeaderAllowList;
 use crate::error::PolicyError;
@@ -20,6 +21,7 @@ use crate::error::PolicyError;
 use crate::events::EventBus;
 use crate::host::HostGuard;
 use crate::matcher::OriginMatcher;
+use routes::{Route, Routes};
 
 /// A validated, compiled CORS and Origin/Host policy.
 ///
@@ -53,6 +55,8 @@ pub(crate) struct Compiled {
     pub(crate) allow_methods: HeaderValue,
     pub(crate) expose_headers: Option<HeaderValue>,
     pub(crate) max_age: HeaderValue,
+    /// `[routes.NAME]`, each compiled into its own policy; empty for a route's own policy.
+    pub(crate) routes: Routes,
 }
 
 impl Policy {
@@ -168,12 +172,53 @@ impl Policy {
         &self.compiled
     }
 
+    /// The route whose policy decides a request to `path`, as the router sees it.
+    pub(crate) fn route(&self, path: &str) -> Option<&Route> {
+        self.compiled.routes.select(path)
+    }
+
+    /// The name of the route a request to `path` gets (the most specific match), or `None`
+    /// for the top-level policy. `path` is the path as actix-web's router matches it
+    /// (`HttpRequest::match_info().path()`), which is what the middleware looks up.
+    ///
+    /// ```
+    /// use mcp_cors::Policy;
+    ///
+    /// let policy = Policy::from_toml_str(r#"
+    ///     [routes.health]
+    ///     paths = ["/health", "/ready"]
+    ///     guard = false
+    ///     [routes.docs]
+    ///     paths = ["/docs/*"]
+    /// "#)?;
+    /// assert_eq!(policy.route_name("/health"), Some("health"));
+    /// assert_eq!(policy.route_name("/docs"), Some("docs"));
+    /// assert_eq!(policy.route_name("/docs/a/b"), Some("docs"));
+    /// assert_eq!(policy.route_name("/docsx"), None);
+    /// assert_eq!(policy.route_name("/mcp"), None);
+    /// # Ok::<(), mcp_cors::PolicyError>(())
+    /// ```
+    pub fn route_name(&self, path: &str) -> Option<&str> {
+        self.route(path).map(|r| &*r.name)
+    }
+
+    /// The policy route `name` applies (the top level with its overrides), if there is
+    /// such a route.
+    pub fn route_policy(&self, name: &str) -> Option<&Policy> {
+        self.compiled
+            .routes
+            .iter()
+            .find(|r| &*r.name == name)
+            .map(|r| &r.policy)
+    }
+
     /// Binds `bus`'s counter to each exactly listed origin, before the policy serves.
     #[cfg(feature = "server")]
     pub(crate) fn bind_counters(&self, bus: &EventBus) {
-        self.compiled
-            .origins
-            .bind_counters(|origin| bus.listed_counter(origin));
+        let policies = std::iter::once(self).chain(self.compiled.routes.iter().map(|r| &r.policy));
+        for policy in policies {
+            (policy.compiled.origins).bind_counters(|origin| bus.listed_counter(origin));
+        }
         bus.forget_unlisted();
     }
 }

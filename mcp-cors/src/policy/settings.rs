@@ -1,5 +1,6 @@
 //! The policy file's keys, with their MCP-ready defaults: the one serde model of `cors.toml`.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -129,6 +130,148 @@ pub struct PolicySettings {
     pub mode: Mode,
     /// The admin socket.
     pub admin: AdminSettings,
+    /// `[routes.NAME]`: a policy for some paths, overriding the keys above for them.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub routes: BTreeMap<String, RouteSettings>,
+}
+
+/// One `[routes.NAME]` table: the paths it covers, and the policy keys it overrides (a key
+/// left out is inherited from the top level).
+///
+/// ```
+/// use mcp_cors::Policy;
+///
+/// let policy = Policy::from_toml_str(r#"
+///     allowed_origins = ["https://app.example.com"]
+///     [routes.oauth-metadata]
+///     paths = ["/.well-known/oauth-protected-resource", "/.well-known/oauth-protected-resource/*"]
+///     allowed_origins = ["*"]
+/// "#)?;
+/// let route = &policy.settings().routes["oauth-metadata"];
+/// assert_eq!(route.allowed_origins.as_deref(), Some(&["*".to_owned()][..]));
+/// assert_eq!(route.max_age, None); // inherited
+/// # Ok::<(), mcp_cors::PolicyError>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RouteSettings {
+    /// Exact paths (`/health`) and prefixes (`/x/*`: `/x` and everything under `/x/`).
+    pub paths: Vec<String>,
+    /// `false`: no Host check, no Origin check, no CORS headers (health probes).
+    pub guard: bool,
+    /// Overrides `allowed_origins`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub allowed_origins: Option<Vec<String>>,
+    /// Overrides `allowed_origin_regexes`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub allowed_origin_regexes: Option<Vec<String>>,
+    /// Overrides `allow_null_origin`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub allow_null_origin: Option<bool>,
+    /// Overrides `allowed_hosts`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub allowed_hosts: Option<Vec<String>>,
+    /// Overrides `allowed_methods`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub allowed_methods: Option<Vec<String>>,
+    /// Overrides `allowed_headers`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub allowed_headers: Option<Vec<String>>,
+    /// Overrides `exposed_headers`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exposed_headers: Option<Vec<String>>,
+    /// Overrides `allow_credentials`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub allow_credentials: Option<bool>,
+    /// Overrides `max_age`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_age: Option<u32>,
+    /// Overrides `allow_private_network`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub allow_private_network: Option<bool>,
+    /// Overrides `allow_same_origin`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub allow_same_origin: Option<bool>,
+    /// Overrides `mode`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mode: Option<Mode>,
+}
+
+impl Default for RouteSettings {
+    fn default() -> Self {
+        RouteSettings {
+            paths: Vec::new(),
+            guard: true,
+            allowed_origins: None,
+            allowed_origin_regexes: None,
+            allow_null_origin: None,
+            allowed_hosts: None,
+            allowed_methods: None,
+            allowed_headers: None,
+            exposed_headers: None,
+            allow_credentials: None,
+            max_age: None,
+            allow_private_network: None,
+            allow_same_origin: None,
+            mode: None,
+        }
+    }
+}
+
+impl RouteSettings {
+    /// The keys this route overrides, by their top-level names.
+    pub(crate) fn overridden(&self) -> Vec<&'static str> {
+        let set = [
+            ("allowed_origins", self.allowed_origins.is_some()),
+            (
+                "allowed_origin_regexes",
+                self.allowed_origin_regexes.is_some(),
+            ),
+            ("allow_null_origin", self.allow_null_origin.is_some()),
+            ("allowed_hosts", self.allowed_hosts.is_some()),
+            ("allowed_methods", self.allowed_methods.is_some()),
+            ("allowed_headers", self.allowed_headers.is_some()),
+            ("exposed_headers", self.exposed_headers.is_some()),
+            ("allow_credentials", self.allow_credentials.is_some()),
+            ("max_age", self.max_age.is_some()),
+            (
+                "allow_private_network",
+                self.allow_private_network.is_some(),
+            ),
+            ("allow_same_origin", self.allow_same_origin.is_some()),
+            ("mode", self.mode.is_some()),
+        ];
+        set.into_iter()
+            .filter(|(_, on)| *on)
+            .map(|(k, _)| k)
+            .collect()
+    }
+
+    /// The route's whole policy: `top` with this route's overrides, without routes or
+    /// admin settings of its own.
+    pub(crate) fn merged(&self, top: &PolicySettings) -> PolicySettings {
+        let pick = |own: &Option<Vec<String>>, top: &Vec<String>| {
+            own.clone().unwrap_or_else(|| top.clone())
+        };
+        PolicySettings {
+            allowed_origins: pick(&self.allowed_origins, &top.allowed_origins),
+            allowed_origin_regexes: pick(&self.allowed_origin_regexes, &top.allowed_origin_regexes),
+            allow_null_origin: self.allow_null_origin.unwrap_or(top.allow_null_origin),
+            allowed_hosts: pick(&self.allowed_hosts, &top.allowed_hosts),
+            allowed_methods: pick(&self.allowed_methods, &top.allowed_methods),
+            allowed_headers: pick(&self.allowed_headers, &top.allowed_headers),
+            exposed_headers: pick(&self.exposed_headers, &top.exposed_headers),
+            allow_credentials: self.allow_credentials.unwrap_or(top.allow_credentials),
+            max_age: self.max_age.unwrap_or(top.max_age),
+            allow_private_network: self
+                .allow_private_network
+                .unwrap_or(top.allow_private_network),
+            allow_same_origin: self.allow_same_origin.unwrap_or(top.allow_same_origin),
+            mode: self.mode.unwrap_or(top.mode),
+            admin: AdminSettings::default(),
+            routes: BTreeMap::new(),
+        }
+    }
 }
 
 impl Default for PolicySettings {
@@ -163,6 +306,7 @@ impl Default for PolicySettings {
             allow_same_origin: true,
             mode: Mode::Enforce,
             admin: AdminSettings::default(),
+            routes: BTreeMap::new(),
         }
     }
 }

@@ -1,0 +1,167 @@
+//! The example MCP server (`examples/mcp_server.rs`, a real process over a real socket,
+//! behind a copy of its shipped `examples/cors.toml`) as a container deploys it: probes
+//! with a pod IP as `Host` pass the `health` route, the OAuth metadata is readable from any
+//! origin through the `oauth-metadata` route, and `/mcp` stays strict.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+mod support;
+use support::binaries::mcp_server_binary;
+
+const ANY: &str = "https://any.example";
+
+/// The example on a free port with the shipped policy; killed on drop.
+struct Example {
+    child: Child,
+    addr: SocketAddr,
+    _dir: tempfile::TempDir,
+}
+
+impl Example {
+    fn start() -> Example {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let config = dir.path().join("cors.toml");
+        let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/cors.toml");
+        std::fs::copy(&shipped, &config).expect("copy examples/cors.toml");
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+        let child = Command::new(mcp_server_binary())
+            .arg("--config")
+            .arg(&config)
+            .args(["--bind", &addr.to_string()])
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start the example");
+        let mut example = Example {
+            child,
+            addr,
+            _dir: dir,
+        };
+        let start = Instant::now();
+        while TcpStream::connect(addr).is_err() {
+            if let Ok(Some(status)) = example.child.try_wait() {
+                panic!("the example exited: {status}");
+            }
+            assert!(start.elapsed() < Duration::from_secs(60), "not listening");
+            thread::sleep(Duration::from_millis(50));
+        }
+        example
+    }
+}
+
+impl Drop for Example {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Status, lower-cased headers and body of one request (`Connection: close`).
+fn http(addr: SocketAddr, head: &str) -> (u16, Vec<(String, String)>, String) {
+    let mut stream = TcpStream::connect(addr).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .expect("timeout");
+    let request = format!("{head}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).expect("send");
+    let mut raw = String::new();
+    stream.read_to_string(&mut raw).expect("read the response");
+    let (head, body) = raw.split_once("\r\n\r\n").expect("a response head");
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .and_then(|l| l.split(' ').nth(1))
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_else(|| panic!("not an HTTP response: {raw:?}"));
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    (status, headers, body.to_owned())
+}
+
+fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v.as_str())
+}
+
+#[test]
+fn probes_pass_metadata_is_public_and_mcp_stays_strict() {
+    let example = Example::start();
+    let addr = example.addr;
+    let local = format!("127.0.0.1:{}", addr.port());
+
+    // A Kubernetes probe: the pod IP as Host, no Origin.
+    for path in ["/health", "/ready"] {
+        let (status, headers, body) =
+            http(addr, &format!("GET {path} HTTP/1.1\r\nHost: 10.1.2.3:8080"));
+        assert_eq!(status, 200, "{path}: {body}");
+        assert!(body.contains("\"status\""), "{path}: {body}");
+        assert!(
+            !headers
+                .iter()
+                .any(|(n, _)| n.starts_with("access-control-")),
+            "{path}: {headers:?}"
+        );
+    }
+    // The same pod IP anywhere else is refused by the Host guard.
+    let (status, _, _) = http(addr, "GET /mcp HTTP/1.1\r\nHost: 10.1.2.3:8080");
+    assert_eq!(status, 403);
+
+    // The RFC 9728 document, readable by any origin.
+    let (status, headers, body) = http(
+        addr,
+        &format!(
+            "GET /.well-known/oauth-protected-resource HTTP/1.1\r\nHost: {local}\r\nOrigin: {ANY}"
+        ),
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(header(&headers, "access-control-allow-origin"), Some("*"));
+    let doc: serde_json::Value = serde_json::from_str(&body).expect("JSON metadata");
+    assert_eq!(doc["resource"], format!("http://{addr}/mcp"));
+    assert!(
+        doc["authorization_servers"]
+            .as_array()
+            .is_some_and(|a| !a.is_empty()),
+        "{doc}"
+    );
+    assert_eq!(
+        doc["bearer_methods_supported"],
+        serde_json::json!(["header"])
+    );
+    // Its path-suffixed form for `/mcp` (RFC 9728 §3.1) is under the route's prefix.
+    let (status, headers, _) = http(
+        addr,
+        &format!(
+            "GET /.well-known/oauth-protected-resource/mcp HTTP/1.1\r\nHost: {local}\r\nOrigin: {ANY}"
+        ),
+    );
+    assert_eq!(
+        (status, header(&headers, "access-control-allow-origin")),
+        (200, Some("*"))
+    );
+
+    // `/mcp` from that origin: refused, with the JSON-RPC body.
+    let (status, headers, body) = http(
+        addr,
+        &format!(
+            "POST /mcp HTTP/1.1\r\nHost: {local}\r\nOrigin: {ANY}\r\nContent-Type: application/json"
+        ),
+    );
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("Forbidden: origin not allowed"), "{body}");
+    assert_eq!(header(&headers, "access-control-allow-origin"), None);
+}
