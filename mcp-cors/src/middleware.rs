@@ -275,22 +275,32 @@ where
         // here, so a reload mid-request cannot mix two policies.
         let mut cached = self.policy.borrow_mut();
         let top = cached.load();
-        // The route first, on the very path the router will match (see `policy::routes`).
-        let route = top.route(req.match_info().as_str());
-        let policy = match route {
-            None => &**top,
-            // `guard = false` (probes): no checks, no CORS headers, counted but not evented.
-            Some(route) if !route.guard => {
-                drop(cached);
-                self.store.events().count_unguarded();
-                return Either::Right(self.pass_through(req, None));
-            }
-            Some(route) => &route.policy,
-        };
         let authority = req.uri().authority().map(|a| a.as_str());
         // Origin form (`POST /mcp`), the usual case, has none.
         let absolute_form = authority.is_some();
-        let (decision, counter) = policy.decide_counted(req.method(), req.headers(), authority);
+        // The route first, on the very path the router will match (see `policy::routes`);
+        // that path is not even looked at for a policy without routes, the usual case.
+        let route = match top.has_routes() {
+            true => top.route(req.match_info().as_str()),
+            false => None,
+        };
+        let (policy, (decision, counter)) = match route {
+            None => (
+                &**top,
+                top.decide_counted(req.method(), req.headers(), authority),
+            ),
+            // `guard = false` (probes): no checks and no CORS headers; counted, not
+            // evented. It goes on as a request without `Origin` does (one way through,
+            // which keeps this function small on every request's path).
+            Some(route) if !route.guard => {
+                self.store.events().count_unguarded();
+                (&**top, (Decision::NoOrigin, None))
+            }
+            Some(route) => (
+                &route.policy,
+                (route.policy).decide_counted(req.method(), req.headers(), authority),
+            ),
+        };
         if !matches!(decision, Decision::NoOrigin) {
             self.store.events().record_routed(
                 &self.events,

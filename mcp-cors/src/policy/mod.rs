@@ -173,6 +173,13 @@ impl Policy {
     }
 
     /// The route whose policy decides a request to `path`, as the router sees it.
+    /// Whether the policy has any `[routes.NAME]` table.
+    #[inline]
+    pub(crate) fn has_routes(&self) -> bool {
+        !self.compiled.routes.is_empty()
+    }
+
+    #[inline]
     pub(crate) fn route(&self, path: &str) -> Option<&Route> {
         self.compiled.routes.select(path)
     }

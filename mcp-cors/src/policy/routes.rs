@@ -124,6 +124,12 @@ impl Routes {
         table
     }
 
+    /// Whether there is no route at all.
+    #[inline]
+    pub(crate) fn is_empty(&self) -> bool {
+        self.routes.is_empty()
+    }
+
     /// The routes, in name order.
     pub(crate) fn iter(&self) -> impl Iterator<Item = &Route> {
         self.routes.iter()
@@ -131,10 +137,17 @@ impl Routes {
 
     /// The route for `path` (the router's path, see the module's documentation): an exact
     /// entry first, then the longest prefix. No allocation.
+    #[inline]
     pub(crate) fn select(&self, path: &str) -> Option<&Route> {
+        // A policy without routes, the usual case, pays for this one test.
         if self.routes.is_empty() {
             return None;
         }
+        self.search(path)
+    }
+
+    #[inline(never)]
+    fn search(&self, path: &str) -> Option<&Route> {
         if let Ok(i) = self.exact.binary_search_by(|(p, _)| (**p).cmp(path)) {
             return self.routes.get(self.exact[i].1);
         }
