@@ -8,13 +8,11 @@
 mod support;
 
 use std::io::Read;
-use std::net::{TcpListener, TcpStream};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use support::binaries::mcp_server_binary;
+use support::example::Example;
 
 /// The scenarios the example server must pass (issue 14).
 const SCENARIOS: &[&str] = &[
@@ -28,82 +26,6 @@ const SCENARIOS: &[&str] = &[
 const SUITE: &str = "@modelcontextprotocol/conformance@0.1.16";
 /// One scenario, the first run's download of Node 22 and the suite included.
 const SCENARIO_TIMEOUT: Duration = Duration::from_secs(300);
-
-/// The example server on a loopback port; killed on drop.
-struct Example {
-    child: Child,
-    port: u16,
-    _dir: tempfile::TempDir,
-}
-
-impl Example {
-    /// Starts `mcp_server` with a copy of `examples/cors.toml` (the copy keeps the admin
-    /// socket and any edit out of the checkout) and waits until it accepts connections.
-    fn start() -> Example {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let config = dir.path().join("cors.toml");
-        let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/cors.toml");
-        std::fs::copy(&shipped, &config).expect("copy examples/cors.toml");
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
-        let child = Command::new(mcp_server_binary())
-            .arg("--config")
-            .arg(&config)
-            .args(["--bind", &format!("127.0.0.1:{port}")])
-            .env_remove("RUST_LOG")
-            .env("NO_COLOR", "1")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start the example server");
-        let mut example = Example {
-            child,
-            port,
-            _dir: dir,
-        };
-        example.wait_until_listening();
-        example
-    }
-
-    fn wait_until_listening(&mut self) {
-        let start = Instant::now();
-        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("the example server exited ({status}): {}", self.log());
-            }
-            assert!(
-                start.elapsed() < Duration::from_secs(30),
-                "the example server does not listen on {}",
-                self.port
-            );
-            thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    /// What the server printed so far (only once it is stopped, so the pipes end).
-    fn log(&mut self) -> String {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let mut log = String::new();
-        if let Some(out) = self.child.stdout.as_mut() {
-            let _ = out.read_to_string(&mut log);
-        }
-        if let Some(err) = self.child.stderr.as_mut() {
-            let _ = err.read_to_string(&mut log);
-        }
-        log
-    }
-}
-
-impl Drop for Example {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// The outcome of one scenario: whether it passed, and everything the suite printed.
 struct Outcome {
@@ -183,8 +105,8 @@ fn run_scenario(url: &str, scenario: &str) -> Outcome {
 
 #[test]
 fn the_example_server_passes_the_official_mcp_conformance_scenarios() {
-    let mut server = Example::start();
-    let url = format!("http://localhost:{}/mcp", server.port);
+    let mut server = Example::start_logged();
+    let url = server.url();
     let mut failed = Vec::new();
     for scenario in SCENARIOS {
         let outcome = run_scenario(&url, scenario);

@@ -4,68 +4,13 @@
 //! origin through the `oauth-metadata` route, and `/mcp` stays strict.
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::thread;
-use std::time::{Duration, Instant};
+use std::net::{SocketAddr, TcpStream};
+use std::time::Duration;
 
 mod support;
-use support::binaries::mcp_server_binary;
+use support::example::Example;
 
 const ANY: &str = "https://any.example";
-
-/// The example on a free port with the shipped policy; killed on drop.
-struct Example {
-    child: Child,
-    addr: SocketAddr,
-    _dir: tempfile::TempDir,
-}
-
-impl Example {
-    fn start() -> Example {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let config = dir.path().join("cors.toml");
-        let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/cors.toml");
-        std::fs::copy(&shipped, &config).expect("copy examples/cors.toml");
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
-        let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-        let child = Command::new(mcp_server_binary())
-            .arg("--config")
-            .arg(&config)
-            .args(["--bind", &addr.to_string()])
-            .env_remove("RUST_LOG")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start the example");
-        let mut example = Example {
-            child,
-            addr,
-            _dir: dir,
-        };
-        let start = Instant::now();
-        while TcpStream::connect(addr).is_err() {
-            if let Ok(Some(status)) = example.child.try_wait() {
-                panic!("the example exited: {status}");
-            }
-            assert!(start.elapsed() < Duration::from_secs(60), "not listening");
-            thread::sleep(Duration::from_millis(50));
-        }
-        example
-    }
-}
-
-impl Drop for Example {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// Status, lower-cased headers and body of one request (`Connection: close`).
 fn http(addr: SocketAddr, head: &str) -> (u16, Vec<(String, String)>, String) {

@@ -2,87 +2,17 @@
 //! process, behind a copy of its `examples/cors.toml`): the exit codes a CI job or an
 //! uptime monitor relies on.
 
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
-use std::thread;
-use std::time::{Duration, Instant};
+use std::process::{Command, Output};
 
 use serde_json::Value;
 
 mod support;
-use support::binaries::{mcp_server_binary, probe_binary};
+use support::binaries::probe_binary;
+use support::example::{Example, free_port};
 
 /// Listed in `examples/cors.toml`.
 const ALLOWED: &str = "http://localhost:5173";
 const REFUSED: &str = "https://evil.example";
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .expect("a free port")
-        .local_addr()
-        .expect("its address")
-        .port()
-}
-
-/// The example server on a free port, with the shipped policy; killed on drop.
-struct Example {
-    child: Child,
-    addr: SocketAddr,
-    _dir: tempfile::TempDir,
-}
-
-impl Example {
-    fn start() -> Example {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let config = dir.path().join("cors.toml");
-        let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/cors.toml");
-        std::fs::copy(&shipped, &config).expect("copy examples/cors.toml");
-        let addr: SocketAddr = ([127, 0, 0, 1], free_port()).into();
-        let child = Command::new(mcp_server_binary())
-            .arg("--config")
-            .arg(&config)
-            .args(["--bind", &addr.to_string()])
-            .env_remove("RUST_LOG")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start the example");
-        let mut example = Example {
-            child,
-            addr,
-            _dir: dir,
-        };
-        example.wait_until_listening();
-        example
-    }
-
-    fn wait_until_listening(&mut self) {
-        let start = Instant::now();
-        while TcpStream::connect(self.addr).is_err() {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("the example exited: {status}");
-            }
-            assert!(
-                start.elapsed() < Duration::from_secs(60),
-                "the example did not listen"
-            );
-            thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    fn url(&self) -> String {
-        format!("http://localhost:{}/mcp", self.addr.port())
-    }
-}
-
-impl Drop for Example {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn probe(args: &[&str]) -> Output {
     Command::new(probe_binary())

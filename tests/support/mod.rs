@@ -1,4 +1,5 @@
 //! Code shared by the end-to-end tests of the root package.
 
 pub mod binaries;
+pub mod example;
 pub mod webdriver;
