@@ -267,52 +267,26 @@ impl App {
 
     /// Origins with refusals, most refused first; the [`UNTRACKED`] bucket is not one.
     pub fn denied_origins(&self) -> Vec<&OriginStats> {
-        let Some(stats) = &self.stats else {
-            return Vec::new();
-        };
-        let mut denied: Vec<&OriginStats> = stats
-            .origins
-            .iter()
-            .filter(|o| o.denied + o.would_deny > 0 && o.origin != UNTRACKED)
-            .collect();
-        denied.sort_by(|a, b| {
-            (b.denied + b.would_deny)
-                .cmp(&(a.denied + a.would_deny))
-                .then(b.last_seen_ms.cmp(&a.last_seen_ms))
-        });
-        denied
+        self.stats
+            .as_ref()
+            .map_or_else(Vec::new, |s| most_refused(&s.origins, UNTRACKED))
     }
 
     /// Refusals counted in the server's [`UNTRACKED`] bucket, if any.
     pub fn untracked_refusals(&self) -> Option<u64> {
-        let stats = self.stats.as_ref()?;
-        let other = stats.origins.iter().find(|o| o.origin == UNTRACKED)?;
-        Some(other.denied + other.would_deny).filter(|&n| n > 0)
+        untracked(&self.stats.as_ref()?.origins, UNTRACKED)
     }
 
     /// Refused `Host` values, most refused first; the [`UNTRACKED_HOST`] bucket is not one.
     pub fn denied_hosts(&self) -> Vec<&HostStats> {
-        let Some(stats) = &self.stats else {
-            return Vec::new();
-        };
-        let mut denied: Vec<&HostStats> = stats
-            .hosts
-            .iter()
-            .filter(|h| h.denied + h.would_deny > 0 && h.host != UNTRACKED_HOST)
-            .collect();
-        denied.sort_by(|a, b| {
-            (b.denied + b.would_deny)
-                .cmp(&(a.denied + a.would_deny))
-                .then(b.last_seen_ms.cmp(&a.last_seen_ms))
-        });
-        denied
+        self.stats
+            .as_ref()
+            .map_or_else(Vec::new, |s| most_refused(&s.hosts, UNTRACKED_HOST))
     }
 
     /// Host refusals counted in the server's [`UNTRACKED_HOST`] bucket, if any.
     pub fn untracked_host_refusals(&self) -> Option<u64> {
-        let stats = self.stats.as_ref()?;
-        let other = stats.hosts.iter().find(|h| h.host == UNTRACKED_HOST)?;
-        Some(other.denied + other.would_deny).filter(|&n| n > 0)
+        untracked(&self.stats.as_ref()?.hosts, UNTRACKED_HOST)
     }
 
     /// Whether the denied hosts panel is shown: once the server has refused a `Host`.
@@ -673,6 +647,65 @@ impl App {
 fn step(index: usize, delta: isize, len: usize) -> usize {
     let last = len.saturating_sub(1) as isize;
     (index as isize).saturating_add(delta).clamp(0, last.max(0)) as usize
+}
+
+/// A counter of refusals, for an origin or a `Host`: what the denied panels list.
+pub trait Refused {
+    /// The origin or host, as the server counted it.
+    fn key(&self) -> &str;
+    /// Refusals, enforced and reported only.
+    fn refusals(&self) -> (u64, u64);
+    fn last_seen_ms(&self) -> u64;
+}
+
+impl Refused for OriginStats {
+    fn key(&self) -> &str {
+        &self.origin
+    }
+    fn refusals(&self) -> (u64, u64) {
+        (self.denied, self.would_deny)
+    }
+    fn last_seen_ms(&self) -> u64 {
+        self.last_seen_ms
+    }
+}
+
+impl Refused for HostStats {
+    fn key(&self) -> &str {
+        &self.host
+    }
+    fn refusals(&self) -> (u64, u64) {
+        (self.denied, self.would_deny)
+    }
+    fn last_seen_ms(&self) -> u64 {
+        self.last_seen_ms
+    }
+}
+
+fn total<T: Refused>(item: &T) -> u64 {
+    let (denied, would_deny) = item.refusals();
+    denied + would_deny
+}
+
+/// The entries with refusals, most refused first (then the most recent); the server's
+/// bucket for what it does not track (`untracked_key`) is not one.
+fn most_refused<'a, T: Refused>(items: &'a [T], untracked_key: &str) -> Vec<&'a T> {
+    let mut refused: Vec<&T> = items
+        .iter()
+        .filter(|i| total(*i) > 0 && i.key() != untracked_key)
+        .collect();
+    refused.sort_by(|a, b| {
+        total(*b)
+            .cmp(&total(*a))
+            .then(b.last_seen_ms().cmp(&a.last_seen_ms()))
+    });
+    refused
+}
+
+/// Refusals counted in the bucket `untracked_key`, if any.
+fn untracked<T: Refused>(items: &[T], untracked_key: &str) -> Option<u64> {
+    let other = items.iter().find(|i| i.key() == untracked_key)?;
+    Some(total(other)).filter(|&n| n > 0)
 }
 
 #[cfg(test)]

@@ -3,10 +3,9 @@
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Paragraph, Row, Table, TableState};
+use ratatui::widgets::{Block, Paragraph};
 
-use super::styles;
-use crate::clock;
+use super::{refused, styles};
 use crate::escape::owned;
 use crate::state::{App, Focus, UNTRACKED};
 
@@ -24,11 +23,19 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     let notes = notes(app);
     let [table, notes_area] =
         Layout::vertical([Constraint::Min(1), Constraint::Length(notes.len() as u16)]).areas(inner);
-    if app.denied_origins().is_empty() {
+    let refused = app.denied_origins();
+    if refused.is_empty() {
         let text = Line::styled("no origin refused yet", styles::dim());
         frame.render_widget(Paragraph::new(text), table);
     } else {
-        render_table(frame, table, app, focused);
+        refused::render_table(
+            frame,
+            table,
+            app.now_ms,
+            (&refused, "origin"),
+            app.allowed_origins(),
+            focused.then_some(app.denied_selected),
+        );
     }
     frame.render_widget(Paragraph::new(notes), notes_area);
 }
@@ -58,36 +65,4 @@ fn notes(app: &App) -> Vec<Line<'static>> {
         ));
     }
     lines
-}
-
-/// The table: count, origin, last seen. The reason is in the line under it, whole.
-fn render_table(frame: &mut Frame, area: Rect, app: &App, focused: bool) {
-    let denied = app.denied_origins();
-    let allowed = app.allowed_origins();
-    let rows = denied.iter().map(|o| {
-        let style = if allowed.contains(&o.origin) {
-            styles::ok()
-        } else if o.denied > 0 {
-            styles::verdict(mcp_cors::Verdict::Deny)
-        } else {
-            styles::verdict(mcp_cors::Verdict::WouldDeny)
-        };
-        Row::new(vec![
-            (o.denied + o.would_deny).to_string(),
-            owned(&o.origin),
-            clock::ago(app.now_ms, o.last_seen_ms),
-        ])
-        .style(style)
-    });
-    let widths = [
-        Constraint::Length(5),
-        Constraint::Fill(1),
-        Constraint::Length(7),
-    ];
-    let table = Table::new(rows, widths)
-        .header(Row::new(vec!["count", "origin", "seen"]).style(styles::dim()))
-        .row_highlight_style(styles::selected())
-        .highlight_symbol("▶ ");
-    let mut state = TableState::default().with_selected(focused.then_some(app.denied_selected));
-    frame.render_stateful_widget(table, area, &mut state);
 }

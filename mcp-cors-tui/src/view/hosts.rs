@@ -4,11 +4,9 @@
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Paragraph, Row, Table, TableState};
+use ratatui::widgets::{Block, Paragraph};
 
-use super::styles;
-use crate::clock;
-use crate::escape::owned;
+use super::{refused, styles};
 use crate::state::{App, Focus, UNTRACKED_HOST};
 
 /// Draws the panel: the table, then what allowing the selected host means (or that it is
@@ -24,11 +22,19 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     let notes = notes(app);
     let [table, notes_area] =
         Layout::vertical([Constraint::Min(1), Constraint::Length(notes.len() as u16)]).areas(inner);
-    if app.denied_hosts().is_empty() {
+    let refused = app.denied_hosts();
+    if refused.is_empty() {
         let text = Line::styled("no host refused yet", styles::dim());
         frame.render_widget(Paragraph::new(text), table);
     } else {
-        render_table(frame, table, app, focused);
+        refused::render_table(
+            frame,
+            table,
+            app.now_ms,
+            (&refused, "host"),
+            app.allowed_hosts(),
+            focused.then_some(app.hosts_selected),
+        );
     }
     frame.render_widget(Paragraph::new(notes), notes_area);
 }
@@ -53,35 +59,4 @@ fn notes(app: &App) -> Vec<Line<'static>> {
         ));
     }
     lines
-}
-
-/// The table: count, host, last seen.
-fn render_table(frame: &mut Frame, area: Rect, app: &App, focused: bool) {
-    let allowed = app.allowed_hosts();
-    let rows = app.denied_hosts().into_iter().map(|h| {
-        let style = if allowed.contains(&h.host) {
-            styles::ok()
-        } else if h.denied > 0 {
-            styles::verdict(mcp_cors::Verdict::Deny)
-        } else {
-            styles::verdict(mcp_cors::Verdict::WouldDeny)
-        };
-        Row::new(vec![
-            (h.denied + h.would_deny).to_string(),
-            owned(&h.host),
-            clock::ago(app.now_ms, h.last_seen_ms),
-        ])
-        .style(style)
-    });
-    let widths = [
-        Constraint::Length(5),
-        Constraint::Fill(1),
-        Constraint::Length(7),
-    ];
-    let table = Table::new(rows, widths)
-        .header(Row::new(vec!["count", "host", "seen"]).style(styles::dim()))
-        .row_highlight_style(styles::selected())
-        .highlight_symbol("▶ ");
-    let mut state = TableState::default().with_selected(focused.then_some(app.hosts_selected));
-    frame.render_stateful_widget(table, area, &mut state);
 }

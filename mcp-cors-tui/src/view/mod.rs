@@ -10,6 +10,7 @@ mod header;
 mod help;
 mod hosts;
 mod policy;
+mod refused;
 pub mod styles;
 
 use ratatui::Frame;
