@@ -7,6 +7,7 @@
 //! credentials (root may connect). A socket file left by a crashed process is replaced;
 //! one that a live process still answers on is never taken over.
 
+mod change;
 mod edit;
 mod temp;
 
@@ -35,7 +36,7 @@ use crate::protocol::{
     unix_millis,
 };
 use crate::store::PolicyStore;
-use edit::{Change, Edit, ListKey};
+use change::{Change, Edit, ListKey};
 
 /// Connections served at once; more are told `busy` and closed.
 pub(crate) const MAX_CONNECTIONS: usize = 1024;
