@@ -7,8 +7,8 @@ use actix_web::http::Method;
 use actix_web::http::header::{self, HeaderMap, HeaderName, HeaderValue};
 
 use crate::allow_headers::split_request_headers;
-use crate::events::OriginCounter;
 use crate::host::HostRefusal;
+use crate::matcher::Listed;
 use crate::matcher::OriginMatch;
 use crate::origin::{self, MAX_ORIGIN_LEN};
 use crate::policy::{Mode, Policy};
@@ -179,17 +179,17 @@ impl Policy {
         headers: &HeaderMap,
         authority: Option<&str>,
     ) -> Decision {
-        self.decide_counted(method, headers, authority).0
+        self.decide_listed(method, headers, authority).0
     }
 
-    /// [`Policy::decide`], with the counter bound to the request's origin when the policy
-    /// lists it exactly (see `PolicyStore`): the middleware counts with it, lock-free.
-    pub(crate) fn decide_counted(
+    /// [`Policy::decide`], and which exact entry of the policy the origin matched, if one
+    /// did: the middleware counts with the counter bound to it, lock-free.
+    pub(crate) fn decide_listed(
         &self,
         method: &Method,
         headers: &HeaderMap,
         authority: Option<&str>,
-    ) -> (Decision, Option<&OriginCounter>) {
+    ) -> (Decision, Option<Listed>) {
         let c = self.compiled();
         let preflight = method == Method::OPTIONS
             && headers.contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
@@ -243,14 +243,13 @@ impl Policy {
         }
         // An exact entry first, on the raw bytes: every entry is a valid origin, so a hit
         // needs no text check; anything else is checked as text, then against patterns.
-        let counter = match c.origins.exact_hit(origin.as_bytes()) {
-            Some(counter) => counter,
+        let listed = match c.origins.exact_hit(origin.as_bytes()) {
+            Some(listed) => Some(listed),
             None => {
                 let Ok(origin_text) = origin.to_str() else {
                     return (refuse_origin(DenyReason::OriginMalformed), None);
                 };
                 let reason = match c.origins.check_pattern(origin_text) {
-                    // Allowed by a pattern: no counter is bound to it.
                     OriginMatch::Allowed => None,
                     OriginMatch::NotAllowed
                         if self.settings().allow_same_origin
@@ -274,7 +273,7 @@ impl Policy {
             origin.clone()
         };
         if !preflight {
-            return (Decision::Allow { allow_origin }, counter);
+            return (Decision::Allow { allow_origin }, listed);
         }
         let decision = match self.check_preflight(headers) {
             Ok((allow_headers, private_network)) => Decision::Preflight {
@@ -284,7 +283,7 @@ impl Policy {
             },
             Err(reason) => refuse(reason),
         };
-        (decision, counter)
+        (decision, listed)
     }
 
     /// The preflight rows: method, each requested header, Private Network Access.

@@ -35,6 +35,8 @@ mod admin;
 mod allow_headers;
 pub mod client;
 #[cfg(feature = "server")]
+mod counters;
+#[cfg(feature = "server")]
 mod decision;
 mod error;
 #[cfg(feature = "server")]
@@ -53,6 +55,8 @@ mod source;
 mod status;
 #[cfg(feature = "server")]
 mod store;
+#[cfg(feature = "server")]
+mod text;
 #[cfg(feature = "server")]
 mod vary;
 

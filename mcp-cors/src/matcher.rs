@@ -7,15 +7,9 @@
 
 // foldhash: several times faster than SipHash on short keys, and seeded per process.
 use foldhash::HashMap;
-use std::sync::{Arc, OnceLock};
 
 use regex::RegexSet;
 
-#[cfg(feature = "server")]
-use crate::events::OriginCounter;
-/// Without the server nothing counts requests: a policy is only validated (`check`).
-#[cfg(not(feature = "server"))]
-type OriginCounter = ();
 use crate::origin::{self, OriginEntry, PortRule, RequestOrigin};
 
 /// A rule that applies to a host (or a domain suffix): which scheme and port it admits.
@@ -42,8 +36,19 @@ pub(crate) enum OriginMatch {
     Malformed,
 }
 
-/// An exact origin's slot for the counter bound to it.
-type CounterCell = OnceLock<Arc<OriginCounter>>;
+/// Which exact entry of a policy matched: its place in [`OriginMatcher::exact_origins`].
+/// The caller keeps whatever it wants per entry (counters) in that order; the matcher
+/// knows nothing of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Listed(u32);
+
+impl Listed {
+    /// The entry's place in [`OriginMatcher::exact_origins`].
+    #[inline]
+    pub(crate) fn index(self) -> usize {
+        self.0 as usize
+    }
+}
 
 /// Exact origins, keyed by bytes, so a request's header is looked up before (and, on a
 /// hit, without) checking that it is text: every key is a valid ASCII origin.
@@ -53,8 +58,9 @@ type CounterCell = OnceLock<Arc<OriginCounter>>;
 /// table, so that 10 000 entries cost one lookup.
 #[derive(Debug)]
 enum ExactOrigins {
-    Few(Vec<(Box<[u8]>, CounterCell)>),
-    Many(HashMap<Box<[u8]>, CounterCell>),
+    /// Each entry's place is its [`Listed`] index.
+    Few(Vec<Box<[u8]>>),
+    Many(HashMap<Box<[u8]>, Listed>),
 }
 
 impl Default for ExactOrigins {
@@ -67,28 +73,37 @@ impl ExactOrigins {
     /// Up to this many entries are compared one by one.
     const FEW: usize = 8;
 
-    fn new(entries: HashMap<Box<[u8]>, CounterCell>) -> Self {
+    /// `entries`, distinct, in the order that gives their [`Listed`] indexes.
+    fn new(entries: Vec<Box<[u8]>>) -> Self {
         if entries.len() <= Self::FEW {
-            ExactOrigins::Few(entries.into_iter().collect())
-        } else {
-            ExactOrigins::Many(entries)
+            return ExactOrigins::Few(entries);
         }
+        let indexed = entries.into_iter().zip(0u32..).map(|(k, i)| (k, Listed(i)));
+        ExactOrigins::Many(indexed.collect())
     }
 
-    fn get(&self, value: &[u8]) -> Option<&CounterCell> {
+    #[inline]
+    fn get(&self, value: &[u8]) -> Option<Listed> {
         match self {
             ExactOrigins::Few(entries) => entries
                 .iter()
-                .find(|(key, _)| **key == *value)
-                .map(|(_, cell)| cell),
-            ExactOrigins::Many(entries) => entries.get(value),
+                .position(|key| **key == *value)
+                .map(|i| Listed(i as u32)),
+            ExactOrigins::Many(entries) => entries.get(value).copied(),
         }
     }
 
-    fn iter(&self) -> Box<dyn Iterator<Item = (&[u8], &CounterCell)> + '_> {
+    /// The entries in [`Listed`] order.
+    fn in_order(&self) -> Vec<&[u8]> {
         match self {
-            ExactOrigins::Few(entries) => Box::new(entries.iter().map(|(k, c)| (&**k, c))),
-            ExactOrigins::Many(entries) => Box::new(entries.iter().map(|(k, c)| (&**k, c))),
+            ExactOrigins::Few(entries) => entries.iter().map(|k| &**k).collect(),
+            ExactOrigins::Many(entries) => {
+                let mut keys = vec![&[][..]; entries.len()];
+                for (key, listed) in entries {
+                    keys[listed.index()] = key;
+                }
+                keys
+            }
         }
     }
 }
@@ -98,8 +113,7 @@ impl ExactOrigins {
 pub(crate) struct OriginMatcher {
     any: bool,
     allow_null: bool,
-    /// Exact origins, each with the counter the policy store binds to it (so counting a
-    /// request from a listed origin needs no second lookup).
+    /// Exact origins: the request's raw header value looked up as it is.
     exact: ExactOrigins,
     /// Keyed by host: `scheme://host:*` entries.
     any_port: HashMap<Box<str>, Vec<HostRule>>,
@@ -119,12 +133,15 @@ impl OriginMatcher {
             regexes,
             ..Default::default()
         };
-        let mut exact = HashMap::default();
+        let mut exact: Vec<Box<[u8]>> = Vec::new();
+        let mut seen = foldhash::HashSet::default();
         for entry in entries {
             match entry {
                 OriginEntry::Any => m.any = true,
                 OriginEntry::Exact(o) => {
-                    exact.insert(o.as_str().as_bytes().into(), OnceLock::new());
+                    if seen.insert(o.as_str()) {
+                        exact.push(o.as_str().as_bytes().into());
+                    }
                 }
                 OriginEntry::AnyPort { scheme, host } => {
                     m.any_port
@@ -169,20 +186,20 @@ impl OriginMatcher {
         }
     }
 
-    /// An exact entry equal to the raw header value: `Some` with its bound counter (if
-    /// bound) on a hit. The common case, with no parsing and no text check at all.
-    pub(crate) fn exact_hit(&self, value: &[u8]) -> Option<Option<&OriginCounter>> {
-        self.exact.get(value).map(|cell| cell.get().map(|c| &**c))
+    /// The exact entry equal to the raw header value, if any. The common case, with no
+    /// parsing and no text check at all.
+    #[inline]
+    pub(crate) fn exact_hit(&self, value: &[u8]) -> Option<Listed> {
+        self.exact.get(value)
     }
 
-    /// Binds a counter to every exact entry (once: a policy serves one store).
-    pub(crate) fn bind_counters(&self, counter_for: impl Fn(&str) -> Arc<OriginCounter>) {
-        for (origin, cell) in self.exact.iter() {
-            // Keys were built from `&str`, so this is always `Ok`.
-            if let Ok(origin) = std::str::from_utf8(origin) {
-                cell.get_or_init(|| counter_for(origin));
-            }
-        }
+    /// The exact entries, in [`Listed`] order.
+    pub(crate) fn exact_origins(&self) -> Vec<&str> {
+        // Keys were built from `&str`, so `from_utf8` never fails.
+        let in_order = self.exact.in_order().into_iter();
+        in_order
+            .map(|key| std::str::from_utf8(key).unwrap_or_default())
+            .collect()
     }
 
     /// Everything but the exact entries (the caller looked those up already).
@@ -253,10 +270,11 @@ mod tests {
                 n > ExactOrigins::FEW,
                 "{n} entries"
             );
-            m.bind_counters(|o| crate::events::EventBus::new().listed_counter(o));
+            let listed = m.exact_origins();
             for origin in &origins {
+                let hit = m.exact_hit(origin.as_bytes());
                 assert!(
-                    matches!(m.exact_hit(origin.as_bytes()), Some(Some(_))),
+                    hit.is_some_and(|l| listed[l.index()] == origin),
                     "{origin} of {n}"
                 );
             }

@@ -284,10 +284,10 @@ where
             true => top.route(req.match_info().as_str()),
             false => None,
         };
-        let (policy, (decision, counter)) = match route {
+        let (policy, (decision, listed)) = match route {
             None => (
                 &**top,
-                top.decide_counted(req.method(), req.headers(), authority),
+                top.decide_listed(req.method(), req.headers(), authority),
             ),
             // `guard = false` (probes): no checks and no CORS headers; counted, not
             // evented. It goes on as a request without `Origin` does (one way through,
@@ -298,14 +298,14 @@ where
             }
             Some(route) => (
                 &route.policy,
-                (route.policy).decide_counted(req.method(), req.headers(), authority),
+                (route.policy).decide_listed(req.method(), req.headers(), authority),
             ),
         };
         if !matches!(decision, Decision::NoOrigin) {
             self.store.events().record_routed(
                 &self.events,
                 &decision,
-                counter,
+                listed.and_then(|l| policy.counter(l)),
                 req.headers(),
                 req.method(),
                 req.path(),

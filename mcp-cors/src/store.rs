@@ -85,7 +85,7 @@ impl PolicyStore {
 
     fn with_state(policy: Policy, state: ReloadState) -> Self {
         let events = EventBus::new();
-        policy.bind_counters(&events);
+        policy.bind_counters(events.counters());
         PolicyStore {
             current: ArcSwap::from_pointee(policy),
             state: Mutex::new(state),
@@ -152,7 +152,7 @@ impl PolicyStore {
     }
 
     fn swap_locked(&self, state: &mut ReloadState, policy: Policy) -> PolicyDiff {
-        policy.bind_counters(&self.events);
+        policy.bind_counters(self.events.counters());
         let old = self.current.swap(Arc::new(policy));
         let diff = PolicyDiff::between(old.settings(), self.current.load().settings());
         state.status.loaded = true;

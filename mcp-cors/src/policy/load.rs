@@ -586,6 +586,8 @@ fn compile_one(
         settings: s,
         compiled,
         unloaded: None,
+        #[cfg(feature = "server")]
+        counters: std::sync::OnceLock::new(),
     })
 }
 

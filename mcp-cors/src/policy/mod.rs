@@ -16,9 +16,9 @@ pub use file::MAX_FILE_SIZE;
 pub use settings::{AdminSettings, Mode, PolicySettings, RouteSettings, admin_socket_path};
 
 use crate::allow_headers::HeaderAllowList;
-use crate::error::PolicyError;
 #[cfg(feature = "server")]
-use crate::events::EventBus;
+use crate::counters::{Counters, OriginCounter};
+use crate::error::PolicyError;
 use crate::host::HostGuard;
 use crate::matcher::OriginMatcher;
 use routes::{Route, Routes};
@@ -44,6 +44,10 @@ pub struct Policy {
     /// Set on the deny-all policy served while no policy has ever loaded: why, as
     /// `<file>:<line>: <error>`. Origin refusals then give this reason instead of theirs.
     unloaded: Option<Arc<str>>,
+    /// The counter of each exact entry of `allowed_origins`, in the matcher's order
+    /// ([`crate::matcher::Listed`]), bound once by the store that serves the policy.
+    #[cfg(feature = "server")]
+    counters: std::sync::OnceLock<Box<[Arc<OriginCounter>]>>,
 }
 
 /// The parts of a policy the request path uses, built once at load.
@@ -159,6 +163,8 @@ impl Policy {
     pub(crate) fn unloaded_because(reason: String) -> Policy {
         Policy {
             unloaded: Some(reason.into()),
+            #[cfg(feature = "server")]
+            counters: std::sync::OnceLock::new(),
             ..Policy::default()
         }
     }
@@ -219,14 +225,28 @@ impl Policy {
             .map(|r| &r.policy)
     }
 
-    /// Binds `bus`'s counter to each exactly listed origin, before the policy serves.
+    /// Binds a counter of `counters` to each exactly listed origin (of the top level and
+    /// of every route), before the policy serves; once, as a policy serves one store.
     #[cfg(feature = "server")]
-    pub(crate) fn bind_counters(&self, bus: &EventBus) {
+    pub(crate) fn bind_counters(&self, counters: &Counters) {
         let policies = std::iter::once(self).chain(self.compiled.routes.iter().map(|r| &r.policy));
         for policy in policies {
-            (policy.compiled.origins).bind_counters(|origin| bus.listed_counter(origin));
+            policy.counters.get_or_init(|| {
+                let origins = policy.compiled.origins.exact_origins();
+                origins
+                    .into_iter()
+                    .map(|o| counters.listed_counter(o))
+                    .collect()
+            });
         }
-        bus.forget_unlisted();
+        counters.forget_unlisted();
+    }
+
+    /// The counter bound to the exact entry `listed` (none before the policy is bound).
+    #[cfg(feature = "server")]
+    #[inline]
+    pub(crate) fn counter(&self, listed: crate::matcher::Listed) -> Option<&OriginCounter> {
+        self.counters.get()?.get(listed.index()).map(|c| &**c)
     }
 }
 
