@@ -8,17 +8,20 @@
 //! `/mcp` speaks MCP (tools `echo`, `add`, `refresh_tools`); `GET /health` answers
 //! `{"status":"ok"}` and `GET /ready` `{"status":"ready"}` (the `health` route of
 //! `examples/cors.toml` opens both to probes); `GET /.well-known/oauth-protected-resource`
-//! is the endpoint's RFC 9728 metadata (the `oauth-metadata` route lets any origin read it). Edit the config file while it runs: the policy reloads. Watch and
-//! manage it with `cargo run -p mcp-cors-tui -- --config examples/cors.toml`.
+//! is the endpoint's RFC 9728 metadata (the `oauth-metadata` route lets any origin read
+//! it); `GET /metrics` is mcp-cors's metrics in the Prometheus text format (the `metrics`
+//! route). Edit the config file while it runs: the policy reloads. Watch and manage it
+//! with `cargo run -p mcp-cors-tui -- --config examples/cors.toml`.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::AtomicUsize;
 
-use actix_web::{App, HttpServer};
+use actix_web::{App, HttpResponse, HttpServer, web};
 use clap::Parser;
 use mcp_cors::McpCors;
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use tracing_subscriber::EnvFilter;
 
 /// The mcp-cors example MCP server.
@@ -30,6 +33,14 @@ struct Args {
     /// Where to listen.
     #[arg(long, default_value = "127.0.0.1:8080")]
     bind: SocketAddr,
+}
+
+/// `GET /metrics`: every metric in the Prometheus text format, for a scraper (the
+/// `metrics` route of `examples/cors.toml` lets it in with any `Host`).
+async fn metrics_text(handle: web::Data<PrometheusHandle>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4")
+        .body(handle.render())
 }
 
 #[actix_web::main]
@@ -49,6 +60,10 @@ async fn main() -> std::io::Result<()> {
         );
     }
 
+    // The metrics recorder first: the middleware registers its counters when it is built.
+    let metrics = PrometheusBuilder::new()
+        .install_recorder()
+        .map_err(std::io::Error::other)?;
     // One call here to report the policy at start-up; the workers' calls below share it.
     let cors = McpCors::watched(&args.config);
     let status = cors.status();
@@ -76,6 +91,8 @@ async fn main() -> std::io::Result<()> {
         App::new()
             .configure(mcp_cors_e2e::routes(mcp.clone()))
             .configure(mcp_cors_e2e::oauth_metadata(resource.clone()))
+            .route("/metrics", web::get().to(metrics_text))
+            .app_data(web::Data::new(metrics.clone()))
             // Wrapped last, so it is the outermost layer: preflights and refusals never
             // reach rmcp, and every response (errors included) gets the CORS headers.
             .wrap(McpCors::watched(&config))

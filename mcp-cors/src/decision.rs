@@ -12,6 +12,7 @@ use crate::matcher::Listed;
 use crate::matcher::OriginMatch;
 use crate::origin::{self, MAX_ORIGIN_LEN};
 use crate::policy::{Mode, Policy};
+use crate::refusal::RefusalKind;
 
 pub use crate::protocol::Verdict;
 
@@ -42,6 +43,19 @@ pub enum DenyReason {
 }
 
 impl DenyReason {
+    /// The kind of refusal, as metrics label it and logs name it.
+    pub(crate) fn kind(&self) -> RefusalKind {
+        match self {
+            DenyReason::HostMissing | DenyReason::HostNotAllowed(_) => RefusalKind::Host,
+            DenyReason::HostMalformed | DenyReason::OriginMalformed => RefusalKind::Malformed,
+            DenyReason::NullOrigin | DenyReason::OriginNotAllowed => RefusalKind::Origin,
+            DenyReason::MethodNotAllowed(_) => RefusalKind::Method,
+            DenyReason::HeaderNotAllowed(_) => RefusalKind::Header,
+            DenyReason::PrivateNetworkNotAllowed => RefusalKind::PrivateNetwork,
+            DenyReason::NoPolicyLoaded(_) => RefusalKind::NoPolicy,
+        }
+    }
+
     /// Whether the refusal is about `Host` (DNS rebinding) rather than CORS.
     pub fn is_host(&self) -> bool {
         matches!(
@@ -114,6 +128,19 @@ impl Decision {
     }
 
     /// The refusal reason, if refused.
+    /// Whether the request was a CORS preflight (answered, or refused as one).
+    pub fn is_preflight(&self) -> bool {
+        matches!(
+            self,
+            Decision::Preflight { .. }
+                | Decision::Refuse {
+                    preflight: true,
+                    ..
+                }
+        )
+    }
+
+    /// The reason of a refusal (or of a report-only would-be refusal).
     pub fn reason(&self) -> Option<&DenyReason> {
         match self {
             Decision::Refuse { reason, .. } => Some(reason),

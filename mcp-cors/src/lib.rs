@@ -43,11 +43,15 @@ mod error;
 mod events;
 mod host;
 mod matcher;
+#[cfg(feature = "metrics")]
+mod metrics;
 #[cfg(feature = "server")]
 mod middleware;
 mod origin;
 mod policy;
 pub mod protocol;
+#[cfg(feature = "server")]
+mod refusal;
 #[cfg(feature = "server")]
 mod response;
 #[cfg(feature = "server")]

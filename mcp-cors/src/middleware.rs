@@ -311,6 +311,8 @@ where
                 req.path(),
                 route.map(|r| &r.name),
             );
+            #[cfg(feature = "metrics")]
+            policy.count_metrics(&decision);
         }
         match decision {
             Decision::Refuse {
@@ -318,7 +320,6 @@ where
                 preflight,
                 enforced: true,
             } => {
-                tracing::debug!(%reason, path = req.path(), "request refused");
                 let res = response::forbidden(&reason, preflight);
                 Either::Left(future::ready(Ok(req
                     .into_response(res)

@@ -148,6 +148,8 @@ impl PolicyStore {
         state.last_bytes = bytes.map(<[u8]>::to_vec);
         state.status.last_error = Some(rejection.clone());
         drop(state);
+        #[cfg(feature = "metrics")]
+        crate::metrics::reload_rejected(unix_millis(SystemTime::now()) as f64 / 1000.0);
         self.events.publish(Event::ReloadRejected(rejection));
     }
 
@@ -159,6 +161,8 @@ impl PolicyStore {
         state.status.reloads += 1;
         let now = SystemTime::now();
         state.status.last_reload = Some(now);
+        #[cfg(feature = "metrics")]
+        crate::metrics::reloaded(&self.current.load(), unix_millis(now) as f64 / 1000.0);
         self.events.publish(Event::Reloaded {
             at_ms: unix_millis(now),
             diff: diff.clone(),

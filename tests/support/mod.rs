@@ -2,4 +2,5 @@
 
 pub mod binaries;
 pub mod example;
+pub mod http;
 pub mod webdriver;

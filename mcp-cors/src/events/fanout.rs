@@ -135,6 +135,8 @@ impl Fanout {
             if !listener.queue.offer(cost, share, &make) {
                 listener.dropped.fetch_add(decisions, Ordering::Relaxed);
                 self.dropped.fetch_add(decisions, Ordering::Relaxed);
+                #[cfg(feature = "metrics")]
+                crate::metrics::events_dropped(decisions);
             }
         }
     }
@@ -153,7 +155,9 @@ impl Fanout {
             next.push(Arc::clone(&listener));
             next
         });
-        self.listener_count.fetch_add(1, Ordering::Relaxed);
+        let _count = self.listener_count.fetch_add(1, Ordering::Relaxed) + 1;
+        #[cfg(feature = "metrics")]
+        crate::metrics::listeners(_count);
         drop(recent);
         (replayed, listener)
     }
@@ -170,7 +174,9 @@ impl Fanout {
             removed = current.len() - next.len();
             next
         });
-        self.listener_count.fetch_sub(removed, Ordering::Relaxed);
+        let _count = self.listener_count.fetch_sub(removed, Ordering::Relaxed) - removed;
+        #[cfg(feature = "metrics")]
+        crate::metrics::listeners(_count);
     }
 }
 

@@ -11,6 +11,7 @@
 //! - while someone listens, each worker folds its run of identical allows in a slot of
 //!   its own and queues the run as one item when it ends ([`runs`]), so the request path
 //!   pays an uncontended lock per allow, not a queued item;
+//! - each refusal is also a rate-limited `warn` log line ([`log`]);
 //! - the time is the kernel's coarse clock ([`clock`]).
 
 use std::borrow::Cow;
@@ -27,6 +28,7 @@ use crate::text::clip;
 
 mod clock;
 mod fanout;
+mod log;
 mod queue;
 mod runs;
 
@@ -64,6 +66,8 @@ pub(crate) struct EventBus {
     /// Every worker's slot for its run of allows (see [`WorkerEvents`]).
     workers: Mutex<Vec<Arc<WorkerEvents>>>,
     counters: Counters,
+    /// The rate limiter of the log lines that explain refusals.
+    log: log::RefusalLog,
 }
 
 impl std::fmt::Debug for EventBus {
@@ -90,6 +94,7 @@ impl EventBus {
             fanout: Fanout::new(cap),
             workers: Mutex::new(Vec::new()),
             counters: Counters::default(),
+            log: log::RefusalLog::default(),
         })
     }
 
@@ -212,14 +217,7 @@ impl EventBus {
             // No origin (a `Host` refusal): counted in the totals alone.
             None => self.counters.count_without_origin(verdict),
         }
-        let preflight = matches!(
-            decision,
-            Decision::Preflight { .. }
-                | Decision::Refuse {
-                    preflight: true,
-                    ..
-                }
-        );
+        let preflight = decision.is_preflight();
         if verdict == Verdict::Allow {
             // Allows go to live listeners only: no replay ring, no text built.
             if !self.fanout.is_listened() {
@@ -252,16 +250,37 @@ impl EventBus {
         if let Some(run) = worker.take() {
             self.queue_run(run);
         }
+        let origin = match bound {
+            Some(_) => text(),
+            None => unlisted,
+        };
+        let path = clip(Cow::Borrowed(path), MAX_PATH_TEXT);
+        if let Some(reason) = reason {
+            let host = headers
+                .get(header::HOST)
+                .map(|h| clip(header_text(h), MAX_ORIGIN_TEXT));
+            let refusal = log::Refusal {
+                origin: origin.as_deref(),
+                host: host.as_deref(),
+                method: method.as_str(),
+                path: &path,
+                route: route.map(|r| &**r),
+                reason,
+                kind: reason.kind().label(),
+                verdict: if verdict == Verdict::Deny {
+                    "deny"
+                } else {
+                    "would-deny"
+                },
+            };
+            self.log.refused(&refusal, at_ms);
+        }
         self.publish(Event::Decision(DecisionEvent {
             at_ms,
             verdict,
-            origin: match bound {
-                Some(_) => text(),
-                None => unlisted,
-            }
-            .map(Cow::into_owned),
+            origin: origin.map(Cow::into_owned),
             method: method.as_str().to_owned(),
-            path: clip(Cow::Borrowed(path), MAX_PATH_TEXT).into_owned(),
+            path: path.into_owned(),
             preflight,
             reason: reason.map(|r| clip(Cow::Owned(r.to_string()), MAX_PATH_TEXT).into_owned()),
             count: 1,

@@ -588,6 +588,8 @@ fn compile_one(
         unloaded: None,
         #[cfg(feature = "server")]
         counters: std::sync::OnceLock::new(),
+        #[cfg(feature = "metrics")]
+        metrics: std::sync::OnceLock::new(),
     })
 }
 

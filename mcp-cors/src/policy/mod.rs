@@ -48,6 +48,9 @@ pub struct Policy {
     /// ([`crate::matcher::Listed`]), bound once by the store that serves the policy.
     #[cfg(feature = "server")]
     counters: std::sync::OnceLock<Box<[Arc<OriginCounter>]>>,
+    /// This policy's handles for the decision metrics, registered when it is bound.
+    #[cfg(feature = "metrics")]
+    metrics: std::sync::OnceLock<crate::metrics::DecisionMetrics>,
 }
 
 /// The parts of a policy the request path uses, built once at load.
@@ -165,6 +168,8 @@ impl Policy {
             unloaded: Some(reason.into()),
             #[cfg(feature = "server")]
             counters: std::sync::OnceLock::new(),
+            #[cfg(feature = "metrics")]
+            metrics: std::sync::OnceLock::new(),
             ..Policy::default()
         }
     }
@@ -226,11 +231,20 @@ impl Policy {
     }
 
     /// Binds a counter of `counters` to each exactly listed origin (of the top level and
-    /// of every route), before the policy serves; once, as a policy serves one store.
+    /// of every route), and registers the decision metrics, before the policy serves;
+    /// once, as a policy serves one store.
     #[cfg(feature = "server")]
     pub(crate) fn bind_counters(&self, counters: &Counters) {
-        let policies = std::iter::once(self).chain(self.compiled.routes.iter().map(|r| &r.policy));
-        for policy in policies {
+        let routes = self.compiled.routes.iter();
+        let routes = routes.map(|r| (Some(&*r.name), r.guard, &r.policy));
+        for (_route, _guarded, policy) in std::iter::once((None, true, self)).chain(routes) {
+            // A `guard = false` route decides nothing: no decision metrics for it.
+            #[cfg(feature = "metrics")]
+            if _guarded {
+                policy
+                    .metrics
+                    .get_or_init(|| crate::metrics::DecisionMetrics::new(_route));
+            }
             policy.counters.get_or_init(|| {
                 let origins = policy.compiled.origins.exact_origins();
                 origins
@@ -240,6 +254,16 @@ impl Policy {
             });
         }
         counters.forget_unlisted();
+    }
+
+    /// Counts `decision` (made by this policy) in the decision metrics.
+    #[cfg(feature = "metrics")]
+    #[inline]
+    pub(crate) fn count_metrics(&self, decision: &crate::Decision) {
+        if let Some(metrics) = self.metrics.get() {
+            let kind = decision.reason().map(crate::DenyReason::kind);
+            metrics.record(decision.verdict(), kind, decision.is_preflight());
+        }
     }
 
     /// The counter bound to the exact entry `listed` (none before the policy is bound).

@@ -1,0 +1,132 @@
+//! The log lines that explain a 403 (target `mcp_cors::decision`, at `warn`), through a
+//! real actix app: what a line says, and that a flood of refusals gives a handful of
+//! lines, not one per request.
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use actix_web::{App, HttpResponse, test, web};
+use mcp_cors::{McpCors, Policy};
+
+/// Everything logged, as text.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Captured {
+    fn lines(&self) -> Vec<String> {
+        let text = String::from_utf8(self.0.lock().unwrap().clone()).unwrap();
+        text.lines()
+            .filter(|l| l.contains("request refused"))
+            .map(str::to_owned)
+            .collect()
+    }
+}
+
+fn post(origin: Option<&str>, host: &str) -> test::TestRequest {
+    let req = test::TestRequest::post()
+        .uri("/mcp")
+        .insert_header(("Host", host));
+    match origin {
+        Some(origin) => req.insert_header(("Origin", origin)),
+        None => req,
+    }
+}
+
+#[actix_web::test]
+async fn a_refusal_is_explained_at_warn_and_a_flood_gives_a_few_lines() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .with_max_level(tracing::Level::WARN)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let policy = Policy::from_toml_str(r#"allowed_origins = ["https://app.example"]"#).unwrap();
+    let app = test::init_service(
+        App::new()
+            .wrap(McpCors::from_policy(policy))
+            .route("/mcp", web::post().to(HttpResponse::Ok)),
+    )
+    .await;
+
+    for _ in 0..100 {
+        let res = test::call_service(
+            &app,
+            post(Some("https://app.example"), "localhost").to_request(),
+        )
+        .await;
+        assert_eq!(res.status(), 200);
+    }
+    assert!(
+        captured.lines().is_empty(),
+        "allows are not logged: {:?}",
+        captured.lines()
+    );
+
+    for _ in 0..500 {
+        let res = test::call_service(
+            &app,
+            post(Some("https://evil.example"), "localhost").to_request(),
+        )
+        .await;
+        assert_eq!(res.status(), 403);
+    }
+    let lines = captured.lines();
+    assert!(
+        (1..=5).contains(&lines.len()),
+        "500 refusals gave {} lines: {lines:?}",
+        lines.len()
+    );
+    let first = &lines[0];
+    for field in [
+        " WARN ",
+        "mcp_cors::decision",
+        // Values from the request are quoted (Debug): a hostile one cannot pass for
+        // another field.
+        r#"origin="https://evil.example""#,
+        r#"host="localhost""#,
+        r#"method="POST""#,
+        r#"path="/mcp""#,
+        "reason=origin not allowed",
+        r#"kind="origin""#,
+        r#"verdict="deny""#,
+    ] {
+        assert!(first.contains(field), "{field:?} missing from {first}");
+    }
+
+    // Another origin, and a Host refusal, each get their own first line.
+    let res = test::call_service(
+        &app,
+        post(Some("https://other.example"), "localhost").to_request(),
+    )
+    .await;
+    assert_eq!(res.status(), 403);
+    let res = test::call_service(&app, post(None, "evil.example:8080").to_request()).await;
+    assert_eq!(res.status(), 403);
+    let lines = captured.lines();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains(r#"origin="https://other.example""#)),
+        "{lines:?}"
+    );
+    let host_line = lines
+        .iter()
+        .find(|l| l.contains(r#"host="evil.example:8080""#))
+        .unwrap_or_else(|| panic!("no line for the Host refusal: {lines:?}"));
+    assert!(
+        host_line.contains(r#"kind="host""#) && host_line.contains(r#"origin="-""#),
+        "{host_line}"
+    );
+}
