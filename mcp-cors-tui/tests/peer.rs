@@ -150,6 +150,7 @@ fn agree_to_everything(mut stream: UnixStream) {
                 ServerLine::OriginChanged {
                     origin,
                     changed: true,
+                    route: None,
                 }
             }
             _ => ServerLine::Subscribed { replayed: 0 },

@@ -435,6 +435,7 @@ impl App {
                     request: Request::AddOrigin {
                         origin,
                         force: false,
+                        route: None,
                     },
                     explicit: false,
                 });
@@ -452,7 +453,7 @@ impl App {
                         "Allow host {host}? It is added to allowed_hosts in the policy file: \
                          requests sent to that name pass the DNS-rebinding guard."
                     ),
-                    request: Request::AddHost { host, force: false },
+                    request: Request::AddHost { host, force: false, route: None },
                     explicit: false,
                 });
             }
@@ -482,7 +483,7 @@ impl App {
             question: format!(
                 "Remove {origin}? Requests from it are refused once the file is saved."
             ),
-            request: Request::RemoveOrigin { origin },
+            request: Request::RemoveOrigin { origin, route: None },
             explicit: false,
         });
     }
@@ -542,6 +543,7 @@ impl App {
                 request: Request::AddOrigin {
                     origin,
                     force: true,
+                    route: None,
                 },
                 explicit: true,
             });
@@ -552,6 +554,7 @@ impl App {
         Some(Effect::Send(Request::AddOrigin {
             origin,
             force: false,
+            route: None,
         }))
     }
 

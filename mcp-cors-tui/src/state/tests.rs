@@ -91,6 +91,7 @@ fn allowing_the_most_denied_origin_asks_then_sends_add_origin() {
         Some(Effect::Send(Request::AddOrigin {
             origin: "https://evil.example".into(),
             force: false,
+            route: None,
         }))
     );
     assert_eq!(app.dialog, None);
@@ -120,7 +121,8 @@ fn removing_an_allowed_origin_asks_first() {
     assert_eq!(
         press(&mut app, KeyCode::Enter),
         Some(Effect::Send(Request::RemoveOrigin {
-            origin: "http://localhost:*".into()
+            origin: "http://localhost:*".into(),
+            route: None,
         }))
     );
 }
@@ -156,6 +158,7 @@ fn the_add_prompt_validates_as_you_type_and_only_sends_a_valid_origin() {
         Some(Effect::Send(Request::AddOrigin {
             origin: "https://new.example.com".into(),
             force: false,
+            route: None,
         }))
     );
     assert_eq!(app.dialog, None);
@@ -332,6 +335,7 @@ fn allowing_a_denied_host_asks_then_sends_add_host() {
         Some(Effect::Send(Request::AddHost {
             host: "evil.example:8080".into(),
             force: false,
+            route: None,
         }))
     );
     // The selection stays within the list when it shrinks.
@@ -375,6 +379,7 @@ fn a_star_needs_a_second_explicit_yes_and_is_then_sent_forced() {
         Some(Effect::Send(Request::AddOrigin {
             origin: "*".into(),
             force: true,
+            route: None,
         }))
     );
 }
