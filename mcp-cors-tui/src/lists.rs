@@ -143,7 +143,10 @@ mod tests {
     #[test]
     fn a_route_serves_its_own_list_or_the_top_levels() {
         let s = settings();
-        assert_eq!(List::Origins.serving(&s, None).unwrap(), ["https://a.example"]);
+        assert_eq!(
+            List::Origins.serving(&s, None).unwrap(),
+            ["https://a.example"]
+        );
         assert_eq!(
             List::Origins.serving(&s, Some("own")).unwrap(),
             ["https://b.example"]

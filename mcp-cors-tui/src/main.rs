@@ -213,7 +213,16 @@ fn main() -> ExitCode {
                     origin,
                     force,
                     route,
-                } => edit::add(&socket, List::Origins, &origin, force, route.route.as_deref()).await,
+                } => {
+                    edit::add(
+                        &socket,
+                        List::Origins,
+                        &origin,
+                        force,
+                        route.route.as_deref(),
+                    )
+                    .await
+                }
                 OriginsCommand::Remove { origin, route } => {
                     edit::remove(&socket, List::Origins, &origin, route.route.as_deref()).await
                 }

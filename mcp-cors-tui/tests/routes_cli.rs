@@ -64,16 +64,24 @@ fn origins_with_route_list_add_and_remove_that_routes_list_only() {
     let from = |path: &str, origin: &str| post(server.addr, path, "localhost", Some(origin));
     // The route inherits the top level's list, and lists it.
     assert_eq!(
-        stdout(&run(&["origins", "list", "--route", "meta", "--config", config])),
+        stdout(&run(&[
+            "origins", "list", "--route", "meta", "--config", config
+        ])),
         "https://app.example.com\n"
     );
     assert_eq!(from(META, DOCS), 403);
 
-    let out = run(&["origins", "add", DOCS, "--route", "meta", "--config", config]);
+    let out = run(&[
+        "origins", "add", DOCS, "--route", "meta", "--config", config,
+    ]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(stdout(&out), format!("allowed {DOCS} (route meta)\n"));
     assert_eq!(from(META, DOCS), 200, "the reply comes once it serves");
-    assert_eq!(from(META, "https://app.example.com"), 200, "inherited, kept");
+    assert_eq!(
+        from(META, "https://app.example.com"),
+        200,
+        "inherited, kept"
+    );
     assert_eq!(from("/mcp", DOCS), 403, "the top level is unchanged");
     assert_eq!(
         server.policy_text(),
@@ -84,7 +92,9 @@ fn origins_with_route_list_add_and_remove_that_routes_list_only() {
         "written in [routes.meta] after its last key, comments kept"
     );
     assert_eq!(
-        stdout(&run(&["origins", "list", "--route", "meta", "--config", config])),
+        stdout(&run(&[
+            "origins", "list", "--route", "meta", "--config", config
+        ])),
         "https://app.example.com\nhttps://docs.example.com\n"
     );
     assert_eq!(
@@ -92,11 +102,15 @@ fn origins_with_route_list_add_and_remove_that_routes_list_only() {
         "https://app.example.com\n"
     );
 
-    let out = run(&["origins", "remove", DOCS, "--route", "meta", "--config", config]);
+    let out = run(&[
+        "origins", "remove", DOCS, "--route", "meta", "--config", config,
+    ]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(stdout(&out), format!("removed {DOCS} (route meta)\n"));
     assert_eq!(from(META, DOCS), 403);
-    let out = run(&["origins", "remove", DOCS, "--route", "meta", "--config", config]);
+    let out = run(&[
+        "origins", "remove", DOCS, "--route", "meta", "--config", config,
+    ]);
     assert_eq!(out.status.code(), Some(1));
     assert!(
         stderr(&out).contains("is not in routes.meta.allowed_origins"),
@@ -111,13 +125,23 @@ fn hosts_with_route_let_a_pod_ip_reach_that_route_only() {
     let config = s(&server.config);
     let pod = format!("10.1.2.3:{}", server.addr.port());
     assert_eq!(post(server.addr, META, &pod, None), 403);
-    let out = run(&["hosts", "add", "10.0.0.0/8", "--route", "meta", "--config", config]);
+    let out = run(&[
+        "hosts",
+        "add",
+        "10.0.0.0/8",
+        "--route",
+        "meta",
+        "--config",
+        config,
+    ]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(stdout(&out), "allowed host 10.0.0.0/8 (route meta)\n");
     assert_eq!(post(server.addr, META, &pod, None), 200);
     assert_eq!(post(server.addr, "/mcp", &pod, None), 403);
     assert_eq!(
-        stdout(&run(&["hosts", "list", "--route", "meta", "--config", config])),
+        stdout(&run(&[
+            "hosts", "list", "--route", "meta", "--config", config
+        ])),
         "localhost\n127.0.0.1\n[::1]\n10.0.0.0/8\n"
     );
     assert_eq!(
