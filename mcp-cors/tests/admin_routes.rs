@@ -239,3 +239,59 @@ async fn route_edits_that_cannot_be_made_are_refused_and_write_nothing() {
     );
     s.server.handle.stop(true).await;
 }
+
+/// A route edit costs what a top-level edit costs, per origin in the file: the entries
+/// are compared as the parsed policy holds them, never normalised again one by one. On
+/// 100 000 inherited origins, the route's edit writes them all out (the file then holds
+/// twice as many), so it may cost about twice a top-level edit, never more than a few
+/// times; and each finishes in seconds, not the minutes a quadratic compare would take.
+#[actix_web::test]
+async fn a_route_edit_on_100_000_origins_costs_about_what_a_top_level_edit_does() {
+    let origins: Vec<String> = (0..100_000)
+        .map(|i| format!("\"https://o{i}.example.com\""))
+        .collect();
+    let policy = format!(
+        "allowed_origins = [\n  {},\n]\n\n[routes.meta]\npaths = [\"/meta\"]\n",
+        origins.join(",\n  ")
+    );
+    let s = setup(&policy).await;
+    let mut client = Client::connect(&s.socket).await;
+    let mut timed = async |request: Request| {
+        let start = std::time::Instant::now();
+        let reply = client.call(request).await;
+        assert!(
+            matches!(reply, ServerLine::OriginChanged { changed: true, .. }),
+            "{reply:?}"
+        );
+        start.elapsed()
+    };
+    let top = timed(add_origin("https://new.example", None, false)).await;
+    let inherited = timed(add_origin(DOCS, Some("meta"), false)).await;
+    let own = timed(Request::RemoveOrigin {
+        origin: "https://o50000.example.com".into(),
+        route: Some("meta".into()),
+    })
+    .await;
+    eprintln!(
+        "100 000 origins: top-level add {top:?}; route add writing the inherited list out \
+         {inherited:?} ({:.2}x); route remove from its own list {own:?} ({:.2}x)",
+        inherited.as_secs_f64() / top.as_secs_f64(),
+        own.as_secs_f64() / top.as_secs_f64()
+    );
+    for (what, took) in [("inherited", inherited), ("own", own)] {
+        assert!(
+            took < top * 5 + std::time::Duration::from_millis(500),
+            "the route edit ({what}) took {took:?}, a top-level one {top:?}"
+        );
+    }
+    assert_eq!(from(s.server.addr, "/meta", DOCS).await, 200);
+    assert_eq!(
+        from(s.server.addr, "/meta", "https://o50000.example.com").await,
+        403
+    );
+    assert_eq!(
+        from(s.server.addr, "/mcp", "https://o50000.example.com").await,
+        200
+    );
+    s.server.handle.stop(true).await;
+}

@@ -584,6 +584,14 @@ paths = [\"/.well-known/*\"]
     }
 
     #[test]
+    fn a_route_written_with_dotted_keys_gets_a_dotted_key() {
+        let source = "allowed_origins = [\"https://a.example\"]\nroutes.meta.paths = [\"/m\"]\n";
+        let out = changed(source, on("meta", ListKey::Origins, Change::Add(B)));
+        assert_eq!(serves(&out, "meta"), [A, B]);
+        assert!(out.starts_with(source), "{out}");
+    }
+
+    #[test]
     fn the_edited_text_breaks_a_rule_inside_the_route_and_the_loader_names_it() {
         let source =
             "allowed_origins = []\n[routes.meta]\npaths = [\"/m\"]\nallow_credentials = true\n";
