@@ -1,5 +1,6 @@
 //! The admin socket: a local Unix socket where operators (and `mcp-cors-tui`) watch
-//! decisions live, read the policy and counters, and add or remove origins and hosts.
+//! decisions live, read the policy and counters, and add or remove origins and hosts, of
+//! the top level or of one `[routes.NAME]` table.
 //!
 //! One per config file per process, served from a thread of its own (a single-threaded
 //! tokio runtime), so the request path never shares a scheduler with it. The socket is
