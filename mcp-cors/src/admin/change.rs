@@ -398,8 +398,7 @@ mod tests {
         edited(source, &policy, edit, &wanted, &"cors.toml")
     }
 
-    fn on(route: &str, key: ListKey, change: Change<'static>) -> Edit<'static> {
-        let route: &'static str = Box::leak(route.to_owned().into_boxed_str());
+    fn on(route: &'static str, key: ListKey, change: Change<'static>) -> Edit<'static> {
         Edit::new(key, change, false).on_route(Some(route))
     }
 
