@@ -477,8 +477,13 @@ impl App {
                 else {
                     return self.tell("no denied host selected", true);
                 };
+                // The counters key a host lower-cased; the refusal's reason names it as sent.
                 let reason = format!("host {host} not allowed");
-                let route = self.refusing_route(|d| d.reason.as_deref() == Some(reason.as_str()));
+                let route = self.refusing_route(|d| {
+                    d.reason
+                        .as_deref()
+                        .is_some_and(|r| r.eq_ignore_ascii_case(&reason))
+                });
                 self.open_prompt(List::Hosts, &host, route.as_deref());
             }
             Focus::Policy => self.open_prompt(List::Origins, "", None),

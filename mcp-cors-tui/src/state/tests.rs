@@ -470,6 +470,28 @@ fn allowing_a_denied_host_preselects_the_route_whose_guard_refused_it() {
 }
 
 #[test]
+fn a_host_refused_as_sent_in_capitals_is_matched_to_its_lower_cased_counter() {
+    let mut app = fixtures::routed_app();
+    let mut stats = fixtures::stats();
+    stats.hosts = fixtures::host_stats();
+    app.update(Msg::Net(NetMsg::Stats(stats)));
+    app.update(Msg::Net(NetMsg::Event(refused_on(
+        "meta",
+        "https://x.example",
+        Some("EVIL.Example:8080"),
+    ))));
+    press(&mut app, KeyCode::Tab);
+    press(&mut app, KeyCode::Tab);
+    press(&mut app, KeyCode::Down);
+    press(&mut app, KeyCode::Char('a'));
+    assert!(
+        matches!(&app.dialog, Some(Dialog::Add(p)) if p.input == "evil.example:8080" && p.route.as_deref() == Some("meta")),
+        "{:?}",
+        app.dialog
+    );
+}
+
+#[test]
 fn h_opens_the_host_prompt_which_validates_hosts() {
     let mut app = fixtures::routed_app();
     press(&mut app, KeyCode::Char('h'));
