@@ -316,6 +316,7 @@ async fn a_browser_speaks_mcp_across_origins_through_mcp_cors() {
         .change_origin(&Request::AddOrigin {
             origin: refused.clone(),
             force: false,
+            route: None,
         })
         .await
         .expect("the origin is added");

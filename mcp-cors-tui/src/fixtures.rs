@@ -137,6 +137,30 @@ pub fn policy() -> PolicyReply {
     }
 }
 
+/// [`policy`] with routes: `meta` (its own origins, a host and a `max_age`) and `health`
+/// (`guard = false`).
+pub fn routed_policy() -> PolicyReply {
+    let toml = "allowed_origins = [\"https://app.example.com\", \"http://localhost:*\"]\n\
+                [routes.meta]\npaths = [\"/.well-known/*\"]\n\
+                allowed_origins = [\"https://docs.example.com\"]\nmax_age = 60\n\
+                [routes.health]\npaths = [\"/health\", \"/ready\"]\nguard = false\n";
+    let settings = mcp_cors::Policy::from_toml_str(toml)
+        .expect("the fixture's policy is valid")
+        .settings()
+        .clone();
+    PolicyReply {
+        settings,
+        ..policy()
+    }
+}
+
+/// [`streaming_app`] serving [`routed_policy`].
+pub fn routed_app() -> App {
+    let mut app = streaming_app();
+    app.update(Msg::Net(NetMsg::Policy(routed_policy())));
+    app
+}
+
 /// A refused reload, 30 s before [`NOW`].
 pub fn reload_error() -> ReloadError {
     ReloadError {

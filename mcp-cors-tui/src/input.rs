@@ -18,7 +18,8 @@ pub fn map_key(key: KeyEvent, mode: InputMode) -> Option<Action> {
         };
     }
     match mode {
-        InputMode::Filter | InputMode::Prompt => text(key.code),
+        InputMode::Filter => text(key.code),
+        InputMode::Prompt => prompt(key.code),
         InputMode::Confirm => confirm(key.code),
         InputMode::Help => help(key.code),
         InputMode::Normal => normal(key.code),
@@ -32,6 +33,15 @@ fn text(code: KeyCode) -> Option<Action> {
         KeyCode::Enter => Some(Action::Submit),
         KeyCode::Esc => Some(Action::Cancel),
         _ => None,
+    }
+}
+
+/// The add prompt: text, and the route choice on Tab / Shift-Tab and ← →.
+fn prompt(code: KeyCode) -> Option<Action> {
+    match code {
+        KeyCode::Tab | KeyCode::Right => Some(Action::RouteNext),
+        KeyCode::BackTab | KeyCode::Left => Some(Action::RoutePrev),
+        other => text(other),
     }
 }
 
@@ -70,6 +80,7 @@ fn normal(code: KeyCode) -> Option<Action> {
         KeyCode::Esc => Action::ClearFilter,
         KeyCode::Char('a') | KeyCode::Enter => Action::Allow,
         KeyCode::Char('n') => Action::AddOrigin,
+        KeyCode::Char('h') => Action::AddHost,
         KeyCode::Char('d') | KeyCode::Delete => Action::Remove,
         _ => return None,
     };
@@ -81,7 +92,10 @@ fn normal(code: KeyCode) -> Option<Action> {
 pub const KEYS: &[(&str, &str)] = &[
     ("q, Ctrl-C", "quit (Ctrl-C also from a prompt)"),
     ("?", "show / hide this help"),
-    ("Tab, Shift-Tab", "focus the next / previous panel"),
+    (
+        "Tab, Shift-Tab",
+        "focus the next / previous panel; in the add prompt: the route",
+    ),
     ("↑ k, ↓ j", "move the selection; scroll the event tail"),
     ("PgUp, PgDn", "move by a page"),
     ("Home g, End G", "first / last; End resumes the live tail"),
@@ -93,17 +107,19 @@ pub const KEYS: &[(&str, &str)] = &[
     ("Esc", "clear the filter; close the help"),
     (
         "a, Enter",
-        "denied origins or hosts: allow selected (asks first); policy: add one",
+        "allow the selected denied origin / host (on its route); policy: add",
     ),
     ("n", "add an origin (validated as you type)"),
+    ("h", "add a host (validated as you type)"),
+    (
+        "← →",
+        "in the add prompt: choose the route (top level or a [routes.NAME])",
+    ),
     (
         "d, Delete",
         "policy panel: remove the selected origin (asks first)",
     ),
-    (
-        "Enter, Esc",
-        "in a prompt (filter, add origin): apply / cancel",
-    ),
+    ("Enter, Esc", "in a prompt (filter, add): apply / cancel"),
     ("Backspace", "in a prompt: delete the last character"),
     (
         "y Y, n N",
@@ -126,6 +142,26 @@ mod tests {
         assert_eq!(map_key(q, InputMode::Filter), Some(Action::Char('q')));
         assert_eq!(map_key(q, InputMode::Prompt), Some(Action::Char('q')));
         assert_eq!(map_key(q, InputMode::Confirm), None);
+    }
+
+    #[test]
+    fn tab_and_arrows_choose_the_route_in_the_add_prompt_only() {
+        for (code, action) in [
+            (KeyCode::Tab, Action::RouteNext),
+            (KeyCode::Right, Action::RouteNext),
+            (KeyCode::BackTab, Action::RoutePrev),
+            (KeyCode::Left, Action::RoutePrev),
+        ] {
+            assert_eq!(map_key(key(code), InputMode::Prompt), Some(action));
+            assert_eq!(map_key(key(code), InputMode::Filter), None);
+        }
+        assert_eq!(
+            map_key(key(KeyCode::Tab), InputMode::Normal),
+            Some(Action::FocusNext)
+        );
+        let h = key(KeyCode::Char('h'));
+        assert_eq!(map_key(h, InputMode::Normal), Some(Action::AddHost));
+        assert_eq!(map_key(h, InputMode::Prompt), Some(Action::Char('h')));
     }
 
     #[test]
@@ -154,6 +190,8 @@ mod tests {
             KeyCode::Char(c) => c.to_string(),
             KeyCode::Up => "↑".into(),
             KeyCode::Down => "↓".into(),
+            KeyCode::Left => "←".into(),
+            KeyCode::Right => "→".into(),
             KeyCode::PageUp => "PgUp".into(),
             KeyCode::PageDown => "PgDn".into(),
             KeyCode::BackTab => "Shift-Tab".into(),

@@ -12,6 +12,7 @@ mod escape;
 #[cfg(test)]
 mod fixtures;
 mod input;
+mod lists;
 mod probe;
 mod state;
 mod terminal;
@@ -106,10 +107,23 @@ struct ProbeArgs {
     json: bool,
 }
 
+/// `--route NAME`: a `[routes.NAME]` table's list instead of the top level's.
+#[derive(Debug, Args)]
+struct RouteArg {
+    /// Work on the list of the route `[routes.NAME]` instead of the top level's. A route
+    /// that does not set the list inherits the top level's: an edit writes that list out
+    /// in full in the route, with the change.
+    #[arg(long, value_name = "NAME")]
+    route: Option<String>,
+}
+
 #[derive(Debug, Subcommand)]
 enum OriginsCommand {
-    /// Print the allowed origins, one per line.
-    List,
+    /// Print the allowed origins, one per line (with --route, those the route serves).
+    List {
+        #[command(flatten)]
+        route: RouteArg,
+    },
     /// Allow an origin (or wildcard entry); succeeds if it was already allowed.
     Add {
         /// e.g. https://app.example.com, https://*.example.com, http://localhost:*
@@ -117,18 +131,25 @@ enum OriginsCommand {
         /// Needed to add `*`, which allows every origin (every web site).
         #[arg(long)]
         force: bool,
+        #[command(flatten)]
+        route: RouteArg,
     },
     /// Stop allowing an origin; fails if it is not in the policy.
     Remove {
         /// The origin, as listed by `origins list`.
         origin: String,
+        #[command(flatten)]
+        route: RouteArg,
     },
 }
 
 #[derive(Debug, Subcommand)]
 enum HostsCommand {
-    /// Print the allowed hosts, one per line.
-    List,
+    /// Print the allowed hosts, one per line (with --route, those the route serves).
+    List {
+        #[command(flatten)]
+        route: RouteArg,
+    },
     /// Allow a host; succeeds if it was already allowed. A file without `allowed_hosts`
     /// gets the defaults (localhost, 127.0.0.1, [::1]) written out with it.
     Add {
@@ -137,11 +158,15 @@ enum HostsCommand {
         /// Needed to add `*`, which turns the Host guard off.
         #[arg(long)]
         force: bool,
+        #[command(flatten)]
+        route: RouteArg,
     },
     /// Stop allowing a host; fails if it is not in the policy.
     Remove {
         /// The host, as listed by `hosts list`.
         host: String,
+        #[command(flatten)]
+        route: RouteArg,
     },
 }
 
@@ -181,23 +206,40 @@ fn main() -> ExitCode {
         Some(Command::Origins { command }) => cli::execute(async {
             use cli::origins::{self as edit, List};
             match command {
-                OriginsCommand::List => edit::list(&socket, List::Origins).await,
-                OriginsCommand::Add { origin, force } => {
-                    edit::add(&socket, List::Origins, &origin, force).await
+                OriginsCommand::List { route } => {
+                    edit::list(&socket, List::Origins, route.route.as_deref()).await
                 }
-                OriginsCommand::Remove { origin } => {
-                    edit::remove(&socket, List::Origins, &origin).await
+                OriginsCommand::Add {
+                    origin,
+                    force,
+                    route,
+                } => {
+                    edit::add(
+                        &socket,
+                        List::Origins,
+                        &origin,
+                        force,
+                        route.route.as_deref(),
+                    )
+                    .await
+                }
+                OriginsCommand::Remove { origin, route } => {
+                    edit::remove(&socket, List::Origins, &origin, route.route.as_deref()).await
                 }
             }
         }),
         Some(Command::Hosts { command }) => cli::execute(async {
             use cli::origins::{self as edit, List};
             match command {
-                HostsCommand::List => edit::list(&socket, List::Hosts).await,
-                HostsCommand::Add { host, force } => {
-                    edit::add(&socket, List::Hosts, &host, force).await
+                HostsCommand::List { route } => {
+                    edit::list(&socket, List::Hosts, route.route.as_deref()).await
                 }
-                HostsCommand::Remove { host } => edit::remove(&socket, List::Hosts, &host).await,
+                HostsCommand::Add { host, force, route } => {
+                    edit::add(&socket, List::Hosts, &host, force, route.route.as_deref()).await
+                }
+                HostsCommand::Remove { host, route } => {
+                    edit::remove(&socket, List::Hosts, &host, route.route.as_deref()).await
+                }
             }
         }),
     }

@@ -146,10 +146,11 @@ fn agree_to_everything(mut stream: UnixStream) {
     for line in reader.lines().map_while(Result::ok) {
         let reply = match serde_json::from_str::<Request>(&line) {
             Ok(Request::Hello { .. }) => ServerLine::HelloOk,
-            Ok(Request::AddOrigin { origin, .. } | Request::RemoveOrigin { origin }) => {
+            Ok(Request::AddOrigin { origin, .. } | Request::RemoveOrigin { origin, .. }) => {
                 ServerLine::OriginChanged {
                     origin,
                     changed: true,
+                    route: None,
                 }
             }
             _ => ServerLine::Subscribed { replayed: 0 },

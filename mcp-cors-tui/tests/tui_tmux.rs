@@ -123,8 +123,10 @@ fn a_denied_origin_is_allowed_from_the_denied_panel() {
 
     tmux.keys(&["Tab"]);
     tmux.keys(&["a"]);
-    tmux.wait_for_text(&format!("Allow {EVIL}?"));
-    tmux.keys(&["y"]);
+    // The add prompt, filled in with the denied origin, on the top level (the route
+    // that refused it: the policy has none).
+    tmux.wait_for_text(&format!("adds {EVIL} to allowed_origins"));
+    tmux.keys(&["Enter"]);
     tmux.wait_for_text(&format!("allowed {EVIL}"));
 
     assert_eq!(server.post(EVIL), 200, "the next request from it passes");
@@ -172,4 +174,64 @@ fn the_ui_reconnects_when_the_server_restarts() {
         screen.contains(&format!("{EVIL} /mcp")),
         "the old events are kept:\n{screen}"
     );
+}
+
+/// Status of a `POST path` from `origin` to `server`.
+fn post_to(server: &Server, path: &str, origin: &str) -> u16 {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(server.addr).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let request = format!(
+        "POST {path} HTTP/1.1\r\nHost: localhost\r\nOrigin: {origin}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    );
+    stream.write_all(request.as_bytes()).expect("send");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("read");
+    response
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_else(|| panic!("not an HTTP response: {response:?}"))
+}
+
+#[test]
+fn an_origin_refused_on_a_route_is_allowed_on_that_route_from_the_ui() {
+    let policy = format!("{POLICY}\n[routes.meta]\npaths = [\"/meta/*\"]\nallowed_origins = []\n");
+    let server = Server::start(&policy);
+    assert_eq!(post_to(&server, "/meta/x", EVIL), 403);
+    let command = format!(
+        "'{}' --config '{}'",
+        env!("CARGO_BIN_EXE_mcp-cors-tui"),
+        s(&server.config)
+    );
+    let tmux = Tmux::start(&command);
+    tmux.wait_for_text(&format!("[meta] origin not allowed  POST {EVIL} /meta/x"));
+    tmux.wait_for_text("route meta  /meta/*");
+    tmux.wait_for_text("denied 1");
+
+    tmux.keys(&["Tab"]);
+    tmux.keys(&["a"]);
+    // Filled in, on the route whose refusal it was.
+    tmux.wait_for_text(&format!("adds {EVIL} to routes.meta.allowed_origins"));
+    tmux.keys(&["Enter"]);
+    tmux.wait_for_text(&format!("allowed {EVIL} (route meta)"));
+    assert_eq!(post_to(&server, "/meta/x", EVIL), 200);
+    assert_eq!(
+        post_to(&server, "/mcp", EVIL),
+        403,
+        "the top level is unchanged"
+    );
+    assert!(
+        server.policy_text().ends_with(&format!(
+            "[routes.meta]\npaths = [\"/meta/*\"]\nallowed_origins = [\"{EVIL}\"]\n"
+        )),
+        "{}",
+        server.policy_text()
+    );
+    tmux.keys(&["q"]);
+    wait_for(Duration::from_secs(5), "the UI to quit on q", || {
+        !tmux.running()
+    });
 }

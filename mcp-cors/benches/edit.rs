@@ -116,9 +116,11 @@ fn admin_edit(c: &mut Criterion) {
                 admin.edit(Request::AddOrigin {
                     origin: "https://new.example".into(),
                     force: false,
+                    route: None,
                 });
                 admin.edit(Request::RemoveOrigin {
                     origin: "https://new.example".into(),
+                    route: None,
                 });
             })
         });

@@ -307,19 +307,54 @@ impl Client {
         request: &Request,
     ) -> Result<(String, bool), ClientError> {
         match self.call(request).await? {
-            ServerLine::OriginChanged { origin, changed } => Ok((origin, changed)),
+            ServerLine::OriginChanged {
+                origin,
+                changed,
+                route,
+            } => self.edited_where_asked(request, route.as_deref(), (origin, changed)),
             other => Err(self.unexpected("origin_changed", &other)),
         }
     }
 
     /// Sends any edit of the policy's lists (`add_origin`, `remove_origin`, `add_host`,
-    /// `remove_host`); returns the entry as stored and whether the file changed.
+    /// `remove_host`, each on the top level or on a route); returns the entry as stored
+    /// and whether the file changed.
     pub async fn change_entry(&mut self, request: &Request) -> Result<(String, bool), ClientError> {
         match self.call(request).await? {
-            ServerLine::OriginChanged { origin, changed } => Ok((origin, changed)),
-            ServerLine::HostChanged { host, changed } => Ok((host, changed)),
+            ServerLine::OriginChanged {
+                origin,
+                changed,
+                route,
+            } => self.edited_where_asked(request, route.as_deref(), (origin, changed)),
+            ServerLine::HostChanged {
+                host,
+                changed,
+                route,
+            } => self.edited_where_asked(request, route.as_deref(), (host, changed)),
             other => Err(self.unexpected("origin_changed or host_changed", &other)),
         }
+    }
+
+    /// `outcome`, if the reply names the route the request did. The version check
+    /// already keeps route edits from servers that do not know routes; this catches a
+    /// server that edited another list all the same, and says so rather than report
+    /// success.
+    fn edited_where_asked<T>(
+        &self,
+        request: &Request,
+        replied: Option<&str>,
+        outcome: T,
+    ) -> Result<T, ClientError> {
+        if replied == request.route() {
+            return Ok(outcome);
+        }
+        let name =
+            |r: Option<&str>| r.map_or("the top level".to_owned(), |r| format!("route {r:?}"));
+        Err(self.protocol(format!(
+            "asked to edit {}, the server replied that it edited {}: check the policy file",
+            name(request.route()),
+            name(replied)
+        )))
     }
 
     async fn recv_within(
@@ -497,6 +532,28 @@ mod tests {
         assert!(
             matches!(&err, ClientError::Refused { code: ErrorCode::UnsupportedVersion, message } if message.contains("version 7")),
             "{err:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_reply_that_edited_another_list_than_the_route_asked_for_is_an_error() {
+        let ok = "{\"type\":\"hello_ok\"}\n".to_owned();
+        let top =
+            "{\"type\":\"origin_changed\",\"origin\":\"https://a.example\",\"changed\":true}\n";
+        let (_dir, path, _seen) = peer(vec![hello(VERSION), ok, top.to_owned()]);
+        let mut client = Client::connect(&path).await.unwrap();
+        let asked = Request::AddOrigin {
+            origin: "https://a.example".into(),
+            force: false,
+            route: Some("meta".into()),
+        };
+        let err = client.change_entry(&asked).await.unwrap_err();
+        let text = err.to_string();
+        assert!(
+            matches!(err, ClientError::Protocol { .. })
+                && text.contains("route \"meta\"")
+                && text.contains("the top level"),
+            "{text}"
         );
     }
 

@@ -14,11 +14,13 @@
 //! Every time on the wire is a `*_ms` field: milliseconds since the Unix epoch.
 //!
 //! ```text
-//! <- {"type":"hello","protocol":"mcp-cors-admin","version":4,"server":"0.1.0"}
-//! -> {"cmd":"hello","version":4}
+//! <- {"type":"hello","protocol":"mcp-cors-admin","version":5,"server":"0.1.0"}
+//! -> {"cmd":"hello","version":5}
 //! <- {"type":"hello_ok"}
 //! -> {"cmd":"add_origin","origin":"https://app.example.com"}
 //! <- {"type":"origin_changed","origin":"https://app.example.com","changed":true}
+//! -> {"cmd":"add_origin","origin":"https://docs.example.com","route":"oauth-metadata"}
+//! <- {"type":"origin_changed","origin":"https://docs.example.com","changed":true,"route":"oauth-metadata"}
 //! ```
 //!
 //! Version 3 changed, from 2: a refused reload's time is `at_ms` (Unix ms) where it was a
@@ -30,6 +32,14 @@
 //! a version 3 client could not read; `add_host` / `remove_host` edit `allowed_hosts`
 //! (reply `host_changed`, error `invalid_host`); `stats` gains `hosts`, the refusals
 //! counted per `Host`.
+//!
+//! Version 5 changed, from 4: `add_origin`, `remove_origin`, `add_host` and `remove_host`
+//! take an optional `route`, which edits that `[routes.NAME]` table's list instead of the
+//! top level's, and their replies name it back; the error code `unguarded` refuses an
+//! edit of a `guard = false` route. A version 4 server would not know the field and
+//! could apply a route's edit to the top level, opening `/mcp` where one route was
+//! meant: so neither side talks to the other (the version check above), and a route edit
+//! never reaches a server that would misread it.
 
 use std::path::PathBuf;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -43,7 +53,7 @@ use crate::status::ReloadError;
 pub const PROTOCOL: &str = "mcp-cors-admin";
 /// The protocol version this crate speaks. A client speaking another version must stop
 /// with a clear error rather than guess.
-pub const VERSION: u32 = 4;
+pub const VERSION: u32 = 5;
 /// The longest line the server accepts from a client, in bytes (without the newline).
 pub const MAX_LINE: usize = 64 * 1024;
 /// The longest line a client accepts from the server, in bytes (without the newline).
@@ -120,11 +130,19 @@ pub enum Request {
         /// [`ErrorCode::ForceRequired`], so that no slip opens the server to every site.
         #[serde(default, skip_serializing_if = "is_false")]
         force: bool,
+        /// The `[routes.NAME]` whose `allowed_origins` is edited; absent: the top level's.
+        /// A route that inherits the list gets the top level's written out with the new
+        /// entry.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        route: Option<String>,
     },
     /// Remove an origin from `allowed_origins` in the policy file.
     RemoveOrigin {
         /// The origin, compared after normalisation.
         origin: String,
+        /// The `[routes.NAME]` whose list is edited; absent: the top level's.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        route: Option<String>,
     },
     /// Add a host to `allowed_hosts` in the policy file (the DNS-rebinding guard); the
     /// reply comes once the new policy serves requests. When the file has no
@@ -138,12 +156,31 @@ pub enum Request {
         /// with [`ErrorCode::ForceRequired`].
         #[serde(default, skip_serializing_if = "is_false")]
         force: bool,
+        /// The `[routes.NAME]` whose `allowed_hosts` is edited; absent: the top level's.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        route: Option<String>,
     },
     /// Remove a host from `allowed_hosts` in the policy file.
     RemoveHost {
         /// The entry, compared after normalisation.
         host: String,
+        /// The `[routes.NAME]` whose list is edited; absent: the top level's.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        route: Option<String>,
     },
+}
+
+impl Request {
+    /// The route an edit names (`None`: the top level, or not an edit).
+    pub fn route(&self) -> Option<&str> {
+        match self {
+            Request::AddOrigin { route, .. }
+            | Request::RemoveOrigin { route, .. }
+            | Request::AddHost { route, .. }
+            | Request::RemoveHost { route, .. } => route.as_deref(),
+            _ => None,
+        }
+    }
 }
 
 fn is_false(b: &bool) -> bool {
@@ -181,6 +218,10 @@ pub enum ServerLine {
         origin: String,
         /// `false` when it was already present (add) — nothing was written.
         changed: bool,
+        /// The route whose list was edited, as the request named it; absent: the top
+        /// level's.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        route: Option<String>,
     },
     /// Reply to `add_host` / `remove_host`, like [`ServerLine::OriginChanged`].
     HostChanged {
@@ -188,6 +229,9 @@ pub enum ServerLine {
         host: String,
         /// `false` when it was already present (add) — nothing was written.
         changed: bool,
+        /// The route whose list was edited; absent: the top level's.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        route: Option<String>,
     },
     /// An event, after `subscribe`.
     Event(Event),
@@ -225,8 +269,11 @@ pub enum ErrorCode {
     /// The entry is `*` (every origin, or no Host guard) and the request did not say
     /// `force: true`.
     ForceRequired,
-    /// The origin or host to remove is not in the policy.
+    /// The origin or host to remove is not in the policy, or the route named is not.
     NotFound,
+    /// The route named has `guard = false`: nothing is checked there, so its lists are
+    /// not edited.
+    Unguarded,
     /// The policy file cannot be edited (symlink, invalid, unreadable, changed underneath).
     Conflict,
     /// The server has no policy file (a policy built in code).

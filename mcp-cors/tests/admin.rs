@@ -94,6 +94,7 @@ async fn an_origins_counts_add_up_across_reloads_and_before_it_was_listed() {
         .call(Request::AddOrigin {
             origin: B.into(),
             force: false,
+            route: None,
         })
         .await;
     assert!(
@@ -182,13 +183,15 @@ async fn add_and_remove_persist_with_comments_and_serve_before_the_reply() {
         .call(Request::AddOrigin {
             origin: "https://B.example.com:443/".into(),
             force: false,
+            route: None,
         })
         .await;
     assert_eq!(
         reply,
         ServerLine::OriginChanged {
             origin: B.into(),
-            changed: true
+            changed: true,
+            route: None,
         }
     );
     // Read-your-writes: no waiting, the very next request passes.
@@ -206,12 +209,14 @@ async fn add_and_remove_persist_with_comments_and_serve_before_the_reply() {
         client
             .call(Request::AddOrigin {
                 origin: B.into(),
-                force: false
+                force: false,
+                route: None,
             })
             .await,
         ServerLine::OriginChanged {
             origin: B.into(),
-            changed: false
+            changed: false,
+            route: None,
         }
     );
 
@@ -220,20 +225,27 @@ async fn add_and_remove_persist_with_comments_and_serve_before_the_reply() {
     assert_eq!(client.stats().await.reloads, 1);
 
     let reply = client
-        .call(Request::RemoveOrigin { origin: B.into() })
+        .call(Request::RemoveOrigin {
+            origin: B.into(),
+            route: None,
+        })
         .await;
     assert_eq!(
         reply,
         ServerLine::OriginChanged {
             origin: B.into(),
-            changed: true
+            changed: true,
+            route: None,
         }
     );
     assert_eq!(post(s.server.addr, B).await.0, 403);
     assert_eq!(fs::read_to_string(&s.config).unwrap(), POLICY);
 
     let reply = client
-        .call(Request::RemoveOrigin { origin: B.into() })
+        .call(Request::RemoveOrigin {
+            origin: B.into(),
+            route: None,
+        })
         .await;
     assert!(
         matches!(
@@ -249,6 +261,7 @@ async fn add_and_remove_persist_with_comments_and_serve_before_the_reply() {
         .call(Request::AddOrigin {
             origin: "https://x.example/path".into(),
             force: false,
+            route: None,
         })
         .await;
     assert!(
@@ -277,11 +290,13 @@ async fn concurrent_adds_from_two_clients_both_land() {
         let (r1, r2) = tokio::join!(
             one.call(Request::AddOrigin {
                 origin: x.clone(),
-                force: false
+                force: false,
+                route: None,
             }),
             two.call(Request::AddOrigin {
                 origin: y.clone(),
-                force: false
+                force: false,
+                route: None,
             })
         );
         assert!(
@@ -316,6 +331,7 @@ async fn an_edit_by_hand_is_kept_by_the_next_add() {
         .call(Request::AddOrigin {
             origin: B.into(),
             force: false,
+            route: None,
         })
         .await;
     let on_disk = fs::read_to_string(&s.config).unwrap();
@@ -341,6 +357,7 @@ async fn a_symlinked_config_is_managed_elsewhere() {
         .call(Request::AddOrigin {
             origin: B.into(),
             force: false,
+            route: None,
         })
         .await
     {
@@ -707,6 +724,7 @@ async fn admin_edits_racing_the_watcher_never_make_the_policy_go_back() {
             .call(Request::AddOrigin {
                 origin: origin.clone(),
                 force: false,
+                route: None,
             })
             .await;
         assert!(
@@ -734,6 +752,7 @@ async fn an_add_over_an_empty_file_is_refused_and_the_file_left_alone() {
         .call(Request::AddOrigin {
             origin: B.into(),
             force: false,
+            route: None,
         })
         .await
     {
@@ -900,7 +919,8 @@ async fn an_edit_keeps_the_files_mode() {
         client
             .call(Request::AddOrigin {
                 origin: B.into(),
-                force: false
+                force: false,
+                route: None,
             })
             .await,
         ServerLine::OriginChanged { changed: true, .. }

@@ -158,25 +158,29 @@ async fn an_origin_at_the_cap_round_trips_over_the_admin_socket_and_one_byte_ove
         .call(Request::AddOrigin {
             origin: at_cap.clone(),
             force: false,
+            route: None,
         })
         .await;
     assert_eq!(
         added,
         ServerLine::OriginChanged {
             origin: at_cap.clone(),
-            changed: true
+            changed: true,
+            route: None,
         }
     );
     let removed = admin
         .call(Request::RemoveOrigin {
             origin: at_cap.clone(),
+            route: None,
         })
         .await;
     assert_eq!(
         removed,
         ServerLine::OriginChanged {
             origin: at_cap,
-            changed: true
+            changed: true,
+            route: None,
         }
     );
     let before = std::fs::read(&s.config).unwrap();
@@ -186,9 +190,11 @@ async fn an_origin_at_the_cap_round_trips_over_the_admin_socket_and_one_byte_ove
             Request::AddOrigin {
                 origin: origin.clone(),
                 force: false,
+                route: None,
             },
             Request::RemoveOrigin {
                 origin: origin.clone(),
+                route: None,
             },
         ] {
             let reply = admin.call(request).await;

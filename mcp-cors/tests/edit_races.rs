@@ -68,12 +68,14 @@ impl Admin {
         self.call(&Request::AddOrigin {
             origin: origin.into(),
             force: false,
+            route: None,
         })
     }
 
     fn remove(&mut self, origin: &str) -> ServerLine {
         self.call(&Request::RemoveOrigin {
             origin: origin.into(),
+            route: None,
         })
     }
 }
@@ -834,9 +836,11 @@ fn an_edit_of_a_100_000_origin_policy_takes_under_a_second() {
         Request::AddOrigin {
             origin: "https://new.example".into(),
             force: false,
+            route: None,
         },
         Request::RemoveOrigin {
             origin: "https://o50000.example.com".into(),
+            route: None,
         },
     ];
     for request in &edits {

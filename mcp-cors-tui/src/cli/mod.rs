@@ -17,6 +17,9 @@ pub enum CliError {
     /// Talking to the server failed, or it refused the request.
     #[error(transparent)]
     Conn(#[from] ClientError),
+    /// The route named is not one whose list can be shown.
+    #[error(transparent)]
+    Route(#[from] crate::lists::RouteError),
     /// Writing the output failed.
     #[error("cannot write output: {0}")]
     Output(#[from] io::Error),

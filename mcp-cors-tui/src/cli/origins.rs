@@ -1,6 +1,7 @@
 //! `origins list | add ORIGIN [--force] | remove ORIGIN` and
-//! `hosts list | add HOST [--force] | remove HOST`: the two lists an operator edits, with
-//! one implementation.
+//! `hosts list | add HOST [--force] | remove HOST`, each with `--route NAME` for a
+//! `[routes.NAME]` table's list: the two lists an operator edits, with one
+//! implementation.
 
 use std::io::Write;
 use std::path::Path;
@@ -10,46 +11,15 @@ use mcp_cors::protocol::Request;
 use super::CliError;
 use crate::conn::Client;
 use crate::escape::escaped;
+pub use crate::lists::List;
 
-/// Which list of the policy a subcommand works on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum List {
-    /// `allowed_origins`.
-    Origins,
-    /// `allowed_hosts`.
-    Hosts,
-}
-
-impl List {
-    fn add(self, entry: &str, force: bool) -> Request {
-        let entry = entry.to_owned();
-        match self {
-            List::Origins => Request::AddOrigin {
-                origin: entry,
-                force,
-            },
-            List::Hosts => Request::AddHost { host: entry, force },
-        }
-    }
-
-    fn remove(self, entry: &str) -> Request {
-        let entry = entry.to_owned();
-        match self {
-            List::Origins => Request::RemoveOrigin { origin: entry },
-            List::Hosts => Request::RemoveHost { host: entry },
-        }
-    }
-}
-
-/// Prints the list's entries, one per line, escaped ([`escaped`]) like all terminal
-/// output.
-pub async fn list(socket: &Path, which: List) -> Result<(), CliError> {
+/// Prints the entries requests get under `route` (`None`: the top level), one per line,
+/// escaped ([`escaped`]) like all terminal output: a route's own list, or the top
+/// level's that it inherits.
+pub async fn list(socket: &Path, which: List, route: Option<&str>) -> Result<(), CliError> {
     let mut client = Client::connect(socket).await?;
     let policy = client.policy().await?;
-    let entries = match which {
-        List::Origins => &policy.settings.allowed_origins,
-        List::Hosts => &policy.settings.allowed_hosts,
-    };
+    let entries = which.serving(&policy.settings, route)?;
     let mut out = std::io::stdout().lock();
     for entry in entries {
         writeln!(out, "{}", escaped(entry))?;
@@ -57,15 +27,27 @@ pub async fn list(socket: &Path, which: List) -> Result<(), CliError> {
     Ok(())
 }
 
-/// Adds `entry`; succeeds also when it was already there (the end state is the same).
-/// `*` is refused by the server unless `force`.
-pub async fn add(socket: &Path, which: List, entry: &str, force: bool) -> Result<(), CliError> {
-    change(socket, which.add(entry, force)).await
+/// Adds `entry` (to `route`'s list, or the top level's); succeeds also when it was
+/// already there (the end state is the same). `*` is refused by the server unless
+/// `force`.
+pub async fn add(
+    socket: &Path,
+    which: List,
+    entry: &str,
+    force: bool,
+    route: Option<&str>,
+) -> Result<(), CliError> {
+    change(socket, which.add(entry, force, route)).await
 }
 
-/// Removes `entry`; fails when it is not in the policy.
-pub async fn remove(socket: &Path, which: List, entry: &str) -> Result<(), CliError> {
-    change(socket, which.remove(entry)).await
+/// Removes `entry` (from `route`'s list, or the top level's); fails when it is not there.
+pub async fn remove(
+    socket: &Path,
+    which: List,
+    entry: &str,
+    route: Option<&str>,
+) -> Result<(), CliError> {
+    change(socket, which.remove(entry, route)).await
 }
 
 async fn change(socket: &Path, request: Request) -> Result<(), CliError> {

@@ -203,8 +203,16 @@ async fn execute(
 }
 
 /// A sentence for the outcome of an add/remove request; `entry` is the origin or host
-/// as stored.
+/// as stored. An edit of a route's list says which route.
 pub fn describe(request: &Request, entry: &str, changed: bool) -> String {
+    let what = outcome(request, entry, changed);
+    match request.route() {
+        Some(route) => format!("{what} (route {})", crate::escape::escaped(route)),
+        None => what,
+    }
+}
+
+fn outcome(request: &Request, entry: &str, changed: bool) -> String {
     match (request, changed) {
         (Request::AddOrigin { .. }, true) => format!("allowed {entry}"),
         (Request::AddOrigin { .. }, false) => format!("{entry} was already allowed"),

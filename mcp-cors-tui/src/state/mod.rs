@@ -10,10 +10,11 @@ pub mod filter;
 use std::path::PathBuf;
 
 use mcp_cors::ReloadError;
-use mcp_cors::protocol::{Event, HostStats, OriginStats, PolicyReply, Request, Stats};
+use mcp_cors::protocol::{Event, HostStats, OriginStats, PolicyReply, Request, Stats, Verdict};
 
 use crate::conn::NetMsg;
-pub use dialog::{AddOrigin, Dialog, Validation};
+use crate::lists::List;
+pub use dialog::{AddEntry, Dialog, Validation};
 pub use events::{Entry, EventRing};
 pub use filter::Filter;
 
@@ -27,9 +28,28 @@ pub const UNTRACKED: &str = mcp_cors::protocol::UNTRACKED_ORIGIN;
 /// offered for allowing either.
 pub const UNTRACKED_HOST: &str = mcp_cors::protocol::UNTRACKED_HOST;
 
-/// What the add-origin dialog says before `*` is added, and asks to confirm with `y`.
+/// What the add dialog says before `*` is added to the top level's origins, and asks to
+/// confirm with `y`.
 pub const STAR_WARNING: &str = "* opens this server to every web site: any page in any browser \
 could call it. Allow every origin anyway?";
+
+/// What the add dialog says before `*` is added to `list` (of `route`, or the top level).
+pub fn star_warning(list: List, route: Option<&str>) -> String {
+    match (list, route) {
+        (List::Origins, None) => STAR_WARNING.to_owned(),
+        (List::Origins, Some(route)) => format!(
+            "* opens route {route} to every web site: any page in any browser could call its \
+             paths. Allow every origin there anyway?"
+        ),
+        (List::Hosts, None) => "* turns the Host guard off: DNS-rebinding attacks are no longer \
+             refused. Allow every host anyway?"
+            .to_owned(),
+        (List::Hosts, Some(route)) => format!(
+            "* turns the Host guard off on route {route}: DNS-rebinding attacks on its paths \
+             are no longer refused. Allow every host there anyway?"
+        ),
+    }
+}
 
 /// The panel that receives movement keys.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -88,7 +108,7 @@ pub enum InputMode {
     Help,
     /// Typing into the `/` filter.
     Filter,
-    /// Typing into the add-origin prompt.
+    /// Typing into the add prompt.
     Prompt,
     /// A yes/no question.
     Confirm,
@@ -123,10 +143,17 @@ pub enum Action {
     StartFilter,
     /// Drop the filter.
     ClearFilter,
-    /// Allow the selected denied origin (denied panel) or add an origin (policy panel).
+    /// Allow the selected denied origin or host (denied panels: the add prompt, filled
+    /// in, on the route that refused it) or add an origin (policy panel).
     Allow,
-    /// Open the add-origin prompt.
+    /// Open the add prompt for an origin.
     AddOrigin,
+    /// Open the add prompt for a host.
+    AddHost,
+    /// In the add prompt: the next route (or the top level).
+    RouteNext,
+    /// In the add prompt: the previous route (or the top level).
+    RoutePrev,
     /// Remove the selected allowed origin (policy panel).
     Remove,
     /// A character typed into a prompt.
@@ -249,7 +276,7 @@ impl App {
     pub fn input_mode(&self) -> InputMode {
         match &self.dialog {
             Some(Dialog::Confirm { .. }) => InputMode::Confirm,
-            Some(Dialog::AddOrigin(_)) => InputMode::Prompt,
+            Some(Dialog::Add(_)) => InputMode::Prompt,
             None if self.help => InputMode::Help,
             None if self.filter.editing => InputMode::Filter,
             None => InputMode::Normal,
@@ -356,9 +383,16 @@ impl App {
             Action::StartFilter => self.filter.editing = true,
             Action::ClearFilter | Action::Cancel => self.filter.text.clear(),
             Action::Allow => self.allow(),
-            Action::AddOrigin => self.open_prompt(),
+            Action::AddOrigin => self.open_prompt(List::Origins, "", None),
+            Action::AddHost => self.open_prompt(List::Hosts, "", None),
             Action::Remove => self.ask_remove(),
-            Action::Quit | Action::Char(_) | Action::Backspace | Action::Submit | Action::Yes => {}
+            Action::Quit
+            | Action::Char(_)
+            | Action::Backspace
+            | Action::Submit
+            | Action::Yes
+            | Action::RouteNext
+            | Action::RoutePrev => {}
         }
         None
     }
@@ -418,6 +452,8 @@ impl App {
         }
     }
 
+    /// Opens the add prompt filled in with the selected denied origin or host, on the
+    /// route that refused it last: Enter adds it, the route can be changed first.
     fn allow(&mut self) {
         match self.focus {
             Focus::Denied => {
@@ -428,16 +464,10 @@ impl App {
                 else {
                     return self.tell("no denied origin selected", true);
                 };
-                self.dialog = Some(Dialog::Confirm {
-                    question: format!(
-                        "Allow {origin}? It is added to allowed_origins in the policy file."
-                    ),
-                    request: Request::AddOrigin {
-                        origin,
-                        force: false,
-                    },
-                    explicit: false,
+                let route = self.refusing_route(|d| {
+                    d.origin.as_deref() == Some(origin.as_str()) && !is_host_refusal(d)
                 });
+                self.open_prompt(List::Origins, &origin, route.as_deref());
             }
             Focus::Hosts => {
                 let Some(host) = self
@@ -447,16 +477,16 @@ impl App {
                 else {
                     return self.tell("no denied host selected", true);
                 };
-                self.dialog = Some(Dialog::Confirm {
-                    question: format!(
-                        "Allow host {host}? It is added to allowed_hosts in the policy file: \
-                         requests sent to that name pass the DNS-rebinding guard."
-                    ),
-                    request: Request::AddHost { host, force: false },
-                    explicit: false,
+                // The counters key a host lower-cased; the refusal's reason names it as sent.
+                let reason = format!("host {host} not allowed");
+                let route = self.refusing_route(|d| {
+                    d.reason
+                        .as_deref()
+                        .is_some_and(|r| r.eq_ignore_ascii_case(&reason))
                 });
+                self.open_prompt(List::Hosts, &host, route.as_deref());
             }
-            Focus::Policy => self.open_prompt(),
+            Focus::Policy => self.open_prompt(List::Origins, "", None),
             Focus::Events => self.tell(
                 "to allow an origin, select it in the denied panel (Tab), or press n to type one",
                 true,
@@ -464,8 +494,25 @@ impl App {
         }
     }
 
-    fn open_prompt(&mut self) {
-        self.dialog = Some(Dialog::AddOrigin(AddOrigin::new()));
+    /// The route of the newest refusal that `refused` picks, as its event named it.
+    fn refusing_route(
+        &self,
+        refused: impl Fn(&mcp_cors::protocol::DecisionEvent) -> bool,
+    ) -> Option<String> {
+        self.events
+            .iter()
+            .rev()
+            .find_map(|entry| match &entry.event {
+                Event::Decision(d) if d.verdict != Verdict::Allow && refused(d) => {
+                    Some(d.route.clone())
+                }
+                _ => None,
+            })?
+    }
+
+    fn open_prompt(&mut self, list: List, input: &str, route: Option<&str>) {
+        let base = self.policy.as_ref().map(|p| &p.settings);
+        self.dialog = Some(Dialog::Add(AddEntry::new(list, input, route, base)));
     }
 
     fn ask_remove(&mut self) {
@@ -482,7 +529,10 @@ impl App {
             question: format!(
                 "Remove {origin}? Requests from it are refused once the file is saved."
             ),
-            request: Request::RemoveOrigin { origin },
+            request: Request::RemoveOrigin {
+                origin,
+                route: None,
+            },
             explicit: false,
         });
     }
@@ -505,14 +555,19 @@ impl App {
     }
 
     fn edit_prompt(&mut self, action: Action) -> Option<Effect> {
-        let base = self.policy.as_ref().map(|p| p.settings.clone());
-        let Some(Dialog::AddOrigin(prompt)) = &mut self.dialog else {
+        let base = self.policy.as_ref().map(|p| &p.settings);
+        let Some(Dialog::Add(prompt)) = &mut self.dialog else {
             return None;
         };
         match action {
             Action::Char(c) => prompt.input.push(c),
             Action::Backspace => {
                 prompt.input.pop();
+            }
+            Action::RouteNext | Action::RoutePrev => {
+                let step = if action == Action::RouteNext { 1 } else { -1 };
+                prompt.cycle_route(step, base);
+                return None;
             }
             Action::Cancel => {
                 self.dialog = None;
@@ -521,38 +576,33 @@ impl App {
             Action::Submit => return self.submit_prompt(),
             _ => return None,
         }
-        prompt.revalidate(base.as_ref());
+        prompt.revalidate(base);
         None
     }
 
     fn submit_prompt(&mut self) -> Option<Effect> {
-        let Some(Dialog::AddOrigin(prompt)) = &self.dialog else {
+        let Some(Dialog::Add(prompt)) = &self.dialog else {
             return None;
         };
-        // Only a valid origin leaves the dialog; an invalid one keeps it open with its
+        // Only a valid entry leaves the dialog; an invalid one keeps it open with its
         // diagnostic, so the operator can fix the typo.
         let Validation::Valid { normalised, .. } = &prompt.check else {
             return None;
         };
-        let origin = normalised.clone();
-        if origin == "*" {
+        if normalised == "*" {
             // Never one keystroke away: a second question, answered with `y` only.
             self.dialog = Some(Dialog::Confirm {
-                question: STAR_WARNING.to_owned(),
-                request: Request::AddOrigin {
-                    origin,
-                    force: true,
-                },
+                question: star_warning(prompt.list, prompt.route.as_deref()),
+                request: prompt.request(normalised, true),
                 explicit: true,
             });
             return None;
         }
+        let request = prompt.request(normalised, false);
+        let told = format!("adding {normalised} to {}…", prompt.place());
         self.dialog = None;
-        self.tell(&format!("adding {origin}…"), false);
-        Some(Effect::Send(Request::AddOrigin {
-            origin,
-            force: false,
-        }))
+        self.tell(&told, false);
+        Some(Effect::Send(request))
     }
 
     fn answer(&mut self, action: Action) -> Option<Effect> {
@@ -636,11 +686,19 @@ impl App {
     fn set_policy(&mut self, policy: PolicyReply) {
         let len = policy.settings.allowed_origins.len();
         self.policy_selected = self.policy_selected.min(len.saturating_sub(1));
-        if let Some(Dialog::AddOrigin(prompt)) = &mut self.dialog {
+        if let Some(Dialog::Add(prompt)) = &mut self.dialog {
             prompt.revalidate(Some(&policy.settings));
         }
         self.policy = Some(policy);
     }
+}
+
+/// Whether a decision is a refusal by the Host guard (`host … not allowed`), which names
+/// no origin to allow even when the request carried one.
+fn is_host_refusal(d: &mcp_cors::protocol::DecisionEvent) -> bool {
+    d.reason
+        .as_deref()
+        .is_some_and(|r| r.starts_with("host ") && r.ends_with(" not allowed"))
 }
 
 /// `index` moved by `delta` within `0..len`.

@@ -81,16 +81,19 @@ fn allowing_the_most_denied_origin_asks_then_sends_add_origin() {
     assert_eq!(
         press(&mut app, KeyCode::Char('a')),
         None,
-        "nothing is sent before yes"
+        "nothing is sent before Enter"
     );
     assert!(
-        matches!(&app.dialog, Some(Dialog::Confirm { question, .. }) if question.contains("https://evil.example"))
+        matches!(&app.dialog, Some(Dialog::Add(p)) if p.input == "https://evil.example" && p.route.is_none() && p.list == List::Origins),
+        "{:?}",
+        app.dialog
     );
     assert_eq!(
-        press(&mut app, KeyCode::Char('y')),
+        press(&mut app, KeyCode::Enter),
         Some(Effect::Send(Request::AddOrigin {
             origin: "https://evil.example".into(),
             force: false,
+            route: None,
         }))
     );
     assert_eq!(app.dialog, None);
@@ -102,10 +105,8 @@ fn saying_no_sends_nothing() {
     press(&mut app, KeyCode::Tab);
     press(&mut app, KeyCode::Down);
     press(&mut app, KeyCode::Char('a'));
-    assert!(
-        matches!(&app.dialog, Some(Dialog::Confirm { question, .. }) if question.contains("localhost:3000"))
-    );
-    assert_eq!(press(&mut app, KeyCode::Char('n')), None);
+    assert!(matches!(&app.dialog, Some(Dialog::Add(p)) if p.input == "http://localhost:3000"));
+    assert_eq!(press(&mut app, KeyCode::Esc), None);
     assert_eq!(app.dialog, None);
 }
 
@@ -120,7 +121,8 @@ fn removing_an_allowed_origin_asks_first() {
     assert_eq!(
         press(&mut app, KeyCode::Enter),
         Some(Effect::Send(Request::RemoveOrigin {
-            origin: "http://localhost:*".into()
+            origin: "http://localhost:*".into(),
+            route: None,
         }))
     );
 }
@@ -139,7 +141,7 @@ fn the_add_prompt_validates_as_you_type_and_only_sends_a_valid_origin() {
     press(&mut app, KeyCode::Char('n'));
     assert_eq!(app.input_mode(), InputMode::Prompt);
     type_text(&mut app, "https://New.example.com/app");
-    let Some(Dialog::AddOrigin(prompt)) = &app.dialog else {
+    let Some(Dialog::Add(prompt)) = &app.dialog else {
         panic!("prompt closed")
     };
     assert!(matches!(&prompt.check, Validation::Invalid(m) if m.contains("path")));
@@ -156,6 +158,7 @@ fn the_add_prompt_validates_as_you_type_and_only_sends_a_valid_origin() {
         Some(Effect::Send(Request::AddOrigin {
             origin: "https://new.example.com".into(),
             force: false,
+            route: None,
         }))
     );
     assert_eq!(app.dialog, None);
@@ -282,10 +285,10 @@ fn the_untracked_bucket_is_never_offered_for_allowing() {
     assert_eq!(offered, ["https://evil.example", "http://localhost:3000"]);
     assert_eq!(app.untracked_refusals(), Some(900));
     press(&mut app, KeyCode::Tab);
-    // Whatever row the selection reaches, `a` then `y` never asks to allow "(other)".
+    // Whatever row the selection reaches, `a` then Enter never asks to allow "(other)".
     for _ in 0..4 {
         press(&mut app, KeyCode::Char('a'));
-        let sent = press(&mut app, KeyCode::Char('y'));
+        let sent = press(&mut app, KeyCode::Enter);
         assert!(
             matches!(&sent, Some(Effect::Send(Request::AddOrigin { origin, .. })) if origin != UNTRACKED),
             "{sent:?}"
@@ -325,13 +328,14 @@ fn allowing_a_denied_host_asks_then_sends_add_host() {
     press(&mut app, KeyCode::Down);
     assert_eq!(press(&mut app, KeyCode::Char('a')), None, "asks first");
     assert!(
-        matches!(&app.dialog, Some(Dialog::Confirm { question, .. }) if question.contains("evil.example:8080") && question.contains("allowed_hosts"))
+        matches!(&app.dialog, Some(Dialog::Add(p)) if p.input == "evil.example:8080" && p.list == List::Hosts && p.place() == "allowed_hosts")
     );
     assert_eq!(
         press(&mut app, KeyCode::Enter),
         Some(Effect::Send(Request::AddHost {
             host: "evil.example:8080".into(),
             force: false,
+            route: None,
         }))
     );
     // The selection stays within the list when it shrinks.
@@ -375,6 +379,160 @@ fn a_star_needs_a_second_explicit_yes_and_is_then_sent_forced() {
         Some(Effect::Send(Request::AddOrigin {
             origin: "*".into(),
             force: true,
+            route: None,
+        }))
+    );
+}
+
+/// A deny by route `route` of `origin`, or of `Host: host` when `host` is given.
+fn refused_on(route: &str, origin: &str, host: Option<&str>) -> Event {
+    let mut event = decision(1, Verdict::Deny, origin, "/.well-known/x");
+    if let Event::Decision(d) = &mut event {
+        d.route = Some(route.to_owned());
+        if let Some(host) = host {
+            d.reason = Some(format!("host {host} not allowed"));
+        }
+    }
+    event
+}
+
+#[test]
+fn allowing_a_denied_origin_preselects_the_route_that_refused_it_and_tab_changes_it() {
+    let mut app = fixtures::routed_app();
+    app.update(Msg::Net(NetMsg::Event(refused_on(
+        "meta",
+        "https://evil.example",
+        None,
+    ))));
+    press(&mut app, KeyCode::Tab);
+    press(&mut app, KeyCode::Char('a'));
+    let Some(Dialog::Add(prompt)) = &app.dialog else {
+        panic!("{:?}", app.dialog)
+    };
+    assert_eq!(prompt.route.as_deref(), Some("meta"));
+    assert_eq!(
+        prompt.routes,
+        ["meta"],
+        "guard = false routes are not offered"
+    );
+    assert_eq!(prompt.place(), "routes.meta.allowed_origins");
+    assert_eq!(
+        press(&mut app, KeyCode::Enter),
+        Some(Effect::Send(Request::AddOrigin {
+            origin: "https://evil.example".into(),
+            force: false,
+            route: Some("meta".into()),
+        }))
+    );
+    // The same, moved to the top level with Tab first.
+    press(&mut app, KeyCode::Char('a'));
+    press(&mut app, KeyCode::Tab);
+    assert_eq!(
+        press(&mut app, KeyCode::Enter),
+        Some(Effect::Send(Request::AddOrigin {
+            origin: "https://evil.example".into(),
+            force: false,
+            route: None,
+        }))
+    );
+}
+
+#[test]
+fn allowing_a_denied_host_preselects_the_route_whose_guard_refused_it() {
+    let mut app = fixtures::routed_app();
+    let mut stats = fixtures::stats();
+    stats.hosts = fixtures::host_stats();
+    app.update(Msg::Net(NetMsg::Stats(stats)));
+    // An origin refusal on another route does not count for the host.
+    app.update(Msg::Net(NetMsg::Event(refused_on(
+        "meta",
+        "https://x.example",
+        Some("10.1.2.3:8080"),
+    ))));
+    press(&mut app, KeyCode::Tab);
+    press(&mut app, KeyCode::Tab);
+    assert_eq!(app.focus, Focus::Hosts);
+    press(&mut app, KeyCode::Char('a'));
+    assert_eq!(
+        press(&mut app, KeyCode::Enter),
+        Some(Effect::Send(Request::AddHost {
+            host: "10.1.2.3:8080".into(),
+            force: false,
+            route: Some("meta".into()),
+        }))
+    );
+    // A host refused at the top level (no event names a route) goes there.
+    press(&mut app, KeyCode::Down);
+    press(&mut app, KeyCode::Char('a'));
+    assert!(
+        matches!(&app.dialog, Some(Dialog::Add(p)) if p.input == "evil.example:8080" && p.route.is_none())
+    );
+}
+
+#[test]
+fn a_host_refused_as_sent_in_capitals_is_matched_to_its_lower_cased_counter() {
+    let mut app = fixtures::routed_app();
+    let mut stats = fixtures::stats();
+    stats.hosts = fixtures::host_stats();
+    app.update(Msg::Net(NetMsg::Stats(stats)));
+    app.update(Msg::Net(NetMsg::Event(refused_on(
+        "meta",
+        "https://x.example",
+        Some("EVIL.Example:8080"),
+    ))));
+    press(&mut app, KeyCode::Tab);
+    press(&mut app, KeyCode::Tab);
+    press(&mut app, KeyCode::Down);
+    press(&mut app, KeyCode::Char('a'));
+    assert!(
+        matches!(&app.dialog, Some(Dialog::Add(p)) if p.input == "evil.example:8080" && p.route.as_deref() == Some("meta")),
+        "{:?}",
+        app.dialog
+    );
+}
+
+#[test]
+fn h_opens_the_host_prompt_which_validates_hosts() {
+    let mut app = fixtures::routed_app();
+    press(&mut app, KeyCode::Char('h'));
+    type_text(&mut app, "10.0.0.0/33");
+    assert!(
+        matches!(&app.dialog, Some(Dialog::Add(p)) if p.list == List::Hosts && matches!(p.check, Validation::Invalid(_)))
+    );
+    assert_eq!(press(&mut app, KeyCode::Enter), None, "invalid: not sent");
+    press(&mut app, KeyCode::Backspace);
+    press(&mut app, KeyCode::Backspace);
+    type_text(&mut app, "8");
+    press(&mut app, KeyCode::Right);
+    assert_eq!(
+        press(&mut app, KeyCode::Enter),
+        Some(Effect::Send(Request::AddHost {
+            host: "10.0.0.0/8".into(),
+            force: false,
+            route: Some("meta".into()),
+        }))
+    );
+}
+
+#[test]
+fn a_star_on_a_route_still_needs_the_explicit_yes_and_names_the_route() {
+    let mut app = fixtures::routed_app();
+    press(&mut app, KeyCode::Char('n'));
+    press(&mut app, KeyCode::Tab);
+    type_text(&mut app, "*");
+    assert_eq!(press(&mut app, KeyCode::Enter), None);
+    let warning = star_warning(List::Origins, Some("meta"));
+    assert!(warning.contains("route meta") && warning.contains("every web site"));
+    assert!(
+        matches!(&app.dialog, Some(Dialog::Confirm { explicit: true, question, .. }) if *question == warning)
+    );
+    assert_eq!(press(&mut app, KeyCode::Enter), None, "Enter is not a yes");
+    assert_eq!(
+        press(&mut app, KeyCode::Char('y')),
+        Some(Effect::Send(Request::AddOrigin {
+            origin: "*".into(),
+            force: true,
+            route: Some("meta".into()),
         }))
     );
 }

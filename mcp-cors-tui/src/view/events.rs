@@ -61,7 +61,8 @@ fn empty_text(app: &App) -> &'static str {
     }
 }
 
-/// One event as a line: time, verdict, the reason, then what it is about. The reason
+/// One event as a line: time, verdict, the route that decided (`[meta]`, none for the top
+/// level), the reason, then what it is about. The reason
 /// comes before method, origin and path because it is what the operator looks for and
 /// it is the part a narrow panel would otherwise cut off; the origin is also in the
 /// denied panel. What the request carried is escaped: it must not drive the terminal.
@@ -75,6 +76,10 @@ pub fn line(event: &Event) -> Line<'static> {
                     styles::verdict(d.verdict),
                 ),
             ];
+            if let Some(route) = &d.route {
+                // The route whose policy decided; the top level's decisions carry none.
+                spans.push(Span::styled(format!("[{}] ", owned(route)), styles::key()));
+            }
             if let Some(reason) = &d.reason {
                 spans.push(Span::styled(
                     format!("{}  ", owned(reason)),

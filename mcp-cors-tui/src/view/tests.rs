@@ -320,3 +320,52 @@ fn a_star_asks_for_an_explicit_second_confirmation() {
     act(&mut app, &[Action::Submit]);
     insta::assert_snapshot!(screen(&app));
 }
+
+/// [`fixtures::routed_app`] after route `meta` refused `https://evil.example`.
+fn routed_app_with_a_route_refusal() -> App {
+    let mut app = fixtures::routed_app();
+    let mut event = decision(1, Verdict::Deny, "https://evil.example", "/.well-known/x");
+    if let mcp_cors::protocol::Event::Decision(d) = &mut event {
+        d.route = Some("meta".into());
+    }
+    app.update(Msg::Net(NetMsg::Event(event)));
+    app
+}
+
+#[test]
+fn policy_view_with_routes() {
+    let mut app = fixtures::routed_app();
+    act(&mut app, &[Action::FocusPrev]);
+    let text = screen(&app);
+    assert!(text.contains("route meta  /.well-known/*"), "{text}");
+    assert!(text.contains("origins: https://docs.example.com"), "{text}");
+    assert!(
+        text.contains("route health  /health, /ready  guard off"),
+        "{text}"
+    );
+    insta::assert_snapshot!(text);
+}
+
+#[test]
+fn event_tail_with_a_route_event() {
+    let text = screen(&routed_app_with_a_route_refusal());
+    assert!(
+        text.contains("11:59:59 DENY       [meta] origin not allowed  POST https://evil.examp"),
+        "{text}"
+    );
+    insta::assert_snapshot!(text);
+}
+
+#[test]
+fn add_dialog_with_the_route_picker() {
+    let mut app = routed_app_with_a_route_refusal();
+    // `a` on the denied origin: filled in, on the route that refused it.
+    act(&mut app, &[Action::FocusNext, Action::Allow]);
+    let text = screen(&app);
+    assert!(text.contains("route:   top level   [meta]"), "{text}");
+    assert!(
+        text.contains("✓ valid: adds https://evil.example to routes.meta.allowed_origins"),
+        "{text}"
+    );
+    insta::assert_snapshot!(text);
+}

@@ -1075,11 +1075,7 @@ mod tests {
     }
 
     fn hosts(change: Change<'_>, force: bool) -> Edit<'_> {
-        Edit {
-            key: ListKey::Hosts,
-            change,
-            force,
-        }
+        Edit::new(ListKey::Hosts, change, force)
     }
 
     fn host_edited(source: &str, change: Change<'_>) -> Result<Option<String>, EditError> {

@@ -1,5 +1,6 @@
 //! The admin socket: a local Unix socket where operators (and `mcp-cors-tui`) watch
-//! decisions live, read the policy and counters, and add or remove origins and hosts.
+//! decisions live, read the policy and counters, and add or remove origins and hosts, of
+//! the top level or of one `[routes.NAME]` table.
 //!
 //! One per config file per process, served from a thread of its own (a single-threaded
 //! tokio runtime), so the request path never shares a scheduler with it. The socket is
@@ -496,25 +497,25 @@ impl Connection {
                 })
             }
             Request::Stats => ServerLine::Stats(stats(&store)),
-            Request::AddOrigin { origin, force } => {
-                let change = Change::Add(&origin);
-                self.change(&store, Edit::new(ListKey::Origins, change, force))
-                    .await
+            Request::AddOrigin {
+                origin,
+                force,
+                route,
+            } => {
+                let edit = Edit::new(ListKey::Origins, Change::Add(&origin), force);
+                self.change(&store, edit.on_route(route.as_deref())).await
             }
-            Request::RemoveOrigin { origin } => {
-                let change = Change::Remove(&origin);
-                self.change(&store, Edit::new(ListKey::Origins, change, false))
-                    .await
+            Request::RemoveOrigin { origin, route } => {
+                let edit = Edit::new(ListKey::Origins, Change::Remove(&origin), false);
+                self.change(&store, edit.on_route(route.as_deref())).await
             }
-            Request::AddHost { host, force } => {
-                let change = Change::Add(&host);
-                self.change(&store, Edit::new(ListKey::Hosts, change, force))
-                    .await
+            Request::AddHost { host, force, route } => {
+                let edit = Edit::new(ListKey::Hosts, Change::Add(&host), force);
+                self.change(&store, edit.on_route(route.as_deref())).await
             }
-            Request::RemoveHost { host } => {
-                let change = Change::Remove(&host);
-                self.change(&store, Edit::new(ListKey::Hosts, change, false))
-                    .await
+            Request::RemoveHost { host, route } => {
+                let edit = Edit::new(ListKey::Hosts, Change::Remove(&host), false);
+                self.change(&store, edit.on_route(route.as_deref())).await
             }
         };
         // Let go of the store before the client can see the reply: a client that then
@@ -535,15 +536,18 @@ impl Connection {
         // written to settle; each replaces the file only if it still holds what it read.
         match edit::change_list(store, &self.config, edit).await {
             Ok((entry, changed)) => {
-                tracing::info!(key = edit.key.name(), %entry, changed, change = ?edit.change, force = edit.force, "policy edited through the admin socket");
+                tracing::info!(key = %edit.place(), %entry, changed, change = ?edit.change, force = edit.force, "policy edited through the admin socket");
+                let route = edit.route.map(str::to_owned);
                 match edit.key {
                     ListKey::Origins => ServerLine::OriginChanged {
                         origin: entry,
                         changed,
+                        route,
                     },
                     ListKey::Hosts => ServerLine::HostChanged {
                         host: entry,
                         changed,
+                        route,
                     },
                 }
             }
