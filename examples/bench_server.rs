@@ -7,6 +7,7 @@
 //! cargo run --release --example bench_server -- --cors actix
 //! cargo run --release --example bench_server -- --cors none
 //! cargo run --release --example bench_server -- --cors headers   # the headers, no decision
+//! cargo run --release --example bench_server -- --cors mcp --metrics   # metrics recorded
 //! cargo run --release --example bench_server -- --cors mcp --handler mcp   # a real MCP server
 //! ```
 //!
@@ -95,6 +96,10 @@ struct Args {
     /// What answers at `/mcp`.
     #[arg(long, value_enum, default_value = "tiny")]
     handler: Handler,
+    /// Install a Prometheus metrics recorder first, so that McpCors's metrics count
+    /// (without it they count into nothing).
+    #[arg(long)]
+    metrics: bool,
 }
 
 fn static_policy() -> Policy {
@@ -145,6 +150,11 @@ async fn handler() -> HttpResponse {
 #[actix_web::main]
 async fn main() -> std::io::Result<()> {
     let args = Args::parse();
+    if args.metrics {
+        metrics_exporter_prometheus::PrometheusBuilder::new()
+            .install_recorder()
+            .map_err(std::io::Error::other)?;
+    }
     let mcp = match (&args.watched, args.cors) {
         (Some(path), Cors::Mcp) => McpCors::try_watched(path).map_err(std::io::Error::other)?,
         _ => McpCors::from_policy(static_policy()),

@@ -8,6 +8,7 @@
 #   scripts/instructions.sh [MODE...]      (default: none headers actix mcp)
 #   scripts/instructions.sh actix-preflight mcp-preflight    (preflights instead)
 #   scripts/instructions.sh mcp-watched mcp-reading    (watched policy; + a reading tail)
+#   scripts/instructions.sh mcp mcp-metrics    (metrics counted into a Prometheus recorder)
 #
 # KEEP=DIR keeps each mode's callgrind profile there (DIR/callgrind.MODE), for
 # callgrind_annotate.
@@ -47,6 +48,7 @@ for mode in "${MODES[@]}"; do
   case $mode in
     *-preflight) script=(-s "$WORK/preflight.lua") ;;
     *-watched | *-reading) watched=(--watched "$WORK/bench.toml") ;;
+    *-metrics) watched=(--metrics) ;;
   esac
   valgrind --tool=callgrind --callgrind-out-file="$out" "$SERVER" --cors "$cors" "${watched[@]}" \
     --bind "127.0.0.1:$PORT" >/dev/null 2>"$WORK/valgrind.log" &
