@@ -71,8 +71,13 @@ enum Command {
         #[command(subcommand)]
         command: HostsCommand,
     },
-    /// Totals, mode, listeners, reloads, the last reload error and the hosts refused.
-    Status,
+    /// Totals, mode, listeners, reloads, the last reload error, per-origin counters and
+    /// the hosts refused.
+    Status {
+        /// One JSON document: the server's `stats` and `policy` replies as sent.
+        #[arg(long)]
+        json: bool,
+    },
     /// Validate a policy file offline, printing each error with its line and column
     /// (like `nginx -t`). Exit 0 when valid, 1 otherwise.
     Check {
@@ -202,7 +207,7 @@ fn main() -> ExitCode {
             json: args.json,
         }),
         Some(Command::Tail { json, replay }) => cli::execute(cli::tail::run(&socket, json, replay)),
-        Some(Command::Status) => cli::execute(cli::status::run(&socket)),
+        Some(Command::Status { json }) => cli::execute(cli::status::run(&socket, json)),
         Some(Command::Origins { command }) => cli::execute(async {
             use cli::origins::{self as edit, List};
             match command {

@@ -49,6 +49,50 @@ fn status_reports_totals_mode_and_reloads() {
 }
 
 #[test]
+fn status_lists_per_origin_counters_and_json_carries_the_same() {
+    let server = Server::start(POLICY);
+    assert_eq!(server.post(APP), 200);
+    assert_eq!(server.post(EVIL), 403);
+    assert_eq!(server.post(EVIL), 403);
+    let out = run(&["status", "--config", s(&server.config)]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    let line = |origin: &str| {
+        text.lines()
+            .find(|l| l.starts_with("origin:") && l.contains(&format!("  {origin} (last ")))
+            .unwrap_or_else(|| panic!("no origin line for {origin} in {text}"))
+            .to_owned()
+    };
+    assert!(
+        line(EVIL).contains("0 allowed, 2 denied, 0 would-deny"),
+        "{text}"
+    );
+    assert!(
+        line(APP).contains("1 allowed, 0 denied, 0 would-deny"),
+        "{text}"
+    );
+
+    let out = run(&["status", "--json", "--config", s(&server.config)]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let doc: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("one JSON document");
+    assert_eq!(doc["stats"]["allowed"], 1);
+    assert_eq!(doc["stats"]["denied"], 2);
+    let origins = doc["stats"]["origins"]
+        .as_array()
+        .expect("per-origin counters");
+    let evil = origins
+        .iter()
+        .find(|o| o["origin"] == EVIL)
+        .expect("the refused origin");
+    assert_eq!(
+        (evil["denied"].as_u64(), evil["allowed"].as_u64()),
+        (Some(2), Some(0))
+    );
+    assert_eq!(doc["policy"]["settings"]["allowed_origins"][0], APP);
+    assert_eq!(doc["socket"], s(&server.socket));
+}
+
+#[test]
 fn status_shows_the_last_reload_error() {
     let server = Server::start(POLICY);
     std::fs::write(

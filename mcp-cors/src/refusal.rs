@@ -22,6 +22,7 @@ pub(crate) enum RefusalKind {
 
 impl RefusalKind {
     /// Every kind, in [`RefusalKind::index`] order.
+    #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
     pub(crate) const ALL: [RefusalKind; 7] = [
         RefusalKind::Origin,
         RefusalKind::Host,

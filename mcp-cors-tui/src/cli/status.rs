@@ -1,4 +1,5 @@
-//! `status`: totals, mode, listeners, reloads, last reload error, refused hosts.
+//! `status`: totals, mode, listeners, reloads, last reload error, per-origin counters and
+//! refused hosts; as `key: value` lines, or one JSON document with `--json`.
 
 use std::io::Write;
 use std::path::Path;
@@ -10,14 +11,30 @@ use crate::clock;
 use crate::conn::Client;
 use crate::escape::escaped;
 
-/// Prints the server's status as `key: value` lines.
-pub async fn run(socket: &Path) -> Result<(), CliError> {
+/// Prints the server's status as `key: value` lines, or as JSON.
+pub async fn run(socket: &Path, json: bool) -> Result<(), CliError> {
     let mut client = Client::connect(socket).await?;
     let stats = client.stats().await?;
     let policy = client.policy().await?;
-    let text = render(socket, client.server_version(), &stats, &policy);
+    let text = match json {
+        false => render(socket, client.server_version(), &stats, &policy),
+        true => render_json(socket, client.server_version(), &stats, &policy),
+    };
     std::io::stdout().lock().write_all(text.as_bytes())?;
     Ok(())
+}
+
+/// The status as one JSON document (and a newline): `socket`, `server`, the `stats`
+/// reply (totals, per-origin and per-host counters, reloads) and the `policy` reply, as
+/// the admin socket sends them. JSON escapes control characters itself.
+pub fn render_json(socket: &Path, server: &str, stats: &Stats, policy: &PolicyReply) -> String {
+    let doc = serde_json::json!({
+        "socket": socket,
+        "server": server,
+        "stats": stats,
+        "policy": policy,
+    });
+    format!("{doc}\n")
 }
 
 /// The status report. Every value is escaped ([`escaped`]): a reload error quotes the
@@ -57,8 +74,30 @@ pub fn render(socket: &Path, server: &str, stats: &Stats, policy: &PolicyReply) 
         .iter()
         .map(|(k, v)| format!("{:<18} {v}\n", format!("{k}:")))
         .collect();
+    text.push_str(&origins(stats));
     text.push_str(&denied_hosts(stats));
     text
+}
+
+/// One `origin:` line per origin seen, most refused first (as the server sorts them):
+/// its allowed, denied and would-deny counts, the origin (escaped: a request chose it)
+/// and when it was last seen.
+fn origins(stats: &Stats) -> String {
+    stats
+        .origins
+        .iter()
+        .map(|o| {
+            format!(
+                "{:<18} {} allowed, {} denied, {} would-deny  {} (last {})\n",
+                "origin:",
+                o.allowed,
+                o.denied,
+                o.would_deny,
+                escaped(&o.origin),
+                clock::iso(o.last_seen_ms)
+            )
+        })
+        .collect()
 }
 
 /// One `denied host:` line per refused `Host`, most refused first: the count, the host
@@ -103,6 +142,41 @@ fn loaded(loaded: bool) -> &'static str {
 mod tests {
     use super::*;
     use crate::fixtures;
+
+    #[test]
+    fn each_origin_is_a_line_with_its_counters_most_refused_first() {
+        let stats = fixtures::stats();
+        let text = render(
+            Path::new("/run/cors.sock"),
+            "0.1",
+            &stats,
+            &fixtures::policy(),
+        );
+        let lines: Vec<&str> = text.lines().filter(|l| l.starts_with("origin:")).collect();
+        assert_eq!(lines.len(), stats.origins.len(), "{text}");
+        for (line, origin) in lines.iter().zip(&stats.origins) {
+            let counts = format!(
+                "{} allowed, {} denied, {} would-deny  {}",
+                origin.allowed, origin.denied, origin.would_deny, origin.origin
+            );
+            assert!(line.contains(&counts), "{line} vs {counts}");
+        }
+    }
+
+    #[test]
+    fn the_json_status_is_the_server_s_replies_as_sent() {
+        let stats = fixtures::stats();
+        let policy = fixtures::policy();
+        let text = render_json(Path::new("/run/cors.sock"), "0.1", &stats, &policy);
+        assert!(text.ends_with('\n') && text.lines().count() == 1, "{text}");
+        let doc: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(doc["socket"], "/run/cors.sock");
+        assert_eq!(doc["server"], "0.1");
+        let back: Stats = serde_json::from_value(doc["stats"].clone()).unwrap();
+        assert_eq!(back, stats);
+        let back: PolicyReply = serde_json::from_value(doc["policy"].clone()).unwrap();
+        assert_eq!(back, policy);
+    }
 
     #[test]
     fn routes_and_unguarded_requests_are_shown() {
