@@ -8,8 +8,7 @@ use actix_web::http::header::{self, HeaderMap, HeaderName, HeaderValue};
 
 use crate::allow_headers::split_request_headers;
 use crate::host::HostRefusal;
-use crate::matcher::Listed;
-use crate::matcher::OriginMatch;
+use crate::matcher::{Listed, OriginMatch};
 use crate::origin::{self, MAX_ORIGIN_LEN};
 use crate::policy::{Mode, Policy};
 use crate::refusal::RefusalKind;
@@ -127,7 +126,6 @@ impl Decision {
         }
     }
 
-    /// The refusal reason, if refused.
     /// Whether the request was a CORS preflight (answered, or refused as one).
     pub fn is_preflight(&self) -> bool {
         matches!(
