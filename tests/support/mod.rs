@@ -1,5 +1,6 @@
 //! Code shared by the end-to-end tests of the root package.
 
 pub mod binaries;
+pub mod etcd;
 pub mod example;
 pub mod webdriver;

@@ -21,7 +21,7 @@ pub enum List {
 }
 
 impl List {
-    fn add(self, entry: &str, force: bool) -> Request {
+    pub(crate) fn add(self, entry: &str, force: bool) -> Request {
         let entry = entry.to_owned();
         match self {
             List::Origins => Request::AddOrigin {
@@ -32,7 +32,7 @@ impl List {
         }
     }
 
-    fn remove(self, entry: &str) -> Request {
+    pub(crate) fn remove(self, entry: &str) -> Request {
         let entry = entry.to_owned();
         match self {
             List::Origins => Request::RemoveOrigin { origin: entry },
