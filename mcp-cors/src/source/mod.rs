@@ -25,6 +25,7 @@ mod follow;
 mod registry;
 #[cfg(feature = "server")]
 pub(crate) mod remote;
+mod socket;
 mod spec;
 #[cfg(feature = "server")]
 mod watch;
@@ -35,7 +36,8 @@ pub use backend::{BackendError, BoxFuture, Change, ChangeStream, PolicyBackend, 
 pub use cas::{EditOutcome, EditRefused, edit_remote};
 #[cfg(feature = "etcd")]
 pub use etcd::EtcdBackend;
-pub use spec::{ETCD_DEFAULT_PORT, EtcdSource, Source, remote_socket_folder, remote_socket_path};
+pub use socket::{remote_socket_folder, remote_socket_path};
+pub use spec::{ETCD_DEFAULT_PORT, EtcdSource, Source};
 
 #[cfg(feature = "server")]
 pub(crate) use file::FileSource;

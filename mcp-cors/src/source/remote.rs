@@ -14,7 +14,7 @@ use super::Lifecycle;
 use super::backend::{BackendError, PolicyBackend};
 use super::cas;
 use super::follow::{FirstRead, Follower};
-use super::spec::remote_config_stand_in;
+use super::socket::remote_config_stand_in;
 use crate::admin::change::{Edit, EditError, refuse};
 use crate::admin::{self, AdminHandle};
 use crate::error::Error;
