@@ -194,6 +194,30 @@ fn edits_and_puts_reach_every_replica_fast_and_invalid_values_are_kept_out() {
     let listed = String::from_utf8(cli(&etcd, &["origins", "list"]).stdout).unwrap();
     assert_eq!(listed, format!("{A}\n{B}\n"));
 
+    // `--source` finds a replica's admin socket by the server's rule (here, the replica's
+    // runtime folder); with no server answering, `status` reports the value itself.
+    let status = Command::new(probe_binary())
+        .args(["--source", &etcd.uri(KEY), "status"])
+        .env("XDG_RUNTIME_DIR", replicas[1].dir.path().join("run"))
+        .output()
+        .expect("run mcp-cors-tui status");
+    let said = String::from_utf8_lossy(&status.stdout);
+    assert!(status.status.success(), "{said}");
+    let socket = replicas[1].dir.path().join("run/mcp-cors/fleet_cors.sock");
+    assert!(said.contains(&format!("{}", socket.display())), "{said}");
+    assert!(said.contains("reloads:"), "the server's own status: {said}");
+    let nobody = tempfile::tempdir().unwrap();
+    let status = Command::new(probe_binary())
+        .args(["--source", &etcd.uri(KEY), "status"])
+        .env("XDG_RUNTIME_DIR", nobody.path())
+        .output()
+        .expect("run mcp-cors-tui status");
+    let said = String::from_utf8_lossy(&status.stdout);
+    assert!(
+        said.contains("valid:") && said.contains("none answering"),
+        "{said}"
+    );
+
     // An invalid value is kept out: every replica keeps the last good policy.
     etcd.put(KEY, "allowed_origins = [\"https://c.example.com/path\"]\n");
     std::thread::sleep(Duration::from_millis(500));

@@ -203,6 +203,8 @@ impl Run {
             }
             Err(error) => {
                 tracing::error!(source = %self.name, revision, %error, "policy refused; the last good policy keeps serving");
+                // While nothing good has loaded, refusals say why (no effect after).
+                self.store.still_unloaded(first_reason(&error));
                 self.store.record_rejection(Some(value), &error);
                 self.tell(|| FirstRead::Invalid(error));
             }
@@ -282,6 +284,14 @@ impl Run {
         if let Some(first) = self.first.take() {
             let _ = first.send(outcome());
         }
+    }
+}
+
+/// The first problem of a refused value, as a refusal while failing closed says it.
+fn first_reason(error: &PolicyError) -> String {
+    match error.diagnostics().first() {
+        Some(first) => first.to_string(),
+        None => error.to_string(),
     }
 }
 
