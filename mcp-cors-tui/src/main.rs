@@ -193,7 +193,11 @@ fn main() -> ExitCode {
         None => ui::run(socket),
         Some(Command::Check { file: Some(file) }) => check::run(&file),
         Some(Command::Check { file: None }) => {
-            eprintln!("mcp-cors-tui: check needs a FILE (or --source etcd://…)");
+            // Worded like clap's own usage errors, which scripts may match.
+            eprintln!(
+                "error: the following required arguments were not provided:\n  <FILE>\n\n\
+                 Usage: mcp-cors-tui check <FILE>   (or --source etcd://HOST:PORT/KEY check)"
+            );
             ExitCode::FAILURE
         }
         Some(Command::Probe(args)) => probe::run(&probe::Options {
