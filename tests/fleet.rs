@@ -135,6 +135,14 @@ impl Drop for Replica {
     }
 }
 
+/// The fleet tests run one at a time: each runs four processes (three replicas and etcd),
+/// and one of them times puts against targets.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 fn fleet(etcd: &Etcd) -> Vec<Replica> {
     (0..3).map(|_| Replica::start(etcd)).collect()
 }
@@ -181,6 +189,7 @@ fn backend(etcd: &Etcd) -> EtcdBackend {
 
 #[test]
 fn edits_and_puts_reach_every_replica_fast_and_invalid_values_are_kept_out() {
+    let _serial = one_at_a_time();
     let etcd = Etcd::start();
     etcd.put(KEY, &policy(&[A]));
     let replicas = fleet(&etcd);
@@ -266,6 +275,7 @@ fn edits_and_puts_reach_every_replica_fast_and_invalid_values_are_kept_out() {
 
 #[test]
 fn concurrent_cli_adds_all_land() {
+    let _serial = one_at_a_time();
     let etcd = Arc::new(Etcd::start());
     etcd.put(KEY, &policy(&[A]));
     let replicas = fleet(&etcd);
@@ -302,6 +312,7 @@ fn concurrent_cli_adds_all_land() {
 
 #[test]
 fn an_outage_changes_nothing_a_restart_serves_the_cache_and_recovery_takes_under_3s() {
+    let _serial = one_at_a_time();
     let mut etcd = Etcd::start();
     etcd.put(KEY, &policy(&[A]));
     let mut replicas = fleet(&etcd);

@@ -18,9 +18,13 @@ use super::spec::EtcdSource;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long one read or transaction may take.
 const CALL_TIMEOUT: Duration = Duration::from_secs(3);
-/// HTTP/2 pings on a watch's connection: an etcd that vanished without closing it (a
-/// partition) is noticed within about this long.
-const KEEP_ALIVE: Duration = Duration::from_secs(2);
+/// HTTP/2 pings on a watch's connection, this often…
+const KEEP_ALIVE: Duration = Duration::from_secs(5);
+/// …each answered within this long: an etcd that vanished without closing the connection
+/// (a partition) is noticed within about the sum. Generous, so that a loaded machine that
+/// answers a ping late does not tear down a healthy watch (an etcd that was killed closes
+/// the connection, and is noticed at once).
+const KEEP_ALIVE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The policy under one etcd key.
 ///
@@ -51,7 +55,7 @@ impl EtcdBackend {
     async fn connect(&self) -> Result<Client, BackendError> {
         let mut options = ConnectOptions::new()
             .with_connect_timeout(CONNECT_TIMEOUT)
-            .with_keep_alive(KEEP_ALIVE, KEEP_ALIVE)
+            .with_keep_alive(KEEP_ALIVE, KEEP_ALIVE_TIMEOUT)
             .with_keep_alive_while_idle(true);
         if let Some((user, password)) = self.source.user() {
             options = options.with_user(user, password);
