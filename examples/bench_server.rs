@@ -4,6 +4,7 @@
 //! ```sh
 //! cargo run --release --example bench_server -- --cors mcp --bind 127.0.0.1:8081
 //! cargo run --release --example bench_server -- --cors mcp --watched bench.toml
+//! cargo run --release --example bench_server -- --cors mcp --watched etcd://127.0.0.1:2379/bench
 //! cargo run --release --example bench_server -- --cors actix
 //! cargo run --release --example bench_server -- --cors none
 //! cargo run --release --example bench_server -- --cors headers   # the headers, no decision
@@ -22,7 +23,6 @@
 //! blocked. `scripts/load.sh` drives it with wrk.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use actix_web::dev::Service;
@@ -86,10 +86,10 @@ struct Args {
     /// Where to listen.
     #[arg(long, default_value = "127.0.0.1:8081")]
     bind: SocketAddr,
-    /// With `--cors mcp`: serve this policy file, watched (and its admin socket), instead
-    /// of the built-in static policy.
-    #[arg(long)]
-    watched: Option<PathBuf>,
+    /// With `--cors mcp`: serve this policy source, watched (and its admin socket),
+    /// instead of the built-in static policy: a file, or `etcd://HOST:PORT/KEY`.
+    #[arg(long, value_name = "SOURCE")]
+    watched: Option<String>,
     /// actix worker threads.
     #[arg(long, default_value_t = 1)]
     workers: usize,
@@ -156,7 +156,10 @@ async fn main() -> std::io::Result<()> {
             .map_err(std::io::Error::other)?;
     }
     let mcp = match (&args.watched, args.cors) {
-        (Some(path), Cors::Mcp) => McpCors::try_watched(path).map_err(std::io::Error::other)?,
+        (Some(source), Cors::Mcp) => {
+            let source = mcp_cors::Source::parse(source).map_err(std::io::Error::other)?;
+            McpCors::try_watched(source).map_err(std::io::Error::other)?
+        }
         _ => McpCors::from_policy(static_policy()),
     };
     // Built only when asked for: the tiny handler's runs pay nothing for rmcp.

@@ -3,6 +3,7 @@
 //! ```sh
 //! cargo run --example mcp_server                      # examples/cors.toml, 127.0.0.1:8080
 //! cargo run --example mcp_server -- --config cors.toml --bind 127.0.0.1:9000
+//! cargo run --example mcp_server -- --source 'etcd://127.0.0.1:2379/mcp/cors?cache=/tmp/cors.toml'
 //! ```
 //!
 //! `/mcp` speaks MCP (tools `echo`, `add`, `refresh_tools`); `GET /health` answers
@@ -20,7 +21,7 @@ use std::sync::atomic::AtomicUsize;
 
 use actix_web::{App, HttpResponse, HttpServer, web};
 use clap::Parser;
-use mcp_cors::McpCors;
+use mcp_cors::{McpCors, Source};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use tracing_subscriber::EnvFilter;
 
@@ -30,6 +31,10 @@ struct Args {
     /// The policy file (watched: edits take effect without a restart).
     #[arg(long, default_value = "examples/cors.toml")]
     config: PathBuf,
+    /// Where the policy lives instead of --config: a file, or
+    /// etcd://HOST:PORT[,HOST:PORT…]/KEY[?cache=PATH] (one policy for a fleet of replicas).
+    #[arg(long, value_name = "URI", conflicts_with = "config")]
+    source: Option<String>,
     /// Where to listen.
     #[arg(long, default_value = "127.0.0.1:8080")]
     bind: SocketAddr,
@@ -51,12 +56,21 @@ async fn main() -> std::io::Result<()> {
         )
         .init();
     let args = Args::parse();
+    let source = match &args.source {
+        Some(uri) => Source::parse(uri)
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?,
+        None => Source::from(args.config.clone()),
+    };
+    let named = match &source {
+        Source::File(path) => path.display().to_string(),
+        Source::Etcd(etcd) => etcd.name(),
+    };
     if !args.bind.ip().is_loopback() {
         // The MCP specification: local servers SHOULD bind only to localhost.
         tracing::warn!(
             bind = %args.bind,
             "listening on a non-loopback address: make sure allowed_hosts and allowed_origins in {} are what you intend",
-            args.config.display()
+            named
         );
     }
 
@@ -65,11 +79,11 @@ async fn main() -> std::io::Result<()> {
         .install_recorder()
         .map_err(std::io::Error::other)?;
     // One call here to report the policy at start-up; the workers' calls below share it.
-    let cors = McpCors::watched(&args.config);
+    let cors = McpCors::watched(source.clone());
     let status = cors.status();
     if status.loaded {
         tracing::info!(
-            config = %args.config.display(),
+            source = %named,
             origins = ?cors.policy().settings().allowed_origins,
             admin_socket = ?cors.admin_socket(),
             "policy loaded"
@@ -78,13 +92,12 @@ async fn main() -> std::io::Result<()> {
         // There is no last good policy to keep serving: say what is refused, and why.
         let why = status.last_error.map(|e| e.message).unwrap_or_default();
         tracing::error!(
-            config = %args.config.display(),
-            "no policy loaded: {why}; every cross-origin request is refused (403) until the file is fixed, which takes effect without a restart"
+            source = %named,
+            "no policy loaded: {why}; every cross-origin request is refused (403) until the policy is fixed (or its source answers), which takes effect without a restart"
         );
     }
 
     let mcp = mcp_cors_e2e::mcp_service(Arc::new(AtomicUsize::new(0)));
-    let config = args.config.clone();
     let resource = format!("http://{}/mcp", args.bind);
     tracing::info!(bind = %args.bind, "MCP endpoint at http://{}/mcp", args.bind);
     HttpServer::new(move || {
@@ -95,7 +108,7 @@ async fn main() -> std::io::Result<()> {
             .app_data(web::Data::new(metrics.clone()))
             // Wrapped last, so it is the outermost layer: preflights and refusals never
             // reach rmcp, and every response (errors included) gets the CORS headers.
-            .wrap(McpCors::watched(&config))
+            .wrap(McpCors::watched(source.clone()))
     })
     .bind(args.bind)?
     .run()

@@ -9,6 +9,8 @@
 #   scripts/instructions.sh actix-preflight mcp-preflight    (preflights instead)
 #   scripts/instructions.sh mcp-watched mcp-reading    (watched policy; + a reading tail)
 #   scripts/instructions.sh mcp mcp-metrics    (metrics counted into a Prometheus recorder)
+#   scripts/instructions.sh mcp-watched mcp-etcd   (the same policy kept in etcd: a real
+#                                                   etcd is started; needs etcd, etcdctl)
 #
 # KEEP=DIR keeps each mode's callgrind profile there (DIR/callgrind.MODE), for
 # callgrind_annotate.
@@ -41,6 +43,26 @@ wrk.method = "OPTIONS"
 wrk.headers["Access-Control-Request-Method"] = "POST"
 wrk.headers["Access-Control-Request-Headers"] = "content-type,mcp-session-id,mcp-protocol-version"
 LUA
+ETCD_PORT=${ETCD_PORT:-18379}
+# A real etcd holding bench.toml, for the -etcd modes (killed on exit, with the jobs).
+start_etcd() {
+  [ -z "${etcd_pid:-}" ] || return 0
+  for tool in etcd etcdctl; do
+    command -v "$tool" >/dev/null || { echo "$tool is missing: apt-get install etcd-server etcd-client" >&2; exit 1; }
+  done
+  etcd --name bench --data-dir "$WORK/etcd" \
+    --listen-client-urls "http://127.0.0.1:$ETCD_PORT" --advertise-client-urls "http://127.0.0.1:$ETCD_PORT" \
+    --listen-peer-urls "http://127.0.0.1:$((ETCD_PORT + 1))" \
+    --initial-advertise-peer-urls "http://127.0.0.1:$((ETCD_PORT + 1))" \
+    --initial-cluster "bench=http://127.0.0.1:$((ETCD_PORT + 1))" >"$WORK/etcd.log" 2>&1 &
+  etcd_pid=$!
+  for _ in $(seq 100); do
+    ETCDCTL_API=3 etcdctl --endpoints="127.0.0.1:$ETCD_PORT" put /bench/cors <"$WORK/bench.toml" >/dev/null 2>&1 && break
+    sleep 0.2
+  done
+  # Its admin socket (named after the key) in the work folder, as the file's is.
+  export XDG_RUNTIME_DIR="$WORK"
+}
 for mode in "${MODES[@]}"; do
   out="$WORK/callgrind.$mode"
   cors=${mode%%-*}
@@ -49,6 +71,7 @@ for mode in "${MODES[@]}"; do
     *-preflight) script=(-s "$WORK/preflight.lua") ;;
     *-watched | *-reading) watched=(--watched "$WORK/bench.toml") ;;
     *-metrics) watched=(--metrics) ;;
+    *-etcd) start_etcd; watched=(--watched "etcd://127.0.0.1:$ETCD_PORT/bench/cors") ;;
   esac
   valgrind --tool=callgrind --callgrind-out-file="$out" "$SERVER" --cors "$cors" "${watched[@]}" \
     --bind "127.0.0.1:$PORT" >/dev/null 2>"$WORK/valgrind.log" &

@@ -2,7 +2,9 @@
 //!
 //! Without a subcommand it starts the interactive UI; the subcommands are for scripts and
 //! CI. Every subcommand but `check` talks to the server's admin socket, found from
-//! `--config` (as the server derives it) or given with `--socket`.
+//! `--config` (as the server derives it) or given with `--socket`. With `--source
+//! etcd://…`, `origins`, `hosts`, `check` and `status` work on the policy in etcd itself,
+//! no server needed, and the rest find the server's socket by the library's rule.
 
 mod check;
 mod cli;
@@ -26,6 +28,7 @@ use clap::error::ErrorKind;
 use clap::{Args, Parser, Subcommand};
 
 use conn::Target;
+use mcp_cors::{EtcdSource, Source};
 
 /// Operate an mcp-cors guarded MCP server: watch decisions live, allow or remove origins
 /// without a restart, validate policy files.
@@ -47,6 +50,15 @@ struct TargetArgs {
     /// The admin socket itself (overrides --config).
     #[arg(long, global = true, value_name = "PATH", conflicts_with = "config")]
     socket: Option<PathBuf>,
+    /// Where the policy lives: a file (like --config), or
+    /// etcd://HOST:PORT[,HOST:PORT…]/KEY[?cache=…&user=…&password_file=…], edited there
+    /// directly (no server needed) by `origins`, `hosts`, `check` and `status`.
+    #[arg(long, global = true, value_name = "URI", value_parser = parse_source, conflicts_with_all = ["config", "socket"])]
+    source: Option<Source>,
+}
+
+fn parse_source(text: &str) -> Result<Source, String> {
+    Source::parse(text).map_err(|e| e.to_string())
 }
 
 #[derive(Debug, Subcommand)]
@@ -81,8 +93,9 @@ enum Command {
     /// Validate a policy file offline, printing each error with its line and column
     /// (like `nginx -t`). Exit 0 when valid, 1 otherwise.
     Check {
-        /// The policy file, e.g. cors.toml.
-        file: PathBuf,
+        /// The policy file, e.g. cors.toml (with `--source etcd://…`: none, the value is
+        /// checked).
+        file: Option<PathBuf>,
     },
     /// What a browser page at ORIGIN will do with any MCP endpoint: replays its requests,
     /// applies the Fetch standard's CORS checks and the MCP guards. Exit 0 when every
@@ -190,14 +203,33 @@ fn main() -> ExitCode {
         }
         Err(e) => return usage_error(&e),
     };
+    let (config, etcd) = match cli.target.source {
+        Some(Source::File(path)) => (path, None),
+        Some(Source::Etcd(etcd)) => (cli.target.config, Some(etcd)),
+        None => (cli.target.config, None),
+    };
     let target = Target {
-        config: cli.target.config,
+        config,
         socket: cli.target.socket,
     };
-    let socket = target.socket_path();
+    let socket = match &etcd {
+        Some(etcd) => etcd_socket(etcd),
+        None => target.socket_path(),
+    };
+    if let Some(etcd) = etcd.filter(|_| cli.command.as_ref().is_some_and(Command::on_source)) {
+        return on_etcd(&etcd, &socket, cli.command);
+    }
     match cli.command {
         None => ui::run(socket),
-        Some(Command::Check { file }) => check::run(&file),
+        Some(Command::Check { file: Some(file) }) => check::run(&file),
+        Some(Command::Check { file: None }) => {
+            // Worded like clap's own usage errors, which scripts may match.
+            eprintln!(
+                "error: the following required arguments were not provided:\n  <FILE>\n\n\
+                 Usage: mcp-cors-tui check <FILE>   (or --source etcd://HOST:PORT/KEY check)"
+            );
+            ExitCode::FAILURE
+        }
         Some(Command::Probe(args)) => probe::run(&probe::Options {
             url: args.url,
             origin: args.origin,
@@ -250,12 +282,81 @@ fn main() -> ExitCode {
     }
 }
 
+impl Command {
+    /// Whether it works on an etcd source itself, rather than on a server's socket.
+    fn on_source(&self) -> bool {
+        matches!(
+            self,
+            Command::Origins { .. }
+                | Command::Hosts { .. }
+                | Command::Check { file: None }
+                | Command::Status { .. }
+        )
+    }
+}
+
+/// `origins`, `hosts`, `check` and `status` against the policy in etcd.
+fn on_etcd(etcd: &EtcdSource, socket: &std::path::Path, command: Option<Command>) -> ExitCode {
+    use cli::origins::List;
+    use cli::source;
+    // `Ok((list, route))` to print, `Err(request)` to make.
+    let op = match &command {
+        Some(Command::Origins { command }) => Some(match command {
+            OriginsCommand::List { route } => Ok((List::Origins, route.route.clone())),
+            OriginsCommand::Add {
+                origin,
+                force,
+                route,
+            } => Err(List::Origins.add(origin, *force, route.route.as_deref())),
+            OriginsCommand::Remove { origin, route } => {
+                Err(List::Origins.remove(origin, route.route.as_deref()))
+            }
+        }),
+        Some(Command::Hosts { command }) => Some(match command {
+            HostsCommand::List { route } => Ok((List::Hosts, route.route.clone())),
+            HostsCommand::Add { host, force, route } => {
+                Err(List::Hosts.add(host, *force, route.route.as_deref()))
+            }
+            HostsCommand::Remove { host, route } => {
+                Err(List::Hosts.remove(host, route.route.as_deref()))
+            }
+        }),
+        _ => None,
+    };
+    match (op, command) {
+        (Some(Ok((which, route))), _) => cli::execute(source::list(etcd, which, route.as_deref())),
+        (Some(Err(request)), _) => cli::execute(source::change(etcd, request)),
+        (None, Some(Command::Status { json })) => cli::execute(source::status(etcd, socket, json)),
+        (None, Some(Command::Check { .. })) => {
+            let mut code = ExitCode::FAILURE;
+            let ran = cli::execute(async {
+                code = source::check(etcd).await?;
+                Ok(())
+            });
+            if ran == ExitCode::SUCCESS { code } else { ran }
+        }
+        _ => ExitCode::FAILURE,
+    }
+}
+
+/// The admin socket of the server following `etcd` (the value's `[admin] socket`, or
+/// the default location named after the key).
+fn etcd_socket(etcd: &EtcdSource) -> PathBuf {
+    match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime.block_on(cli::source::socket(etcd)),
+        Err(_) => etcd.admin_socket(&mcp_cors::AdminSettings::default()),
+    }
+}
+
 /// Whether the command line names the `probe` subcommand (skipping the global options
 /// and their values).
 fn probing(mut args: impl Iterator<Item = String>) -> bool {
     while let Some(arg) = args.next() {
         match arg.as_str() {
-            "--config" | "--socket" => {
+            "--config" | "--socket" | "--source" => {
                 args.next();
             }
             a if a.starts_with('-') => {}

@@ -159,6 +159,26 @@ pub enum Error {
     #[cfg(feature = "server")]
     #[error(transparent)]
     Admin(#[from] crate::admin::AdminError),
+    /// A source URI that cannot be used.
+    #[error(transparent)]
+    SourceUri(#[from] SourceParseError),
+    /// A remote source (etcd, a custom [`PolicyBackend`](crate::PolicyBackend)) could not
+    /// be read at start-up, and there was no cache to serve.
+    #[cfg(any(feature = "server", feature = "etcd"))]
+    #[error("cannot read the policy from {name}: {source}")]
+    Unreachable {
+        /// The source, as named in logs (`etcd://HOST:PORT/KEY`).
+        name: String,
+        /// Why it could not be read.
+        #[source]
+        source: crate::source::BackendError,
+    },
+    /// The `etcd://` source needs the crate's `etcd` feature.
+    #[error("{name}: this build of mcp-cors has no etcd support (enable its `etcd` feature)")]
+    NoEtcdSupport {
+        /// The source asked for.
+        name: String,
+    },
 }
 
 /// Why a policy file could not be watched.
@@ -168,4 +188,68 @@ pub enum WatchError {
     /// The path could not be made absolute, or the watcher thread could not start.
     #[error(transparent)]
     Io(#[from] std::io::Error),
+}
+
+/// A source URI ([`Source::parse`](crate::Source::parse)) that cannot be used: what is
+/// wrong, and in which URI.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceParseError {
+    /// Nothing was given.
+    #[error("the policy source is empty: give a file path or etcd://HOST:PORT/KEY")]
+    Empty,
+    /// A `scheme://` other than `etcd://`.
+    #[error(
+        "{uri}: unknown source scheme; a source is a file path or etcd://HOST:PORT[,HOST:PORT…]/KEY"
+    )]
+    UnknownScheme {
+        /// The URI as given.
+        uri: String,
+    },
+    /// `etcd://HOST:PORT` without `/KEY`.
+    #[error("{uri}: no key; write etcd://HOST:PORT/KEY, e.g. etcd://127.0.0.1:2379/mcp/cors")]
+    NoKey {
+        /// The URI as given.
+        uri: String,
+    },
+    /// An endpoint that is not `HOST[:PORT]`.
+    #[error("{uri}: endpoint {endpoint:?}: {reason}")]
+    BadEndpoint {
+        /// The URI as given.
+        uri: String,
+        /// The endpoint as written.
+        endpoint: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A query parameter this version does not know (a typo, most often).
+    #[error("{uri}: unknown parameter {name:?}; known: cache, user, password, password_file")]
+    UnknownParameter {
+        /// The URI as given.
+        uri: String,
+        /// The parameter's name.
+        name: String,
+    },
+    /// A query parameter without a value.
+    #[error("{uri}: parameter {name:?} has no value")]
+    EmptyParameter {
+        /// The URI as given.
+        uri: String,
+        /// The parameter's name.
+        name: String,
+    },
+    /// `user` without a password, or a password without `user`.
+    #[error("{uri}: user and password (or password_file) go together; give both or neither")]
+    HalfCredentials {
+        /// The URI as given.
+        uri: String,
+    },
+    /// `password_file` could not be read.
+    #[error("cannot read the etcd password file {}: {source}", path.display())]
+    PasswordFile {
+        /// The file named by `password_file`.
+        path: PathBuf,
+        /// The operating system's reason.
+        #[source]
+        source: std::io::Error,
+    },
 }

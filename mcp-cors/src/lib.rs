@@ -32,7 +32,12 @@
 
 #[cfg(feature = "server")]
 mod admin;
+// The TOML text edit of admin edits, for a client built without the server that edits a
+// remote policy itself (`mcp-cors-tui --source etcd://…`).
 mod allow_headers;
+#[cfg(all(feature = "etcd", not(feature = "server")))]
+#[path = "admin/change.rs"]
+mod change;
 pub mod client;
 #[cfg(feature = "server")]
 mod counters;
@@ -54,7 +59,6 @@ pub mod protocol;
 mod refusal;
 #[cfg(feature = "server")]
 mod response;
-#[cfg(feature = "server")]
 mod source;
 mod status;
 #[cfg(feature = "server")]
@@ -70,7 +74,7 @@ pub use admin::AdminError;
 pub use decision::{Decision, DenyReason};
 #[cfg(feature = "server")]
 pub use error::WatchError;
-pub use error::{Diagnostic, Error, PolicyError};
+pub use error::{Diagnostic, Error, PolicyError, SourceParseError};
 #[cfg(feature = "server")]
 pub use middleware::{McpCors, McpCorsMiddleware};
 pub use policy::{
@@ -78,4 +82,12 @@ pub use policy::{
     admin_socket_path,
 };
 pub use protocol::Verdict;
+#[cfg(feature = "etcd")]
+pub use source::EtcdBackend;
+#[cfg(any(feature = "server", feature = "etcd"))]
+pub use source::{
+    BackendError, BoxFuture, Change, ChangeStream, EditOutcome, EditRefused, PolicyBackend,
+    Snapshot, edit_remote,
+};
+pub use source::{ETCD_DEFAULT_PORT, EtcdSource, Source, remote_socket_folder, remote_socket_path};
 pub use status::{ReloadError, ReloadStatus};

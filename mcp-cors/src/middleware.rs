@@ -23,7 +23,7 @@ use crate::events::WorkerEvents;
 use crate::policy::Policy;
 use crate::policy::file as policy_file;
 use crate::response::{self, CorsHeaders};
-use crate::source::{self, Lifecycle};
+use crate::source::{self, Lifecycle, PolicyBackend, Source};
 use crate::status::ReloadStatus;
 use crate::store::PolicyStore;
 
@@ -90,20 +90,23 @@ impl McpCors {
         }
     }
 
-    /// A middleware serving the policy in `path`, reloaded whenever the file changes.
+    /// A middleware serving the policy in `source`: a file (any path), reloaded whenever
+    /// it changes, or a key in etcd ([`Source::parse`] of an `etcd://` URI), followed as
+    /// it changes.
     ///
     /// Meant to be called inside the `HttpServer::new` factory, once per worker: every
-    /// call for the same file in one process shares one policy, one watcher (and one
+    /// call for the same source in one process shares one policy, one watcher (and one
     /// admin socket). A missing or invalid file fails closed: every cross-origin request
     /// is refused and an error naming the file and the reason is logged, and the file
-    /// stays watched, so fixing it brings the server up. Use [`McpCors::try_watched`] to
-    /// treat a bad file as a start-up error instead.
+    /// stays watched, so fixing it brings the server up. So does an etcd that cannot be
+    /// reached at start-up, unless the source has a `cache` to serve meanwhile. Use
+    /// [`McpCors::try_watched`] to treat these as start-up errors instead.
     ///
     /// ```no_run
     /// use actix_web::{App, HttpResponse, HttpServer, web};
-    /// use mcp_cors::McpCors;
+    /// use mcp_cors::{McpCors, Source};
     ///
-    /// # async fn run() -> std::io::Result<()> {
+    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
     /// HttpServer::new(|| {
     ///     App::new()
     ///         .wrap(McpCors::watched("cors.toml"))
@@ -111,25 +114,28 @@ impl McpCors {
     /// })
     /// .bind(("127.0.0.1", 8080))?
     /// .run()
-    /// .await
-    /// # }
+    /// .await?;
+    /// // The same, with the policy kept in etcd for a whole fleet:
+    /// let source = Source::parse("etcd://127.0.0.1:2379/mcp/cors?cache=/var/cache/cors.toml")?;
+    /// HttpServer::new(move || App::new().wrap(McpCors::watched(source.clone())))
+    ///     .bind(("127.0.0.1", 8080))?
+    ///     .run()
+    ///     .await?;
+    /// # Ok(()) }
     /// ```
-    pub fn watched(path: impl AsRef<Path>) -> McpCors {
-        let path = path.as_ref();
-        match source::absolute(path).and_then(|abs| source::watched(&abs, true)) {
-            Ok((source, store)) => McpCors {
-                store,
-                source: Some(source),
-            },
+    pub fn watched(source: impl Into<Source>) -> McpCors {
+        let source = source.into();
+        match McpCors::start(&source, true) {
+            Ok(cors) => cors,
             Err(error) => {
-                tracing::error!(file = %path.display(), %error, "cannot watch the policy file; refusing every cross-origin request");
+                tracing::error!(source = %describe(&source), %error, "cannot follow the policy source; refusing every cross-origin request");
                 McpCors::from_policy(Policy::unloaded_because(error.to_string()))
             }
         }
     }
 
-    /// Like [`McpCors::watched`], but a missing or invalid file is an error returned to
-    /// the caller.
+    /// Like [`McpCors::watched`], but a missing or invalid file (or an etcd that cannot
+    /// be read, without a cache) is an error returned to the caller.
     ///
     /// ```
     /// use mcp_cors::McpCors;
@@ -142,13 +148,63 @@ impl McpCors {
     /// assert_eq!(cors.policy().settings().allowed_origins, ["http://localhost:5173"]);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn try_watched(path: impl AsRef<Path>) -> Result<McpCors, Error> {
-        let abs = source::absolute(path.as_ref())?;
-        let (source, store) = source::watched(&abs, false)?;
-        if !store.status().loaded {
+    pub fn try_watched(source: impl Into<Source>) -> Result<McpCors, Error> {
+        McpCors::start(&source.into(), false)
+    }
+
+    /// A middleware serving the policy kept in a custom store: anything implementing
+    /// [`PolicyBackend`] (see there for an example), followed on a thread of its own like
+    /// etcd. One follower per backend name per process. Fails like
+    /// [`McpCors::try_watched`] when the backend cannot be read or holds an invalid policy.
+    pub fn from_source(backend: Arc<dyn PolicyBackend>) -> Result<McpCors, Error> {
+        McpCors::remote(backend, None, false)
+    }
+
+    fn start(source: &Source, fail_closed: bool) -> Result<McpCors, Error> {
+        match source {
+            Source::File(path) => McpCors::file(path, fail_closed),
+            #[cfg(feature = "etcd")]
+            Source::Etcd(etcd) => McpCors::remote(
+                Arc::new(crate::source::EtcdBackend::new(etcd.clone())),
+                etcd.cache().map(Path::to_path_buf),
+                fail_closed,
+            ),
+            #[cfg(not(feature = "etcd"))]
+            Source::Etcd(etcd) => Err(Error::NoEtcdSupport { name: etcd.name() }),
+        }
+    }
+
+    fn file(path: &Path, fail_closed: bool) -> Result<McpCors, Error> {
+        let abs = source::absolute(path)?;
+        let (source, store) = source::watched(&abs, fail_closed)?;
+        if !fail_closed && !store.status().loaded {
             // Another caller created this store failing closed: check the file now.
             let loaded = policy_file::load(&abs)?;
             store.apply_source(&loaded.bytes)?;
+        }
+        Ok(McpCors {
+            store,
+            source: Some(source),
+        })
+    }
+
+    fn remote(
+        backend: Arc<dyn PolicyBackend>,
+        cache: Option<std::path::PathBuf>,
+        fail_closed: bool,
+    ) -> Result<McpCors, Error> {
+        let name = backend.name();
+        let (source, store) = source::watched_remote(backend, cache, fail_closed)?;
+        let status = store.status();
+        if !fail_closed && !status.loaded {
+            // Another caller created this store failing closed, and it still is.
+            let why = status
+                .last_error
+                .map_or_else(|| "no policy read yet".to_owned(), |e| e.message);
+            return Err(Error::Unreachable {
+                name,
+                source: crate::source::BackendError::message(why),
+            });
         }
         Ok(McpCors {
             store,
@@ -254,6 +310,14 @@ impl std::ops::Deref for CurrentPolicy {
 
     fn deref(&self) -> &ArcSwap<Policy> {
         self.0.current()
+    }
+}
+
+/// How a source is named in logs.
+fn describe(source: &Source) -> String {
+    match source {
+        Source::File(path) => path.display().to_string(),
+        Source::Etcd(etcd) => etcd.name(),
     }
 }
 

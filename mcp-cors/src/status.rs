@@ -42,4 +42,9 @@ pub struct ReloadStatus {
     pub last_reload: Option<SystemTime>,
     /// The last refused file, kept until a good one is applied.
     pub last_error: Option<ReloadError>,
+    /// For a remote source (etcd) with a cache: the cache file, while the policy serves
+    /// from it because the source could not be reached at start-up; `None` once the
+    /// source answers.
+    #[serde(default)]
+    pub cached: Option<PathBuf>,
 }

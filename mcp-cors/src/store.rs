@@ -83,6 +83,39 @@ impl PolicyStore {
         PolicyStore::with_state(policy, ReloadState { last_bytes, status })
     }
 
+    /// A store for a remote source named `name` (`etcd://HOST:PORT/KEY`), failing closed
+    /// until its follower applies a first value (or the cache). The name stands where a
+    /// file's path would, in `status` and in every diagnostic.
+    pub(crate) fn for_source(name: &str) -> Self {
+        let status = ReloadStatus {
+            source: Some(name.into()),
+            ..ReloadStatus::default()
+        };
+        let policy = Policy::unloaded_because(format!("{name}: no policy read yet"));
+        PolicyStore::with_state(
+            policy,
+            ReloadState {
+                last_bytes: None,
+                status,
+            },
+        )
+    }
+
+    /// While no policy has ever loaded, says why in the deny-all policy's refusals (a
+    /// remote source that cannot be reached names its endpoint there).
+    pub(crate) fn still_unloaded(&self, reason: String) {
+        let state = self.lock_state();
+        if !state.status.loaded {
+            self.current
+                .store(Arc::new(Policy::unloaded_because(reason)));
+        }
+    }
+
+    /// Records whether the policy serves from a remote source's cache file.
+    pub(crate) fn set_cached(&self, cache: Option<std::path::PathBuf>) {
+        self.lock_state().status.cached = cache;
+    }
+
     fn with_state(policy: Policy, state: ReloadState) -> Self {
         let events = EventBus::new();
         policy.bind_counters(events.counters());

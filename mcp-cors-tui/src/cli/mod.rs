@@ -2,6 +2,7 @@
 //! exit 0 on success and 1 otherwise.
 
 pub mod origins;
+pub mod source;
 pub mod status;
 pub mod tail;
 
@@ -20,6 +21,12 @@ pub enum CliError {
     /// The route named is not one whose list can be shown.
     #[error(transparent)]
     Route(#[from] crate::lists::RouteError),
+    /// A policy kept in etcd could not be read, or is not valid.
+    #[error("{0}")]
+    Source(String),
+    /// An edit of a policy kept in etcd was refused.
+    #[error(transparent)]
+    Remote(#[from] mcp_cors::EditRefused),
     /// Writing the output failed.
     #[error("cannot write output: {0}")]
     Output(#[from] io::Error),

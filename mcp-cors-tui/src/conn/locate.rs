@@ -23,6 +23,15 @@ pub fn admin_settings(config: &Path) -> AdminSettings {
     }
 }
 
+/// The `[admin]` settings of a policy's text (a value kept in etcd), read as leniently as
+/// a broken file's: the defaults when even the `[admin]` table cannot be read.
+pub fn lenient_admin(text: &str) -> AdminSettings {
+    match Policy::from_toml_str(text) {
+        Ok(policy) => policy.settings().admin.clone(),
+        Err(_) => lenient(text).unwrap_or_default(),
+    }
+}
+
 /// The `[admin]` table of `text`, whatever else the file gets wrong: the whole file when
 /// it is valid TOML (a validation error elsewhere), else the table's own lines.
 fn lenient(text: &str) -> Option<AdminSettings> {

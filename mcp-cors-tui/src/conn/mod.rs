@@ -10,6 +10,7 @@ mod session;
 use std::path::PathBuf;
 
 pub use backoff::Backoff;
+pub use locate::lenient_admin;
 pub use mcp_cors::client::{Client, ClientError};
 pub use session::{NetMsg, describe, run_session};
 

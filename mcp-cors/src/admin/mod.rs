@@ -8,11 +8,11 @@
 //! credentials (root may connect). A socket file left by a crashed process is replaced;
 //! one that a live process still answers on is never taken over.
 
-mod change;
+pub(crate) mod change;
 mod edit;
 mod temp;
 
-pub(crate) use temp::remove_stale as remove_stale_temps;
+pub(crate) use temp::{create as create_temp, remove_stale as remove_stale_temps};
 
 use std::cell::Cell;
 use std::fs;
@@ -36,6 +36,7 @@ use crate::protocol::{
     ErrorCode, Event, MAX_LINE, PROTOCOL, PolicyReply, Request, ServerLine, Stats, VERSION,
     unix_millis,
 };
+use crate::source::EditTarget;
 use crate::store::PolicyStore;
 use change::{Change, Edit, ListKey};
 
@@ -128,14 +129,18 @@ fn file_id(path: &Path) -> Option<(u64, u64)> {
     fs::symlink_metadata(path).ok().map(|m| (m.dev(), m.ino()))
 }
 
-/// Binds the socket at `path` and serves `store` on it from a new thread.
+/// Binds the socket at `path` and serves `store` on it from a new thread; its edits go to
+/// `target` (the policy file, or a remote source).
 pub(crate) fn start(
     store: Weak<PolicyStore>,
-    config: PathBuf,
+    target: impl Into<EditTarget>,
     path: PathBuf,
 ) -> Result<AdminHandle, AdminError> {
+    let config = target.into();
     // What a crashed run left: its edits' temporary files, its socket's.
-    remove_stale_temps(&config);
+    if let EditTarget::File(file) = &config {
+        remove_stale_temps(file);
+    }
     remove_stale_temps(&path);
     let (listener, id) = bind(&path)?;
     let (tx, rx) = oneshot::channel();
@@ -214,7 +219,7 @@ fn place(temp: &Path, path: &Path) -> Result<(), AdminError> {
 fn serve(
     listener: StdListener,
     store: Weak<PolicyStore>,
-    config: PathBuf,
+    config: EditTarget,
     mut shutdown: oneshot::Receiver<()>,
 ) {
     lower_priority();
@@ -345,12 +350,12 @@ struct Connection {
     out: OwnedWriteHalf,
     peer: Option<u32>,
     store: Weak<PolicyStore>,
-    config: Rc<PathBuf>,
+    config: Rc<EditTarget>,
     subscription: Option<Subscription>,
 }
 
 impl Connection {
-    fn new(stream: UnixStream, store: Weak<PolicyStore>, config: Rc<PathBuf>) -> Self {
+    fn new(stream: UnixStream, store: Weak<PolicyStore>, config: Rc<EditTarget>) -> Self {
         let peer = stream.peer_cred().ok().map(|c| c.uid());
         let (read, out) = stream.into_split();
         Connection {
@@ -534,7 +539,11 @@ impl Connection {
         }
         // Two clients' edits may interleave only while one waits for a file being
         // written to settle; each replaces the file only if it still holds what it read.
-        match edit::change_list(store, &self.config, edit).await {
+        let changed = match &*self.config {
+            EditTarget::File(config) => edit::change_list(store, config, edit).await,
+            EditTarget::Remote(remote) => remote.change_list(edit).await,
+        };
+        match changed {
             Ok((entry, changed)) => {
                 tracing::info!(key = %edit.place(), %entry, changed, change = ?edit.change, force = edit.force, "policy edited through the admin socket");
                 let route = edit.route.map(str::to_owned);

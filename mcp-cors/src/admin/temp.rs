@@ -34,7 +34,7 @@ fn draw(path: &Path) -> io::Result<PathBuf> {
 /// Creates a temporary file (or socket) next to `path` with `create`, drawing a new name
 /// whenever the one drawn exists already. `create` must fail when the name exists (open
 /// with `O_EXCL`, or `bind`).
-pub(super) fn create<T>(
+pub(crate) fn create<T>(
     path: &Path,
     mut create: impl FnMut(&Path) -> io::Result<T>,
 ) -> io::Result<(PathBuf, T)> {
