@@ -32,11 +32,10 @@
 
 #[cfg(feature = "server")]
 mod admin;
-// The TOML text edit of admin edits, for a client built without the server that edits a
-// remote policy itself (`mcp-cors-tui --source etcd://…`).
 mod allow_headers;
-#[cfg(all(feature = "etcd", not(feature = "server")))]
-#[path = "admin/change.rs"]
+// The TOML text edit of admin edits; also for a client built without the server that
+// edits a remote policy itself (`mcp-cors-tui --source etcd://…`).
+#[cfg(any(feature = "server", feature = "etcd"))]
 mod change;
 pub mod client;
 #[cfg(feature = "server")]

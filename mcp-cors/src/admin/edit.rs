@@ -28,8 +28,8 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use super::change::{self, Edit, EditError, ListKey, refuse};
 use super::temp;
+use crate::change::{self, Edit, EditError, ListKey, refuse};
 use crate::error::PolicyError;
 use crate::policy::Policy;
 use crate::policy::file as policy_file;
@@ -679,7 +679,7 @@ fn edit(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::admin::change::Change;
+    use crate::change::Change;
 
     fn base(source: &str) -> Base {
         let bytes = source.as_bytes().to_vec();

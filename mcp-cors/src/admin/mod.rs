@@ -8,7 +8,6 @@
 //! credentials (root may connect). A socket file left by a crashed process is replaced;
 //! one that a live process still answers on is never taken over.
 
-pub(crate) mod change;
 mod edit;
 mod temp;
 
@@ -31,6 +30,7 @@ use tokio::net::unix::OwnedWriteHalf;
 use tokio::sync::oneshot;
 use tokio_util::codec::{FramedRead, LinesCodec, LinesCodecError};
 
+use crate::change::{Change, Edit, ListKey};
 use crate::events::{self, Subscription};
 use crate::protocol::{
     ErrorCode, Event, MAX_LINE, PROTOCOL, PolicyReply, Request, ServerLine, Stats, VERSION,
@@ -38,7 +38,6 @@ use crate::protocol::{
 };
 use crate::source::EditTarget;
 use crate::store::PolicyStore;
-use change::{Change, Edit, ListKey};
 
 /// Connections served at once; more are told `busy` and closed.
 pub(crate) const MAX_CONNECTIONS: usize = 1024;

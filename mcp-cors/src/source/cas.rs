@@ -8,9 +8,6 @@ use std::path::Path;
 use std::time::Duration;
 
 use super::backend::PolicyBackend;
-#[cfg(feature = "server")]
-use crate::admin::change::{self, Change as EntryChange, Edit, EditError, ListKey, refuse};
-#[cfg(not(feature = "server"))]
 use crate::change::{self, Change as EntryChange, Edit, EditError, ListKey, refuse};
 use crate::policy::{Policy, file};
 use crate::protocol::{ErrorCode, Request};

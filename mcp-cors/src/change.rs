@@ -2,7 +2,7 @@
 //! one of its lists (`allowed_origins`, `allowed_hosts`), at the top level or in one
 //! `[routes.NAME]` table, comments, order and formatting kept (`toml_edit`). Where the
 //! text lives, and how it is replaced without losing a concurrent save, is the caller's
-//! business (a file: [`super::edit`]).
+//! business (a file: `admin::edit`; a store: `source::cas`).
 //!
 //! A list that the file does not set stands for what it inherits: for the top level its
 //! default (for `allowed_hosts`, the loopback names), for a route the top level's list.
