@@ -10,11 +10,12 @@
 //! never does.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 
 use foldhash::HashMap;
 
 use crate::protocol::{HostStats, OriginStats, Verdict};
+use crate::sync::lock;
 use crate::text::clip;
 
 /// Distinct origins counted one by one; the rest are counted together as `(other)`.
@@ -32,11 +33,6 @@ pub(crate) const MAX_REPORTED_HOSTS: usize = 100;
 pub(crate) const MAX_HOST_TEXT: usize = 300;
 /// Longest reason kept with a counter.
 const MAX_REASON_TEXT: usize = 1024;
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    // Every update below is a whole-value write; a panic elsewhere cannot tear it.
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
 
 /// The counters of one origin, updated without a lock.
 #[derive(Debug)]

@@ -63,6 +63,8 @@ mod status;
 #[cfg(feature = "server")]
 mod store;
 #[cfg(feature = "server")]
+mod sync;
+#[cfg(feature = "server")]
 mod text;
 #[cfg(feature = "server")]
 mod vary;

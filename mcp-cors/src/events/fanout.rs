@@ -7,7 +7,7 @@
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::sync::{Arc, Mutex, Weak};
 
 use arc_swap::ArcSwap;
 
@@ -15,11 +15,7 @@ use super::queue::{self, Budget, Queue};
 use super::runs::Batch;
 use super::{EventBus, Item, LISTENER_POLL};
 use crate::protocol::{Event, MAX_REPLAY};
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    // Every update below is a whole-value write; a panic elsewhere cannot tear it.
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
+use crate::sync::lock;
 
 /// One listener's queue: lock-free and bounded in bytes ([`Queue`]). Pushing is a few
 /// atomic operations, with no waker to notify (the listener polls), so a request pays

@@ -7,11 +7,12 @@
 //! says how many refusals it stands for. Refusals already take locks (counters, the replay
 //! ring), so the limiter's lock costs them little; allows never come here.
 
-use std::sync::{Mutex, MutexGuard};
+use std::sync::Mutex;
 
 use foldhash::HashMap;
 
 use crate::counters::MAX_TRACKED_ORIGINS;
+use crate::sync::lock;
 
 /// At most one line per origin per this long.
 pub(crate) const INTERVAL_MS: u64 = 10_000;
@@ -43,10 +44,6 @@ pub(crate) struct Refusal<'a> {
     pub(crate) kind: &'static str,
     /// `deny`, or `would-deny` in report-only mode.
     pub(crate) verdict: &'static str,
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl RefusalLog {

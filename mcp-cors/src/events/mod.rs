@@ -15,7 +15,7 @@
 //! - the time is the kernel's coarse clock ([`clock`]).
 
 use std::borrow::Cow;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use actix_web::http::Method;
@@ -24,6 +24,7 @@ use actix_web::http::header::{self, HeaderMap, HeaderValue};
 use crate::counters::{Counters, OriginCounter};
 use crate::decision::{Decision, DenyReason, Verdict};
 use crate::protocol::{DecisionEvent, Event, HostStats, OriginStats};
+use crate::sync::lock;
 use crate::text::clip;
 
 mod clock;
@@ -76,11 +77,6 @@ impl std::fmt::Debug for EventBus {
             .field("listeners", &self.fanout.listener_count())
             .finish_non_exhaustive()
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    // Every update below is a whole-value write; a panic elsewhere cannot tear it.
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl EventBus {

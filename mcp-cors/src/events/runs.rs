@@ -17,17 +17,13 @@ use super::queue;
 use super::{Item, MAX_PATH_TEXT};
 use crate::counters::{Counters, OriginCounter};
 use crate::protocol::{DecisionEvent, Event, Verdict};
+use crate::sync::lock;
 use crate::text::clip;
 
 /// A worker's run of identical allows older than this is handed on by the next request,
 /// whether or not a listener has polled it (a listener that is not polling, one stuck
 /// writing to its client, still gets runs, or has them counted as missed).
 pub(super) const RUN_MAX_AGE_MS: u64 = 10;
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    // Every update below is a whole-value write; a panic elsewhere cannot tear it.
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
 
 /// An allowed decision, as the request path hands it to a listener.
 #[derive(Clone)]
