@@ -27,6 +27,7 @@ pub fn decision(secs_ago: u64, verdict: Verdict, origin: &str, path: &str) -> Ev
         reason,
         count: 1,
         route: None,
+        client: None,
     })
 }
 

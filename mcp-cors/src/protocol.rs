@@ -404,6 +404,11 @@ pub struct DecisionEvent {
     /// The `[routes.NAME]` whose policy decided; absent for the top level.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub route: Option<String>,
+    /// The client's IP address, without a port: the peer's, or behind a trusted proxy
+    /// (`trusted_proxies`) the forwarded client's. Part of what makes two decisions the
+    /// same when runs are folded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client: Option<String>,
 }
 
 fn one() -> u64 {

@@ -115,6 +115,7 @@ mod tests {
             reason: Some("origin not allowed".into()),
             count: 1,
             route: None,
+            client: None,
         });
         assert_eq!(
             plain(&event),

@@ -55,6 +55,7 @@ mod tests {
             reason: None,
             count: 1,
             route: None,
+            client: None,
         })
     }
 

@@ -281,6 +281,7 @@ impl EventBus {
             reason: reason.map(|r| clip(Cow::Owned(r.to_string()), MAX_PATH_TEXT).into_owned()),
             count: 1,
             route: route.map(|r| r.to_string()),
+            client: None,
         }));
     }
 

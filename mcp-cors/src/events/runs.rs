@@ -71,6 +71,7 @@ impl Allowed {
             reason: None,
             count,
             route: self.route.as_deref().map(str::to_owned),
+            client: None,
         })
     }
 }

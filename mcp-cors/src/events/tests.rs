@@ -125,6 +125,7 @@ fn decision(origin: &str, path: &str) -> Event {
         reason: None,
         count: 1,
         route: None,
+        client: None,
     })
 }
 
@@ -474,6 +475,7 @@ fn a_full_listener_drops_and_counts_and_the_ring_is_bounded() {
         reason: refuse().reason().map(|r| r.to_string()),
         count: 1,
         route: None,
+        client: None,
     });
     let fits = queue::LISTENER_BYTES / event_cost(&event);
     for _ in 0..fits + 5 {
