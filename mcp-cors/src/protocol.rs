@@ -328,6 +328,11 @@ pub struct Stats {
     /// Requests to `guard = false` routes (probes): counted, not evented.
     #[serde(default)]
     pub unguarded: u64,
+    /// When the counters were read (Unix ms, the clock decision events are stamped
+    /// with): a client adds the decisions it is told of after this time, so that its
+    /// counts move with the events between two polls. Absent from older servers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at_ms: Option<u64>,
 }
 
 /// Counters for one origin.

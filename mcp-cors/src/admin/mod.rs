@@ -636,6 +636,9 @@ async fn next_events(subscription: &mut Option<Subscription>) -> Option<Vec<Even
 }
 
 fn stats(store: &PolicyStore) -> Stats {
+    // Read before the counters: a decision stamped earlier is in them (the client adds
+    // only what is stamped later, so at worst it lags by one decision until next poll).
+    let at_ms = events::now_ms();
     let (allowed, denied, would_deny, dropped_events) = store.events().totals();
     let status = store.status();
     Stats {
@@ -652,6 +655,7 @@ fn stats(store: &PolicyStore) -> Stats {
         last_error: status.last_error,
         loaded: status.loaded,
         unguarded: store.events().unguarded(),
+        at_ms: Some(at_ms),
     }
 }
 

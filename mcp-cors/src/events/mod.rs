@@ -34,6 +34,7 @@ mod queue;
 mod runs;
 
 pub(crate) use crate::counters::{MAX_REPORTED_HOSTS, MAX_REPORTED_ORIGINS};
+pub(crate) use clock::now_ms;
 pub(crate) use fanout::Subscription;
 pub(crate) use runs::WorkerEvents;
 
