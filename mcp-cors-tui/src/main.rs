@@ -37,6 +37,10 @@ use mcp_cors::{EtcdSource, Source};
 struct Cli {
     #[command(flatten)]
     target: TargetArgs,
+    /// The interactive UI without edits, for on-call viewers: the keys that allow, add or
+    /// remove an origin or host are refused. Not with a subcommand.
+    #[arg(long)]
+    read_only: bool,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -203,6 +207,14 @@ fn main() -> ExitCode {
         }
         Err(e) => return usage_error(&e),
     };
+    if cli.read_only && cli.command.is_some() {
+        // Worded like clap's own usage errors, which scripts may match.
+        eprintln!(
+            "error: --read-only is for the interactive UI; a subcommand cannot take it\n\n\
+             Usage: mcp-cors-tui --read-only [--config FILE | --socket PATH]"
+        );
+        return ExitCode::FAILURE;
+    }
     let (config, etcd) = match cli.target.source {
         Some(Source::File(path)) => (path, None),
         Some(Source::Etcd(etcd)) => (cli.target.config, Some(etcd)),
@@ -220,7 +232,7 @@ fn main() -> ExitCode {
         return on_etcd(&etcd, &socket, cli.command);
     }
     match cli.command {
-        None => ui::run(socket),
+        None => ui::run(socket, cli.read_only),
         Some(Command::Check { file: Some(file) }) => check::run(&file),
         Some(Command::Check { file: None }) => {
             // Worded like clap's own usage errors, which scripts may match.

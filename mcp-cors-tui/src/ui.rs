@@ -38,8 +38,9 @@ enum UiError {
     Session(String),
 }
 
-/// Runs the UI against the admin socket at `socket` until the operator quits.
-pub fn run(socket: PathBuf) -> ExitCode {
+/// Runs the UI against the admin socket at `socket` until the operator quits; with
+/// `read_only`, edit keys are refused.
+pub fn run(socket: PathBuf, read_only: bool) -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -51,7 +52,7 @@ pub fn run(socket: PathBuf) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run_async(socket)) {
+    match runtime.block_on(run_async(socket, read_only)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("mcp-cors-tui: {e}");
@@ -60,11 +61,15 @@ pub fn run(socket: PathBuf) -> ExitCode {
     }
 }
 
-async fn run_async(socket: PathBuf) -> Result<(), UiError> {
+async fn run_async(socket: PathBuf, read_only: bool) -> Result<(), UiError> {
     let (net_tx, mut net_rx) = mpsc::channel(CHANNEL);
     let (cmd_tx, cmd_rx) = mpsc::channel::<Request>(16);
     let mut session = tokio::spawn(run_session(socket.clone(), net_tx, cmd_rx));
-    let mut app = App::new(socket, clock::now_ms());
+    let mut app = if read_only {
+        App::read_only(socket, clock::now_ms())
+    } else {
+        App::new(socket, clock::now_ms())
+    };
     let outcome = {
         let (mut term, _restore) = terminal::enter()?;
         event_loop(&mut term, &mut app, &mut net_rx, &cmd_tx, &mut session).await

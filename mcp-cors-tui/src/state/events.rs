@@ -55,16 +55,19 @@ impl EventRing {
 
     /// Appends the events replayed after a (re)connect, skipping those already held: if
     /// the newest held event is among them (same server, connection re-established), only
-    /// what follows it is new; otherwise (a restarted server) all are.
-    pub fn merge_replay(&mut self, replay: Vec<Event>) {
+    /// what follows it is new; otherwise (a restarted server) all are. Returns the new
+    /// ones (cloned), for what counts them.
+    pub fn merge_replay(&mut self, replay: Vec<Event>) -> Vec<Event> {
         let skip = self
             .entries
             .back()
             .and_then(|last| replay.iter().rposition(|e| *e == last.event))
             .map_or(0, |pos| pos + 1);
-        for event in replay.into_iter().skip(skip) {
-            self.push(event);
+        let new: Vec<Event> = replay.into_iter().skip(skip).collect();
+        for event in &new {
+            self.push(event.clone());
         }
+        new
     }
 
     /// Events held, oldest first.

@@ -6,7 +6,10 @@
 pub mod dialog;
 pub mod events;
 pub mod filter;
+pub mod live;
+pub mod rate;
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 
 use mcp_cors::ReloadError;
@@ -17,9 +20,15 @@ use crate::lists::List;
 pub use dialog::{AddEntry, Dialog, Validation};
 pub use events::{Entry, EventRing};
 pub use filter::Filter;
+pub use rate::Rate;
 
 /// How many lines PageUp/PageDown move.
 const PAGE: usize = 10;
+/// Origins whose last allow and last refusal the UI remembers (to take an origin off
+/// the denied panel once it is allowed); beyond, the longest unseen is forgotten.
+const REMEMBERED_ORIGINS: usize = 4096;
+/// What an edit key says in `--read-only` mode.
+pub const READ_ONLY: &str = "read-only: edits are off (started with --read-only)";
 
 /// The server's catch-all counter for origins beyond its tracking limit. It is not an
 /// origin: it is never offered for allowing.
@@ -244,6 +253,19 @@ pub struct App {
     pub now_ms: u64,
     /// A reason to stop at once (protocol version mismatch).
     pub fatal: Option<String>,
+    /// `--read-only`: for on-call viewers; every edit key is refused.
+    pub read_only: bool,
+    /// Decisions per second, for the sparklines.
+    pub rate: Rate,
+    /// The origins of recent decisions, with when each was last allowed and refused.
+    last_verdicts: HashMap<String, LastVerdicts>,
+}
+
+/// When an origin was last allowed and last refused (Unix ms, 0 = not seen).
+#[derive(Debug, Clone, Copy, Default)]
+struct LastVerdicts {
+    allowed: u64,
+    refused: u64,
 }
 
 impl App {
@@ -269,6 +291,17 @@ impl App {
             notice: None,
             now_ms,
             fatal: None,
+            read_only: false,
+            rate: Rate::default(),
+            last_verdicts: HashMap::new(),
+        }
+    }
+
+    /// [`App::new`] for an on-call viewer: every edit key is refused.
+    pub fn read_only(socket: PathBuf, now_ms: u64) -> App {
+        App {
+            read_only: true,
+            ..App::new(socket, now_ms)
         }
     }
 
@@ -292,11 +325,29 @@ impl App {
             .collect()
     }
 
-    /// Origins with refusals, most refused first; the [`UNTRACKED`] bucket is not one.
+    /// Origins with refusals, most refused first; the [`UNTRACKED`] bucket is not one,
+    /// nor is an origin allowed since (see [`App::allowed_since_refused`]).
     pub fn denied_origins(&self) -> Vec<&OriginStats> {
-        self.stats
-            .as_ref()
-            .map_or_else(Vec::new, |s| most_refused(&s.origins, UNTRACKED))
+        let Some(stats) = &self.stats else {
+            return Vec::new();
+        };
+        let mut refused = most_refused(&stats.origins, UNTRACKED);
+        refused.retain(|o| !self.allowed_since_refused(o));
+        refused
+    }
+
+    /// Whether `origin` was allowed after its last refusal: a request from it passed
+    /// since, or it was refused only for not being listed and the policy lists it now.
+    /// Such an origin leaves the denied panel; it comes back if it is refused again.
+    pub fn allowed_since_refused(&self, origin: &OriginStats) -> bool {
+        if let Some(last) = self.last_verdicts.get(&origin.origin)
+            && last.allowed > 0
+            && last.allowed >= last.refused
+        {
+            return true;
+        }
+        origin.last_reason.as_deref() == Some("origin not allowed")
+            && self.allowed_origins().contains(&origin.origin)
     }
 
     /// Refusals counted in the server's [`UNTRACKED`] bucket, if any.
@@ -369,6 +420,14 @@ impl App {
     }
 
     fn normal(&mut self, action: Action) -> Option<Effect> {
+        let edits = matches!(
+            action,
+            Action::Allow | Action::AddOrigin | Action::AddHost | Action::Remove
+        );
+        if edits && self.read_only {
+            self.tell(READ_ONLY, true);
+            return None;
+        }
         match action {
             Action::ToggleHelp => self.help = true,
             Action::FocusNext => self.cycle_focus(Focus::next),
@@ -638,7 +697,13 @@ impl App {
     fn receive(&mut self, msg: NetMsg) -> Option<Effect> {
         match msg {
             NetMsg::Connected { server } => self.conn = ConnStatus::Connected { server },
-            NetMsg::Replay(events) => self.events.merge_replay(events),
+            NetMsg::Replay(events) => {
+                for event in self.events.merge_replay(events) {
+                    if let Event::Decision(d) = &event {
+                        self.count(d);
+                    }
+                }
+            }
             NetMsg::Event(event) => self.observe(event),
             NetMsg::Dropped { count } => self.dropped_here += count,
             NetMsg::Stats(stats) => self.set_stats(stats),
@@ -660,14 +725,48 @@ impl App {
         None
     }
 
-    /// Reload events update the banner at once, ahead of the next stats poll.
+    /// Reload events update the banner at once, ahead of the next stats poll; decisions
+    /// move the counters and the sparklines as they come.
     fn observe(&mut self, event: Event) {
         match &event {
             Event::Reloaded { .. } => self.reload_error = None,
             Event::ReloadRejected(error) => self.reload_error = Some(error.clone()),
-            Event::Decision(_) => {}
+            Event::Decision(d) => self.count(d),
         }
         self.events.push(event);
+    }
+
+    fn count(&mut self, d: &mcp_cors::protocol::DecisionEvent) {
+        if let Some(stats) = &mut self.stats {
+            live::add_decision(stats, d);
+        }
+        self.rate.add(d);
+        let Some(origin) = &d.origin else { return };
+        if is_host_refusal(d) {
+            return; // Not the origin's fault: allowing it would not help.
+        }
+        if !self.last_verdicts.contains_key(origin)
+            && self.last_verdicts.len() >= REMEMBERED_ORIGINS
+        {
+            self.forget_oldest_verdict();
+        }
+        let last = self.last_verdicts.entry(origin.clone()).or_default();
+        let at = match d.verdict {
+            Verdict::Allow => &mut last.allowed,
+            Verdict::Deny | Verdict::WouldDeny => &mut last.refused,
+        };
+        *at = (*at).max(d.at_ms);
+    }
+
+    fn forget_oldest_verdict(&mut self) {
+        let oldest = self
+            .last_verdicts
+            .iter()
+            .min_by_key(|(_, v)| v.allowed.max(v.refused))
+            .map(|(k, _)| k.clone());
+        if let Some(oldest) = oldest {
+            self.last_verdicts.remove(&oldest);
+        }
     }
 
     fn set_stats(&mut self, stats: Stats) {

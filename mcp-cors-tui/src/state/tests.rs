@@ -536,3 +536,102 @@ fn a_star_on_a_route_still_needs_the_explicit_yes_and_names_the_route() {
         }))
     );
 }
+
+/// [`fixtures::streaming_app`] whose counters were read at [`NOW`], as a server that
+/// stamps them sends them.
+fn app_with_stamped_counters() -> App {
+    let mut app = fixtures::streaming_app();
+    let mut stats = fixtures::stats();
+    stats.at_ms = Some(NOW);
+    app.update(Msg::Net(NetMsg::Stats(stats)));
+    app
+}
+
+fn after_now(event: Event, ms: u64) -> Event {
+    match event {
+        Event::Decision(mut d) => {
+            d.at_ms = NOW + ms;
+            Event::Decision(d)
+        }
+        other => other,
+    }
+}
+
+#[test]
+fn the_counters_move_with_each_decision_not_a_poll_later() {
+    let mut app = app_with_stamped_counters();
+    let stats = |app: &App| app.stats.clone().expect("counters");
+    assert_eq!((stats(&app).allowed, stats(&app).denied), (42, 7));
+    let run = fixtures::folded(
+        decision(0, Verdict::Allow, "https://app.example.com", "/mcp"),
+        3,
+    );
+    app.update(Msg::Net(NetMsg::Event(after_now(run, 5))));
+    let refusal = decision(0, Verdict::Deny, "https://new.example", "/mcp");
+    app.update(Msg::Net(NetMsg::Event(after_now(refusal, 6))));
+    assert_eq!((stats(&app).allowed, stats(&app).denied), (45, 8));
+    // The new refused origin is in the denied panel at once.
+    let denied: Vec<_> = app.denied_origins().iter().map(|o| o.origin.clone()).collect();
+    assert!(denied.contains(&"https://new.example".to_owned()), "{denied:?}");
+    // A decision the counters already held (stamped before they were read) is not
+    // counted twice.
+    let old = decision(1, Verdict::Deny, "https://evil.example", "/mcp");
+    app.update(Msg::Net(NetMsg::Event(old)));
+    assert_eq!(stats(&app).denied, 8);
+    // The next poll's numbers replace the sum.
+    let mut polled = fixtures::stats();
+    polled.allowed = 50;
+    polled.at_ms = Some(NOW + 1000);
+    app.update(Msg::Net(NetMsg::Stats(polled)));
+    assert_eq!(stats(&app).allowed, 50);
+}
+
+#[test]
+fn a_denied_origin_leaves_the_panel_once_allowed_and_comes_back_if_refused_again() {
+    let mut app = app_with_stamped_counters();
+    let denied = |app: &App| -> Vec<String> {
+        app.denied_origins().iter().map(|o| o.origin.clone()).collect()
+    };
+    assert_eq!(denied(&app), ["https://evil.example", "http://localhost:3000"]);
+    // A request from it passes (someone allowed it, here or elsewhere).
+    let allowed = decision(0, Verdict::Allow, "https://evil.example", "/mcp");
+    app.update(Msg::Net(NetMsg::Event(after_now(allowed, 10))));
+    assert_eq!(denied(&app), ["http://localhost:3000"]);
+    // Refused again later (removed from the policy): back in the panel.
+    let refused = decision(0, Verdict::Deny, "https://evil.example", "/mcp");
+    app.update(Msg::Net(NetMsg::Event(after_now(refused, 20))));
+    assert_eq!(denied(&app), ["https://evil.example", "http://localhost:3000"]);
+}
+
+#[test]
+fn an_origin_refused_for_not_being_listed_leaves_the_panel_once_listed() {
+    let mut app = app_with_stamped_counters();
+    let mut policy = fixtures::policy();
+    policy
+        .settings
+        .allowed_origins
+        .push("https://evil.example".into());
+    app.update(Msg::Net(NetMsg::Policy(policy)));
+    let denied: Vec<_> = app.denied_origins().iter().map(|o| o.origin.clone()).collect();
+    assert_eq!(denied, ["http://localhost:3000"]);
+}
+
+#[test]
+fn read_only_refuses_every_edit_and_sends_nothing() {
+    let mut app = fixtures::streaming_app();
+    app.read_only = true;
+    press(&mut app, KeyCode::Tab); // the denied panel
+    for key in ['a', 'n', 'h'] {
+        assert_eq!(press(&mut app, KeyCode::Char(key)), None);
+        assert!(app.dialog.is_none(), "{key} opened no dialog");
+        let notice = app.notice.clone().expect("a notice");
+        assert_eq!((notice.text.as_str(), notice.error), (READ_ONLY, true));
+    }
+    press(&mut app, KeyCode::Tab); // the policy panel
+    assert_eq!(app.focus, Focus::Policy);
+    assert_eq!(press(&mut app, KeyCode::Char('d')), None);
+    assert!(app.dialog.is_none());
+    // Browsing still works.
+    press(&mut app, KeyCode::Char('/'));
+    assert_eq!(app.input_mode(), InputMode::Filter);
+}
