@@ -27,8 +27,16 @@ pub fn decision(secs_ago: u64, verdict: Verdict, origin: &str, path: &str) -> Ev
         reason,
         count: 1,
         route: None,
-        client: None,
+        client: Some(client_of(origin).to_owned()),
     })
+}
+
+/// The client address the fixtures' requests from `origin` come from.
+fn client_of(origin: &str) -> &'static str {
+    match origin {
+        "https://evil.example" => "203.0.113.66",
+        _ => "192.0.2.10",
+    }
 }
 
 /// `event` as the server sends a run of `count` identical decisions.

@@ -86,6 +86,24 @@ impl Tmux {
         assert!(found, "the screen never showed {text:?}; it shows:\n{last}");
     }
 
+    /// Waits until a line of the screen holds `cells` in this order (the tail is a
+    /// table: its columns are padded to what the lines on screen need).
+    fn wait_for_row(&self, cells: &[&str]) {
+        let mut last = String::new();
+        let found = (0..300).any(|_| {
+            last = self.screen();
+            if last.lines().any(|line| holds_in_order(line, cells)) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+            false
+        });
+        assert!(
+            found,
+            "the screen never showed a row {cells:?}; it shows:\n{last}"
+        );
+    }
+
     fn running(&self) -> bool {
         self.cmd()
             .args(["has-session", "-t", "tui"])
@@ -118,7 +136,7 @@ fn a_denied_origin_is_allowed_from_the_denied_panel() {
 
     // The refusal arrives through the replay, the counters through the first poll.
     tmux.wait_for_text("● connected");
-    tmux.wait_for_text(&format!("DENY       origin not allowed  POST {EVIL} /mcp"));
+    tmux.wait_for_row(&["DENY", "POST", EVIL, "/mcp", "origin not allowed"]);
     tmux.wait_for_text("denied 1");
 
     tmux.keys(&["Tab"]);
@@ -137,13 +155,69 @@ fn a_denied_origin_is_allowed_from_the_denied_panel() {
     );
     tmux.wait_for_text(&format!("RELOADED   +{EVIL}"));
     // An ALLOW line for it: the earlier DENY line also shows `POST {EVIL} /mcp`.
-    tmux.wait_for_text(&format!("ALLOW      POST {EVIL} /mcp"));
+    tmux.wait_for_row(&["ALLOW", "POST", EVIL, "/mcp"]);
     tmux.wait_for_text("allowed 1");
+    // Allowed now: it has left the denied panel.
+    tmux.wait_for_text("no origin refused yet");
 
     tmux.keys(&["q"]);
     wait_for(Duration::from_secs(5), "the UI to quit on q", || {
         !tmux.running()
     });
+}
+
+#[test]
+fn read_only_refuses_every_edit_key_and_the_file_is_untouched() {
+    let server = Server::start(POLICY);
+    assert_eq!(server.post(EVIL), 403);
+    let before = server.policy_text();
+    let command = format!(
+        "'{}' --read-only --config '{}'",
+        env!("CARGO_BIN_EXE_mcp-cors-tui"),
+        s(&server.config)
+    );
+    let tmux = Tmux::start(&command);
+    tmux.wait_for_text("● connected");
+    tmux.wait_for_text("READ-ONLY: no edits");
+    tmux.wait_for_row(&["DENY", "POST", EVIL, "/mcp", "origin not allowed"]);
+
+    // `a` on the denied origin, `n`, `h`, and `d` on the policy panel: each refused,
+    // no dialog opens.
+    tmux.keys(&["Tab", "a"]);
+    tmux.wait_for_text("read-only: edits are off");
+    for key in ["n", "h", "Tab", "d"] {
+        tmux.keys(&[key]);
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let screen = tmux.screen();
+    assert!(
+        !screen.contains("Add an allowed"),
+        "no add dialog:\n{screen}"
+    );
+    assert!(!screen.contains("Remove "), "no remove question:\n{screen}");
+    tmux.keys(&["Enter", "y"]);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(server.policy_text(), before, "the policy file is untouched");
+    assert_eq!(server.post(EVIL), 403, "and it is still refused");
+
+    tmux.keys(&["q"]);
+    wait_for(Duration::from_secs(5), "the UI to quit on q", || {
+        !tmux.running()
+    });
+}
+
+#[test]
+fn read_only_is_refused_with_a_subcommand() {
+    let out = Command::new(env!("CARGO_BIN_EXE_mcp-cors-tui"))
+        .args(["--read-only", "origins", "add", EVIL])
+        .output()
+        .expect("run mcp-cors-tui");
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("--read-only is for the interactive UI"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -158,22 +232,42 @@ fn the_ui_reconnects_when_the_server_restarts() {
     );
     let tmux = Tmux::start(&command);
     tmux.wait_for_text("● connected");
-    tmux.wait_for_text(&format!("origin not allowed  POST {EVIL} /mcp"));
+    tmux.wait_for_row(&["DENY", "POST", EVIL, "/mcp", "origin not allowed"]);
 
     // Keep the folder (and the event already on screen) but stop the server.
     let dir = server.stop();
     tmux.wait_for_text("✕ disconnected");
-    tmux.wait_for_text(&format!("origin not allowed  POST {EVIL} /mcp"));
+    tmux.wait_for_row(&["DENY", "POST", EVIL, "/mcp", "origin not allowed"]);
 
     let restarted = Server::start_in(dir, POLICY);
     tmux.wait_for_text("● connected");
     assert_eq!(restarted.post("https://other.example"), 403);
-    tmux.wait_for_text("origin not allowed  POST https://other.example /mcp");
+    tmux.wait_for_row(&[
+        "DENY",
+        "POST",
+        "https://other.example",
+        "/mcp",
+        "origin not allowed",
+    ]);
     let screen = tmux.screen();
     assert!(
-        screen.contains(&format!("{EVIL} /mcp")),
+        screen
+            .lines()
+            .any(|l| holds_in_order(l, &["DENY", EVIL, "/mcp"])),
         "the old events are kept:\n{screen}"
     );
+}
+
+/// Whether `line` holds each of `cells`, in order.
+fn holds_in_order(line: &str, cells: &[&str]) -> bool {
+    let mut rest = line;
+    cells.iter().all(|cell| match rest.find(cell) {
+        Some(at) => {
+            rest = &rest[at + cell.len()..];
+            true
+        }
+        None => false,
+    })
 }
 
 /// Status of a `POST path` from `origin` to `server`.
@@ -207,7 +301,14 @@ fn an_origin_refused_on_a_route_is_allowed_on_that_route_from_the_ui() {
         s(&server.config)
     );
     let tmux = Tmux::start(&command);
-    tmux.wait_for_text(&format!("[meta] origin not allowed  POST {EVIL} /meta/x"));
+    tmux.wait_for_row(&[
+        "DENY",
+        "meta",
+        "POST",
+        EVIL,
+        "/meta/x",
+        "origin not allowed",
+    ]);
     tmux.wait_for_text("route meta  /meta/*");
     tmux.wait_for_text("denied 1");
 

@@ -17,7 +17,14 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     let block = Block::bordered()
         .border_style(styles::border(focused))
         .title(" Denied origins ")
-        .title_bottom(Line::styled(" a: allow selected ", styles::dim()));
+        .title_bottom(Line::styled(
+            if app.read_only {
+                " read-only "
+            } else {
+                " a: allow selected "
+            },
+            styles::dim(),
+        ));
     let inner = block.inner(area);
     frame.render_widget(block, area);
     let notes = notes(app);
@@ -46,10 +53,9 @@ fn notes(app: &App) -> Vec<Line<'static>> {
     let denied = app.denied_origins();
     if let Some(selected) = denied.get(app.denied_selected) {
         let reason = owned(selected.last_reason.as_deref().unwrap_or_default());
-        // An origin allowed since its refusals keeps its counts; say so, so nobody
-        // allows it twice.
+        // Listed now but still refused: for another reason (a method, a header, a Host).
         let text = if app.allowed_origins().contains(&selected.origin) {
-            format!("allowed now; was refused: {reason}")
+            format!("listed, still refused: {reason}")
         } else {
             reason
         };

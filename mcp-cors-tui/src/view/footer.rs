@@ -28,26 +28,34 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
         };
         Line::styled(owned(&notice.text), style)
     } else {
-        hints()
+        hints(app.read_only, usize::from(area.width))
     };
     frame.render_widget(Paragraph::new(line), area);
 }
 
-fn hints() -> Line<'static> {
-    let pairs = [
+/// The key hints; pairs set apart by two spaces, or one where two would not fit.
+fn hints(read_only: bool, width: usize) -> Line<'static> {
+    let browse = [
         ("?", "help"),
         ("q", "quit"),
         ("Tab", "panel"),
         ("/", "filter"),
         ("Space", "pause"),
-        ("a", "allow"),
-        ("n", "add"),
-        ("d", "remove"),
     ];
+    let edit = [("a", "allow"), ("n", "add"), ("h", "host"), ("d", "remove")];
+    let pairs: Vec<(&str, &str)> = browse
+        .into_iter()
+        .chain(edit.into_iter().filter(|_| !read_only))
+        .collect();
+    let wide: usize = pairs.iter().map(|(k, w)| k.len() + w.len() + 3).sum();
+    let gap = if wide <= width { "  " } else { " " };
     let mut spans = Vec::new();
     for (key, what) in pairs {
         spans.push(Span::styled(key, styles::key()));
-        spans.push(Span::styled(format!(" {what}  "), styles::dim()));
+        spans.push(Span::styled(format!(" {what}{gap}"), styles::dim()));
+    }
+    if read_only {
+        spans.push(Span::styled("READ-ONLY: no edits", styles::warn()));
     }
     Line::from(spans)
 }

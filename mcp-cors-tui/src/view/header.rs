@@ -1,24 +1,33 @@
-//! The header: connection, mode and totals.
+//! The header: the connection and mode, the totals each with its sparkline of decisions
+//! per second, then the event stream's health and the reloads.
 
 use ratatui::Frame;
-use ratatui::layout::Rect;
+use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph};
 
-use super::styles;
+use super::{rate, styles};
 use crate::escape::owned;
 use crate::state::{App, ConnStatus};
 
-/// Rows the header takes (two lines in a border).
-pub const HEIGHT: u16 = 4;
+/// Rows the header takes (four lines in a border).
+pub const HEIGHT: u16 = 6;
 
 /// Draws the header.
 pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     let block = Block::bordered()
         .border_style(styles::dim())
         .title(Line::styled(" mcp-cors ", styles::key()));
-    let text = vec![connection(app), totals(app)];
-    frame.render_widget(Paragraph::new(text).block(block), area);
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    let [conn, allowed, refused, health] =
+        Layout::vertical([Constraint::Length(1); 4]).areas(inner);
+    frame.render_widget(Paragraph::new(connection(app)), conn);
+    let (allow_label, refuse_label) = totals(app);
+    let width = allow_label.width().max(refuse_label.width()) as u16 + 1;
+    rate::allowed(frame, allowed, app, allow_label, width);
+    rate::refused(frame, refused, app, refuse_label, width);
+    frame.render_widget(Paragraph::new(stream(app)), health);
 }
 
 fn connection(app: &App) -> Line<'static> {
@@ -39,47 +48,65 @@ fn connection(app: &App) -> Line<'static> {
             )
         }
     };
-    Line::from(vec![
-        status,
-        Span::styled(
-            format!("  socket {}", owned(&app.socket.display().to_string())),
-            styles::dim(),
-        ),
-    ])
+    let mut spans = vec![status];
+    if let Some(stats) = &app.stats {
+        let style = match stats.mode {
+            mcp_cors::Mode::Enforce => styles::ok(),
+            mcp_cors::Mode::ReportOnly => styles::warn(),
+        };
+        spans.push(Span::raw("  mode "));
+        spans.push(Span::styled(stats.mode.as_str(), style));
+    }
+    spans.push(Span::styled(
+        format!("  socket {}", owned(&app.socket.display().to_string())),
+        styles::dim(),
+    ));
+    Line::from(spans)
 }
 
-fn totals(app: &App) -> Line<'static> {
+/// The labels of the two sparklines: allowed, and refused (denied, would-deny).
+fn totals(app: &App) -> (Line<'static>, Line<'static>) {
     let Some(stats) = &app.stats else {
-        return Line::styled("no counters yet", styles::dim());
+        return (
+            Line::styled("allowed -", styles::dim()),
+            Line::styled("denied -", styles::dim()),
+        );
     };
-    let style = match stats.mode {
-        mcp_cors::Mode::Enforce => styles::ok(),
-        mcp_cors::Mode::ReportOnly => styles::warn(),
-    };
-    let mode = Span::styled(stats.mode.as_str(), style);
-    let mut spans = vec![
-        Span::raw("mode "),
-        mode,
-        Span::raw("   allowed "),
+    let allowed = Line::from(vec![
+        Span::raw("allowed "),
         Span::styled(
             stats.allowed.to_string(),
             styles::verdict(mcp_cors::Verdict::Allow),
         ),
-        Span::raw("   denied "),
+    ]);
+    let refused = Line::from(vec![
+        Span::raw("denied "),
         Span::styled(
             stats.denied.to_string(),
             styles::verdict(mcp_cors::Verdict::Deny),
         ),
-        Span::raw("   would-deny "),
+        Span::raw("  would-deny "),
         Span::styled(
             stats.would_deny.to_string(),
             styles::verdict(mcp_cors::Verdict::WouldDeny),
         ),
-        Span::raw(format!(
-            "   dropped {} (here {})   listeners {}   reloads {}",
-            stats.dropped_events, app.dropped_here, stats.listeners, stats.reloads
-        )),
-    ];
+    ]);
+    (allowed, refused)
+}
+
+/// Dropped events, listeners, reloads, and whether a policy is loaded at all.
+fn stream(app: &App) -> Line<'static> {
+    let Some(stats) = &app.stats else {
+        return Line::styled("no counters yet", styles::dim());
+    };
+    let mut spans = vec![Span::raw(format!(
+        "dropped {} (here {})   listeners {}   reloads {}",
+        stats.dropped_events, app.dropped_here, stats.listeners, stats.reloads
+    ))];
+    spans.push(Span::styled(
+        format!("   graphs: last {} min", rate::SPAN / 60),
+        styles::dim(),
+    ));
     if !stats.loaded {
         spans.push(Span::styled(
             "   NO POLICY LOADED: failing closed",

@@ -16,7 +16,14 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     let block = Block::bordered()
         .border_style(styles::border(focused))
         .title(" Denied hosts ")
-        .title_bottom(Line::styled(" a: allow selected host ", styles::dim()));
+        .title_bottom(Line::styled(
+            if app.read_only {
+                " read-only "
+            } else {
+                " a: allow selected host "
+            },
+            styles::dim(),
+        ));
     let inner = block.inner(area);
     frame.render_widget(block, area);
     let notes = notes(app);

@@ -5,11 +5,13 @@ mod banner;
 mod denied;
 mod dialog;
 mod events;
+mod fit;
 mod footer;
 mod header;
 mod help;
 mod hosts;
 mod policy;
+mod rate;
 mod refused;
 pub mod styles;
 
@@ -18,36 +20,36 @@ use ratatui::layout::{Constraint, Flex, Layout, Rect};
 
 use crate::state::App;
 
-/// Draws the whole screen.
+/// Draws the whole screen: the header (with the sparklines), the event tail across the whole
+/// width (its rows are the widest: time, verdict, route, client, method, origin, path,
+/// reason), and under it the denied panels and the policy side by side.
 pub fn render(frame: &mut Frame, app: &App) {
-    let [header, banner, body, footer] = Layout::vertical([
+    let [header, banner, tail, panels, footer] = Layout::vertical([
         Constraint::Length(header::HEIGHT),
         Constraint::Length(banner::height(app)),
-        Constraint::Min(6),
+        Constraint::Min(5),
+        Constraint::Percentage(35),
         Constraint::Length(1),
     ])
     .areas(frame.area());
     header::render(frame, header, app);
     banner::render(frame, banner, app);
-    // The tail gets the larger share: its rows carry time, verdict, reason, method,
-    // origin and path; the side panels show their long texts in a detail line.
-    let [tail, side] =
-        Layout::horizontal([Constraint::Percentage(60), Constraint::Percentage(40)]).areas(body);
     events::render(frame, tail, app);
     if app.shows_hosts() {
         // Refused hosts beside the refused origins, once there are any.
-        let [denied, hosts, policy] = Layout::vertical([
-            Constraint::Percentage(36),
-            Constraint::Percentage(32),
-            Constraint::Percentage(32),
+        let [denied, hosts, policy] = Layout::horizontal([
+            Constraint::Percentage(40),
+            Constraint::Percentage(30),
+            Constraint::Percentage(30),
         ])
-        .areas(side);
+        .areas(panels);
         denied::render(frame, denied, app);
         hosts::render(frame, hosts, app);
         policy::render(frame, policy, app);
     } else {
         let [denied, policy] =
-            Layout::vertical([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(side);
+            Layout::horizontal([Constraint::Percentage(55), Constraint::Percentage(45)])
+                .areas(panels);
         denied::render(frame, denied, app);
         policy::render(frame, policy, app);
     }

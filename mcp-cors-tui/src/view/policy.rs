@@ -7,7 +7,7 @@ use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, List, ListItem, ListState};
 
-use super::styles;
+use super::{fit, styles};
 use crate::escape::owned;
 use crate::state::{App, Focus};
 
@@ -20,20 +20,29 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
         0 => format!(" Allowed origins ({}) ", origins.len()),
         n => format!(" Allowed origins ({}), routes ({n}) ", origins.len()),
     };
+    let keys = if app.read_only {
+        " read-only "
+    } else {
+        " n: add  h: host  d: remove "
+    };
     let mut block = Block::bordered()
         .border_style(styles::border(focused))
         .title(title)
-        .title_bottom(Line::styled(" n: add  d: remove ", styles::dim()));
+        .title_bottom(Line::styled(keys, styles::dim()));
     if let Some(source) = app.policy.as_ref().and_then(|p| p.source.as_ref()) {
-        block = block.title_bottom(
-            Line::styled(
-                format!(" {} ", owned(&source.display().to_string())),
-                styles::dim(),
-            )
-            .right_aligned(),
-        );
+        let source = format!(" {} ", owned(&source.display().to_string()));
+        // Only where it fits beside the keys: on a narrow panel they matter more.
+        let room = usize::from(area.width).saturating_sub(2 + keys.chars().count());
+        if source.chars().count() < room {
+            block = block.title_bottom(Line::styled(source, styles::dim()).right_aligned());
+        }
     }
-    let mut items: Vec<ListItem> = origins.iter().map(|o| ListItem::new(owned(o))).collect();
+    // The highlight symbol and the borders take four columns.
+    let width = usize::from(area.width).saturating_sub(4);
+    let mut items: Vec<ListItem> = origins
+        .iter()
+        .map(|o| ListItem::new(fit::middle(&owned(o), width)))
+        .collect();
     if let Some(policy) = &app.policy {
         items.extend(
             policy

@@ -5,7 +5,7 @@ use ratatui::Frame;
 use ratatui::layout::{Constraint, Rect};
 use ratatui::widgets::{Row, Table, TableState};
 
-use super::styles;
+use super::{fit, styles};
 use crate::clock;
 use crate::escape::owned;
 use crate::state::Refused;
@@ -20,6 +20,9 @@ pub fn render_table<T: Refused>(
     allowed: &[String],
     selected: Option<usize>,
 ) {
+    // What was refused is elided in the middle to its column: count, seen, the
+    // highlight symbol and the spaces between columns take the rest.
+    let key_width = usize::from(area.width).saturating_sub(5 + 7 + 2 + 2);
     let rows = items.iter().map(|item| {
         let (denied, would_deny) = item.refusals();
         let style = if allowed.iter().any(|a| a == item.key()) {
@@ -31,7 +34,7 @@ pub fn render_table<T: Refused>(
         };
         Row::new(vec![
             (denied + would_deny).to_string(),
-            owned(item.key()),
+            fit::middle(&owned(item.key()), key_width),
             clock::ago(now_ms, item.last_seen_ms()),
         ])
         .style(style)

@@ -60,3 +60,8 @@ pub fn selected() -> Style {
 pub fn key() -> Style {
     Style::new().fg(Color::Cyan).add_modifier(Modifier::BOLD)
 }
+
+/// Text drawn as the terminal draws it.
+pub fn plain() -> Style {
+    Style::default()
+}

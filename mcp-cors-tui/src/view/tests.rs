@@ -349,8 +349,26 @@ fn policy_view_with_routes() {
 #[test]
 fn event_tail_with_a_route_event() {
     let text = screen(&routed_app_with_a_route_refusal());
-    assert!(
-        text.contains("11:59:59 DENY       [meta] origin not allowed  POST https://evil.examp"),
+    let row = text
+        .lines()
+        .find(|l| l.contains("11:59:59"))
+        .expect("the route's refusal is in the tail");
+    // Time, verdict, route, client, method, origin, path, reason: in columns.
+    let cells: Vec<&str> = row.trim_matches('│').split_whitespace().collect();
+    assert_eq!(
+        cells,
+        [
+            "11:59:59",
+            "DENY",
+            "meta",
+            "203.0.113.66",
+            "POST",
+            "https://evil.example",
+            "/.well-known/x",
+            "origin",
+            "not",
+            "allowed"
+        ],
         "{text}"
     );
     insta::assert_snapshot!(text);
@@ -367,5 +385,111 @@ fn add_dialog_with_the_route_picker() {
         text.contains("✓ valid: adds https://evil.example to routes.meta.allowed_origins"),
         "{text}"
     );
+    insta::assert_snapshot!(text);
+}
+
+/// [`fixtures::streaming_app`] with refusals from a long preview origin, through a
+/// route, from an IPv6 client.
+fn app_with_a_long_origin() -> App {
+    let mut app = fixtures::routed_app();
+    let mut event = decision(
+        1,
+        Verdict::Deny,
+        "https://preview-1234.staging.apps.example.com:8443",
+        "/.well-known/oauth-protected-resource",
+    );
+    if let mcp_cors::protocol::Event::Decision(d) = &mut event {
+        d.route = Some("meta".into());
+        d.client = Some("2001:db8::42".into());
+    }
+    app.update(Msg::Net(NetMsg::Event(event)));
+    app
+}
+
+#[test]
+fn at_120_columns_the_longest_origin_is_shown_whole_with_route_and_client() {
+    let text = screen_of(&app_with_a_long_origin(), 120);
+    let row = text
+        .lines()
+        .find(|l| l.contains("11:59:59"))
+        .expect("the refusal");
+    for part in [
+        "https://preview-1234.staging.apps.example.com:8443",
+        "meta",
+        "2001:db8::42",
+        "origin not",
+    ] {
+        assert!(row.contains(part), "{part} in {row}");
+    }
+    insta::assert_snapshot!(text);
+}
+
+#[test]
+fn at_80_columns_an_origin_too_long_is_elided_in_the_middle() {
+    let text = screen_of(&app_with_a_long_origin(), 80);
+    let row = text
+        .lines()
+        .find(|l| l.contains("11:59:59"))
+        .expect("the refusal");
+    // Its scheme and its end (domain and port) stay; the middle goes.
+    assert!(row.contains("https://"), "{row}");
+    assert!(row.contains("…"), "{row}");
+    assert!(row.contains("com:8443"), "{row}");
+    assert!(!row.contains("preview-1234.staging.apps"), "{row}");
+    // Every line fits: nothing runs past the border.
+    assert!(text.lines().all(|l| l.chars().count() <= 80), "{text}");
+    insta::assert_snapshot!(text);
+}
+
+#[test]
+fn streaming_at_80_columns() {
+    let text = screen_of(&fixtures::streaming_app(), 80);
+    assert!(text.contains("https://app.example.com"), "{text}");
+    insta::assert_snapshot!(text);
+}
+
+#[test]
+fn read_only_shows_no_edit_keys_and_says_so() {
+    let mut app = fixtures::streaming_app();
+    app.read_only = true;
+    let text = screen(&app);
+    assert!(text.contains("READ-ONLY: no edits"), "{text}");
+    assert!(!text.contains("a allow"), "{text}");
+    assert!(!text.contains("n: add"), "{text}");
+    act(&mut app, &[Action::FocusNext, Action::Allow]);
+    let text = screen(&app);
+    assert!(text.contains(crate::state::READ_ONLY), "{text}");
+    insta::assert_snapshot!(text);
+}
+
+#[test]
+fn the_sparklines_draw_decisions_per_second() {
+    let mut app = fixtures::streaming_app();
+    // A burst of refusals 30 s ago and a steady trickle of allows since.
+    for secs_ago in 0..30 {
+        let event = fixtures::folded(
+            decision(secs_ago, Verdict::Allow, "https://app.example.com", "/mcp"),
+            10 + secs_ago,
+        );
+        app.update(Msg::Net(NetMsg::Event(event)));
+    }
+    let burst = fixtures::folded(
+        decision(30, Verdict::Deny, "https://evil.example", "/mcp"),
+        80,
+    );
+    app.update(Msg::Net(NetMsg::Event(burst)));
+    let text = screen(&app);
+    let allowed = text
+        .lines()
+        .find(|l| l.contains("allowed "))
+        .expect("allowed row");
+    let refused = text
+        .lines()
+        .find(|l| l.contains("denied "))
+        .expect("refused row");
+    // 2 s ago: the fixture's run of 40 and this trickle's 12.
+    assert!(allowed.contains("peak 52/s"), "{allowed}");
+    assert!(refused.contains("peak 80/s"), "{refused}");
+    assert!(refused.contains('█'), "the burst is a full bar: {refused}");
     insta::assert_snapshot!(text);
 }
