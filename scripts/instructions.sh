@@ -11,6 +11,10 @@
 #   scripts/instructions.sh mcp mcp-metrics    (metrics counted into a Prometheus recorder)
 #   scripts/instructions.sh mcp-watched mcp-etcd   (the same policy kept in etcd: a real
 #                                                   etcd is started; needs etcd, etcdctl)
+#   scripts/instructions.sh headers mcp-watched mcp-guarded mcp-wildcard mcp-regex
+#       (watched policies: the Host guard on with its defaults, which admit the
+#        127.0.0.1 the requests name; the origin allowed by `https://*.example.com`; by a
+#        regex; against the headers' floor and an exact hit)
 #
 # KEEP=DIR keeps each mode's callgrind profile there (DIR/callgrind.MODE), for
 # callgrind_annotate.
@@ -34,6 +38,14 @@ cargo build --quiet --release -p mcp-cors-tui
 SERVER=target/release/examples/bench_server
 printf 'allowed_origins = ["%s", "https://admin.example.com", "http://localhost:5173"]\nallowed_hosts = ["*"]\n' \
   "$ORIGIN" >"$WORK/bench.toml"
+# The same policy with the Host guard on (its defaults: localhost, 127.0.0.1, [::1]).
+printf 'allowed_origins = ["%s", "https://admin.example.com", "http://localhost:5173"]\n' \
+  "$ORIGIN" >"$WORK/guarded.toml"
+# The request's origin allowed by a wildcard entry, then by a regex, not by an exact one.
+printf 'allowed_origins = ["https://*.example.com", "http://localhost:5173"]\nallowed_hosts = ["*"]\n' \
+  >"$WORK/wildcard.toml"
+printf 'allowed_origin_regexes = ["https://[a-z]+\\\\.example\\\\.com"]\nallowed_hosts = ["*"]\n' \
+  >"$WORK/regex.toml"
 
 echo "| mode | requests counted | instructions per request | vs the first mode |"
 echo "|---|---|---|---|"
@@ -70,6 +82,7 @@ for mode in "${MODES[@]}"; do
   case $mode in
     *-preflight) script=(-s "$WORK/preflight.lua") ;;
     *-watched | *-reading) watched=(--watched "$WORK/bench.toml") ;;
+    *-guarded | *-wildcard | *-regex) watched=(--watched "$WORK/${mode#*-}.toml") ;;
     *-metrics) watched=(--metrics) ;;
     *-etcd) start_etcd; watched=(--watched "etcd://127.0.0.1:$ETCD_PORT/bench/cors") ;;
   esac
