@@ -9,6 +9,7 @@ use actix_web::http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use crate::allow_headers::split_request_headers;
 use crate::host::HostRefusal;
 use crate::matcher::{Listed, OriginMatch};
+use crate::memo;
 use crate::origin::{self, MAX_ORIGIN_LEN};
 use crate::policy::{Mode, Policy};
 use crate::refusal::RefusalKind;
@@ -246,13 +247,20 @@ impl Policy {
                     Err(()) => return (refuse(DenyReason::HostMalformed), None),
                 },
             };
-            if let Err(refusal) = c.hosts.check(host) {
-                let reason = match refusal {
-                    HostRefusal::Missing => DenyReason::HostMissing,
-                    HostRefusal::Malformed => DenyReason::HostMalformed,
-                    HostRefusal::NotAllowed(h) => DenyReason::HostNotAllowed(h),
-                };
-                return (refuse(reason), None);
+            // The same Host as this thread's last admitted one, for this policy: admitted.
+            let admitted_before = host.is_some_and(|h| memo::host_admitted(c.id, h.as_bytes()));
+            if !admitted_before {
+                if let Err(refusal) = c.hosts.check(host) {
+                    let reason = match refusal {
+                        HostRefusal::Missing => DenyReason::HostMissing,
+                        HostRefusal::Malformed => DenyReason::HostMalformed,
+                        HostRefusal::NotAllowed(h) => DenyReason::HostNotAllowed(h),
+                    };
+                    return (refuse(reason), None);
+                }
+                if let Some(h) = host {
+                    memo::remember_host(c.id, h.as_bytes());
+                }
             }
             checked_host = host;
         }
@@ -270,12 +278,18 @@ impl Policy {
         // needs no text check; anything else is checked as text, then against patterns.
         let listed = match c.origins.exact_hit(origin.as_bytes()) {
             Some(listed) => Some(listed),
+            // What a pattern allowed last on this thread, for this policy: allowed again,
+            // without parsing the origin again.
+            None if memo::origin_allowed(c.id, origin.as_bytes()) => None,
             None => {
                 let Ok(origin_text) = origin.to_str() else {
                     return (refuse_origin(DenyReason::OriginMalformed), None);
                 };
                 let reason = match c.origins.check_pattern(origin_text) {
-                    OriginMatch::Allowed => None,
+                    OriginMatch::Allowed => {
+                        memo::remember_origin(c.id, origin.as_bytes());
+                        None
+                    }
                     OriginMatch::NotAllowed
                         if self.settings().allow_same_origin
                             && checked_host.is_some_and(|h| same_origin(origin_text, h)) =>
@@ -361,5 +375,81 @@ impl Policy {
             return Err(DenyReason::PrivateNetworkNotAllowed);
         }
         Ok((allow_headers, private_network))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Policy;
+
+    fn request(origin: &str, host: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::ORIGIN,
+            HeaderValue::from_str(origin).expect("origin"),
+        );
+        headers.insert(header::HOST, HeaderValue::from_str(host).expect("host"));
+        headers
+    }
+
+    fn verdict(policy: &Policy, origin: &str, host: &str) -> Verdict {
+        policy
+            .decide(&Method::POST, &request(origin, host), None)
+            .verdict()
+    }
+
+    fn policy(text: &str) -> Policy {
+        Policy::from_toml_str(text).expect("a valid policy")
+    }
+
+    #[test]
+    fn what_one_policy_admitted_is_never_admitted_by_another_on_the_same_thread() {
+        let wide =
+            policy("allowed_origins = [\"https://*.example.com\"]\nallowed_hosts = [\"a.test\"]");
+        let narrow =
+            policy("allowed_origins = [\"https://other.example\"]\nallowed_hosts = [\"b.test\"]");
+        let origin = "https://app.example.com";
+        // Twice each: the second is answered from what the thread remembers.
+        for _ in 0..2 {
+            assert_eq!(verdict(&wide, origin, "a.test"), Verdict::Allow);
+            assert_eq!(verdict(&narrow, origin, "b.test"), Verdict::Deny, "origin");
+            assert_eq!(
+                verdict(&narrow, "https://other.example", "a.test"),
+                Verdict::Deny,
+                "host"
+            );
+        }
+        // A reload of the very same text is a new policy: decided afresh, the same way.
+        let reloaded =
+            policy("allowed_origins = [\"https://other.example\"]\nallowed_hosts = [\"b.test\"]");
+        assert_eq!(verdict(&reloaded, origin, "b.test"), Verdict::Deny);
+    }
+
+    #[test]
+    fn a_remembered_origin_or_host_is_decided_as_without_it() {
+        let p = policy(
+            "allowed_origins = [\"https://*.example.com\"]\n\
+             allowed_origin_regexes = [\"https://[a-z]+\\\\.regex\\\\.test\"]\n\
+             allowed_hosts = [\"*.svc.test\", \"10.0.0.0/8\"]",
+        );
+        let cases = [
+            ("https://app.example.com", "api.svc.test", Verdict::Allow),
+            ("https://app.example.com", "api.svc.test", Verdict::Allow),
+            (
+                "https://app.example.com:8443",
+                "api.svc.test",
+                Verdict::Deny,
+            ),
+            ("https://a.regex.test", "10.1.2.3:8080", Verdict::Allow),
+            ("https://a.regex.test", "10.1.2.3:8080", Verdict::Allow),
+            ("https://a.regex.test", "11.1.2.3:8080", Verdict::Deny),
+            ("https://example.com", "10.1.2.3", Verdict::Deny),
+            ("https://app.example.com", "svc.test", Verdict::Deny),
+            ("https://app.example.com", "api.svc.test", Verdict::Allow),
+        ];
+        for (origin, host, expected) in cases {
+            assert_eq!(verdict(&p, origin, host), expected, "{origin} on {host}");
+        }
     }
 }

@@ -47,6 +47,7 @@ mod error;
 mod events;
 mod host;
 mod matcher;
+mod memo;
 #[cfg(feature = "metrics")]
 mod metrics;
 #[cfg(feature = "server")]

@@ -574,6 +574,7 @@ fn compile_one(
     let hosts: Vec<_> = hosts.into_iter().map(|(_, h)| h).collect();
 
     let compiled = Compiled {
+        id: crate::memo::PolicyId::next(),
         origins: OriginMatcher::new(&entries, regexes, s.allow_null_origin),
         hosts: HostGuard::new(&hosts),
         headers: HeaderAllowList::new(s.allowed_headers.iter().map(String::as_str)),

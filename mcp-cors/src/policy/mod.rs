@@ -56,6 +56,8 @@ pub struct Policy {
 /// The parts of a policy the request path uses, built once at load.
 #[derive(Debug)]
 pub(crate) struct Compiled {
+    /// This compilation's identity, for what threads remember it admitted.
+    pub(crate) id: crate::memo::PolicyId,
     pub(crate) origins: OriginMatcher,
     pub(crate) hosts: HostGuard,
     pub(crate) headers: HeaderAllowList,
