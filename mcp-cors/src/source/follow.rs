@@ -202,7 +202,7 @@ impl Run {
                 self.tell(|| FirstRead::Applied);
             }
             Err(error) => {
-                tracing::error!(source = %self.name, revision, %error, "policy refused; the last good policy keeps serving");
+                tracing::warn!(source = %self.name, revision, %error, "policy refused; the last good policy keeps serving");
                 // While nothing good has loaded, refusals say why (no effect after).
                 self.store.still_unloaded(first_reason(&error));
                 self.store.record_rejection(Some(value), &error);

@@ -348,7 +348,7 @@ impl FileWatcher {
             }
             Err(_) if !confirm => Outcome::Unsettled,
             Err(error) => {
-                tracing::error!(
+                tracing::warn!(
                     file = %self.path.display(),
                     error = %error,
                     "{}", self.keeps_serving("policy file refused")
