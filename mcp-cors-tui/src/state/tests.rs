@@ -571,8 +571,15 @@ fn the_counters_move_with_each_decision_not_a_poll_later() {
     app.update(Msg::Net(NetMsg::Event(after_now(refusal, 6))));
     assert_eq!((stats(&app).allowed, stats(&app).denied), (45, 8));
     // The new refused origin is in the denied panel at once.
-    let denied: Vec<_> = app.denied_origins().iter().map(|o| o.origin.clone()).collect();
-    assert!(denied.contains(&"https://new.example".to_owned()), "{denied:?}");
+    let denied: Vec<_> = app
+        .denied_origins()
+        .iter()
+        .map(|o| o.origin.clone())
+        .collect();
+    assert!(
+        denied.contains(&"https://new.example".to_owned()),
+        "{denied:?}"
+    );
     // A decision the counters already held (stamped before they were read) is not
     // counted twice.
     let old = decision(1, Verdict::Deny, "https://evil.example", "/mcp");
@@ -590,9 +597,15 @@ fn the_counters_move_with_each_decision_not_a_poll_later() {
 fn a_denied_origin_leaves_the_panel_once_allowed_and_comes_back_if_refused_again() {
     let mut app = app_with_stamped_counters();
     let denied = |app: &App| -> Vec<String> {
-        app.denied_origins().iter().map(|o| o.origin.clone()).collect()
+        app.denied_origins()
+            .iter()
+            .map(|o| o.origin.clone())
+            .collect()
     };
-    assert_eq!(denied(&app), ["https://evil.example", "http://localhost:3000"]);
+    assert_eq!(
+        denied(&app),
+        ["https://evil.example", "http://localhost:3000"]
+    );
     // A request from it passes (someone allowed it, here or elsewhere).
     let allowed = decision(0, Verdict::Allow, "https://evil.example", "/mcp");
     app.update(Msg::Net(NetMsg::Event(after_now(allowed, 10))));
@@ -600,7 +613,10 @@ fn a_denied_origin_leaves_the_panel_once_allowed_and_comes_back_if_refused_again
     // Refused again later (removed from the policy): back in the panel.
     let refused = decision(0, Verdict::Deny, "https://evil.example", "/mcp");
     app.update(Msg::Net(NetMsg::Event(after_now(refused, 20))));
-    assert_eq!(denied(&app), ["https://evil.example", "http://localhost:3000"]);
+    assert_eq!(
+        denied(&app),
+        ["https://evil.example", "http://localhost:3000"]
+    );
 }
 
 #[test]
@@ -612,7 +628,11 @@ fn an_origin_refused_for_not_being_listed_leaves_the_panel_once_listed() {
         .allowed_origins
         .push("https://evil.example".into());
     app.update(Msg::Net(NetMsg::Policy(policy)));
-    let denied: Vec<_> = app.denied_origins().iter().map(|o| o.origin.clone()).collect();
+    let denied: Vec<_> = app
+        .denied_origins()
+        .iter()
+        .map(|o| o.origin.clone())
+        .collect();
     assert_eq!(denied, ["http://localhost:3000"]);
 }
 
