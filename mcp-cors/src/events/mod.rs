@@ -23,6 +23,7 @@ use actix_web::http::header::{self, HeaderMap, HeaderValue};
 
 use crate::counters::{Counters, OriginCounter};
 use crate::decision::{Decision, DenyReason, Verdict};
+use crate::forwarded::Peer;
 use crate::protocol::{DecisionEvent, Event, HostStats, OriginStats};
 use crate::sync::lock;
 use crate::text::clip;
@@ -156,7 +157,16 @@ impl EventBus {
         method: &Method,
         path: &str,
     ) {
-        self.record_routed(worker, decision, bound, headers, method, path, None);
+        self.record_routed(
+            worker,
+            decision,
+            bound,
+            headers,
+            method,
+            path,
+            None,
+            Peer::unknown(),
+        );
     }
 
     /// Counts a request to a `guard = false` route (no decision was made, so no event).
@@ -172,7 +182,8 @@ impl EventBus {
     /// Records a decision on a request (called by the middleware for every request that
     /// carried `Origin`, and every `Host` refusal), made on the worker that owns `worker`
     /// by `route`'s policy (`None`: the top level). `bound` is the origin's counter when
-    /// the policy lists it exactly.
+    /// the policy lists it exactly. `peer` gives the client's address, resolved only for
+    /// an event or a log line.
     // One argument per part of the request the event reports; a struct would only be
     // built to be taken apart again on the request path.
     #[allow(clippy::too_many_arguments)]
@@ -185,6 +196,7 @@ impl EventBus {
         method: &Method,
         path: &str,
         route: Option<&Arc<str>>,
+        peer: Peer<'_>,
     ) {
         // The `Origin` header is looked up again only when its text is needed: not for an
         // allowed request from a listed origin (the usual case), whose counter has it.
@@ -230,7 +242,16 @@ impl EventBus {
             } else {
                 &counter.origin
             };
-            if let Some(ended) = worker.extend(origin, method, path, preflight, at_ms, route) {
+            let client = peer.client(headers);
+            let request = runs::Request {
+                origin,
+                method,
+                path,
+                preflight,
+                route,
+                client,
+            };
+            if let Some(ended) = worker.extend(&request, at_ms) {
                 self.queue_run(ended);
             }
             return;
@@ -251,6 +272,7 @@ impl EventBus {
             None => unlisted,
         };
         let path = clip(Cow::Borrowed(path), MAX_PATH_TEXT);
+        let client = peer.client(headers).map(|ip| ip.to_string());
         if let Some(reason) = reason {
             let host = headers
                 .get(header::HOST)
@@ -261,6 +283,7 @@ impl EventBus {
                 method: method.as_str(),
                 path: &path,
                 route: route.map(|r| &**r),
+                client: client.as_deref(),
                 reason,
                 kind: reason.kind().label(),
                 verdict: if verdict == Verdict::Deny {
@@ -281,7 +304,7 @@ impl EventBus {
             reason: reason.map(|r| clip(Cow::Owned(r.to_string()), MAX_PATH_TEXT).into_owned()),
             count: 1,
             route: route.map(|r| r.to_string()),
-            client: None,
+            client,
         }));
     }
 

@@ -128,6 +128,11 @@ pub struct PolicySettings {
     pub allow_same_origin: bool,
     /// `enforce` or `report-only`.
     pub mode: Mode,
+    /// Reverse proxies (CIDRs, or single addresses) whose `X-Forwarded-For` / `Forwarded`
+    /// header names the client in events and logs; never read from any other peer. Top
+    /// level only: the client belongs to the connection, whatever the path.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub trusted_proxies: Vec<String>,
     /// The admin socket.
     pub admin: AdminSettings,
     /// `[routes.NAME]`: a policy for some paths, overriding the keys above for them.
@@ -268,6 +273,8 @@ impl RouteSettings {
                 .unwrap_or(top.allow_private_network),
             allow_same_origin: self.allow_same_origin.unwrap_or(top.allow_same_origin),
             mode: self.mode.unwrap_or(top.mode),
+            // Not a route key: who sent a request does not depend on its path.
+            trusted_proxies: top.trusted_proxies.clone(),
             admin: AdminSettings::default(),
             routes: BTreeMap::new(),
         }
@@ -305,6 +312,7 @@ impl Default for PolicySettings {
             allow_private_network: false,
             allow_same_origin: true,
             mode: Mode::Enforce,
+            trusted_proxies: Vec::new(),
             admin: AdminSettings::default(),
             routes: BTreeMap::new(),
         }
