@@ -299,6 +299,26 @@ fn check_accepts_a_valid_file() {
 }
 
 #[test]
+fn check_validates_trusted_proxies_as_the_server_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("good.toml");
+    std::fs::write(&good, "trusted_proxies = [\"10.0.0.0/8\", \"fd00::7\"]\n").unwrap();
+    let out = run(&["check", s(&good)]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "max_age = 60\ntrusted_proxies = [\"10.0.0.0/33\"]\n").unwrap();
+    let out = run(&["check", s(&bad)]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!("{}:2:", s(&bad)))
+            && err.contains("trusted_proxies")
+            && err.contains("10.0.0.0/33"),
+        "{err}"
+    );
+}
+
+#[test]
 fn check_rejects_an_invalid_file_with_line_and_column() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("bad.toml");
