@@ -24,6 +24,14 @@ paths = ["/api/*"]
 allowed_origins = ["https://app.example.com"]
 "#;
 
+/// A request's path, its peer, its forwarding headers, and the client its event names.
+type Case = (
+    &'static str,
+    &'static str,
+    &'static [(&'static str, &'static str)],
+    &'static str,
+);
+
 async fn next_decision(client: &mut Client) -> DecisionEvent {
     match client
         .expect_event(|e| matches!(e, Event::Decision(_)))
@@ -65,7 +73,7 @@ async fn events_name_the_peer_or_the_client_a_trusted_proxy_forwarded() {
     let mut client = Client::connect(&socket).await;
     client.call(Request::Subscribe { replay: 0 }).await;
 
-    let cases: [(&str, &str, &[(&str, &str)], &str); 6] = [
+    let cases: [Case; 6] = [
         // Straight from a browser: the peer, without its port.
         ("/mcp", "198.51.100.7:51000", &[], "198.51.100.7"),
         // An untrusted peer's forwarding headers are never read.

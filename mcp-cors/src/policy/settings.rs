@@ -131,6 +131,17 @@ pub struct PolicySettings {
     /// Reverse proxies (CIDRs, or single addresses) whose `X-Forwarded-For` / `Forwarded`
     /// header names the client in events and logs; never read from any other peer. Top
     /// level only: the client belongs to the connection, whatever the path.
+    ///
+    /// ```
+    /// use mcp_cors::Policy;
+    ///
+    /// let policy = Policy::from_toml_str(r#"trusted_proxies = ["10.0.0.0/8", "fd00::7"]"#)?;
+    /// // A single address is stored as its one-address range.
+    /// assert_eq!(policy.settings().trusted_proxies, ["10.0.0.0/8", "fd00::7/128"]);
+    /// let err = Policy::from_toml_str(r#"trusted_proxies = ["proxy.internal"]"#).unwrap_err();
+    /// assert_eq!(err.diagnostics()[0].key.as_deref(), Some("trusted_proxies"));
+    /// # Ok::<(), mcp_cors::PolicyError>(())
+    /// ```
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub trusted_proxies: Vec<String>,
     /// The admin socket.
