@@ -69,17 +69,14 @@ pub(crate) fn parse_entry(raw: &str) -> Result<IpRange, String> {
 /// listener never pays for.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Peer<'a> {
-    addr: Option<IpAddr>,
+    addr: Option<SocketAddr>,
     proxies: &'a TrustedProxies,
 }
 
 impl<'a> Peer<'a> {
     /// A request from `addr` (none over a Unix socket), judged with `proxies`.
     pub(crate) fn new(addr: Option<SocketAddr>, proxies: &'a TrustedProxies) -> Self {
-        Peer {
-            addr: addr.map(|a| a.ip().to_canonical()),
-            proxies,
-        }
+        Peer { addr, proxies }
     }
 
     /// A request whose peer is not known: no client.
@@ -96,7 +93,7 @@ impl<'a> Peer<'a> {
     #[cfg(feature = "server")]
     pub(crate) fn client(&self, headers: &actix_web::http::header::HeaderMap) -> Option<IpAddr> {
         use actix_web::http::header;
-        let peer = self.addr?;
+        let peer = self.addr?.ip().to_canonical();
         if self.proxies.ranges.is_empty() || !self.proxies.trusts(peer) {
             return Some(peer);
         }
