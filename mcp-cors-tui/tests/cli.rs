@@ -245,11 +245,16 @@ fn spawn_tail(args: &[&str]) -> (std::process::Child, mpsc::Receiver<std::io::Re
 
 /// Spawns `tail` with `args`, makes denied requests until it prints a line, returns it.
 fn first_tail_line(server: &Server, args: &[&str]) -> String {
+    first_tail_line_with(server, args, &[])
+}
+
+/// [`first_tail_line`], the requests carrying `headers`.
+fn first_tail_line_with(server: &Server, args: &[&str], headers: &[(&str, &str)]) -> String {
     let (mut child, rx) = spawn_tail(args);
     // The subscription starts asynchronously: request until a line shows up.
     let mut line = None;
     for _ in 0..50 {
-        assert_eq!(server.post(EVIL), 403);
+        assert_eq!(common::post_with(server.addr, EVIL, headers), 403);
         if let Ok(Ok(l)) = rx.recv_timeout(Duration::from_millis(200)) {
             line = Some(l);
             break;
@@ -272,6 +277,37 @@ fn tail_json_prints_events_as_received() {
     assert_eq!(value["method"], "POST");
     assert_eq!(value["path"], "/mcp");
     assert_eq!(value["reason"], "origin not allowed");
+    // Straight over loopback, with no trusted proxy: the peer.
+    assert_eq!(value["client"], "127.0.0.1");
+}
+
+#[test]
+fn tail_shows_the_client_a_trusted_proxy_forwarded_and_not_an_untrusted_ones() {
+    // Loopback is the proxy here: every request of this test comes from 127.0.0.1.
+    let server = Server::start(&format!("{POLICY}trusted_proxies = [\"127.0.0.0/8\"]\n"));
+    let line = first_tail_line_with(
+        &server,
+        &["tail", "--json", "--config", s(&server.config)],
+        &[("X-Forwarded-For", "6.6.6.6, 203.0.113.9")],
+    );
+    let value: serde_json::Value = serde_json::from_str(&line).expect("a JSON line");
+    assert_eq!(value["origin"], EVIL);
+    assert_eq!(value["client"], "203.0.113.9", "{line}");
+    drop(server);
+
+    // The same header from a peer that is not a trusted proxy names the peer.
+    let untrusted = Server::start(&format!("{POLICY}trusted_proxies = [\"10.0.0.0/8\"]\n"));
+    let line = first_tail_line_with(
+        &untrusted,
+        &["--socket", s(&untrusted.socket), "tail"],
+        &[("X-Forwarded-For", "203.0.113.9")],
+    );
+    assert!(
+        line.ends_with(&format!(
+            " deny       {EVIL} POST /mcp client=127.0.0.1: origin not allowed"
+        )),
+        "{line}"
+    );
 }
 
 #[test]
@@ -279,7 +315,9 @@ fn tail_prints_a_readable_line() {
     let server = Server::start(POLICY);
     let line = first_tail_line(&server, &["--socket", s(&server.socket), "tail"]);
     assert!(
-        line.ends_with(&format!(" deny       {EVIL} POST /mcp: origin not allowed")),
+        line.ends_with(&format!(
+            " deny       {EVIL} POST /mcp client=127.0.0.1: origin not allowed"
+        )),
         "{line}"
     );
     assert!(
@@ -296,6 +334,26 @@ fn check_accepts_a_valid_file() {
     let out = run(&["check", s(&file)]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stdout(&out).contains("ok"), "{}", stdout(&out));
+}
+
+#[test]
+fn check_validates_trusted_proxies_as_the_server_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("good.toml");
+    std::fs::write(&good, "trusted_proxies = [\"10.0.0.0/8\", \"fd00::7\"]\n").unwrap();
+    let out = run(&["check", s(&good)]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "max_age = 60\ntrusted_proxies = [\"10.0.0.0/33\"]\n").unwrap();
+    let out = run(&["check", s(&bad)]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!("{}:2:", s(&bad)))
+            && err.contains("trusted_proxies")
+            && err.contains("10.0.0.0/33"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -114,7 +114,7 @@ pub(crate) struct IpRange {
 }
 
 impl IpRange {
-    fn contains(&self, ip: IpAddr) -> bool {
+    pub(crate) fn contains(&self, ip: IpAddr) -> bool {
         match (self.network, ip) {
             (IpAddr::V4(net), IpAddr::V4(ip)) => {
                 masked(u32::from(ip).into(), self.prefix, 32) == u32::from(net).into()
@@ -124,6 +124,26 @@ impl IpRange {
             }
             _ => false,
         }
+    }
+
+    /// Parses `ADDRESS/PREFIX`, or a bare `ADDRESS` (one address: `/32` for IPv4, `/128`
+    /// for IPv6), as `trusted_proxies` lists them.
+    pub(crate) fn parse_address_or_range(text: &str) -> Result<IpRange, String> {
+        let text = text.trim();
+        if text.contains('/') {
+            return IpRange::parse(text);
+        }
+        let address = text
+            .strip_prefix('[')
+            .and_then(|a| a.strip_suffix(']'))
+            .unwrap_or(text);
+        let network: IpAddr = address.parse().map_err(|_| {
+            format!(
+                "`{text}` is not an IP address or a range (`10.0.0.1`, `10.0.0.0/8`, `fd00::/8`)"
+            )
+        })?;
+        let prefix = if network.is_ipv4() { 32 } else { 128 };
+        Ok(IpRange { network, prefix })
     }
 
     /// Parses `ADDRESS/PREFIX`; the address may be bracketed for IPv6 (`[fd00::]/8`).

@@ -45,6 +45,7 @@ mod decision;
 mod error;
 #[cfg(feature = "server")]
 mod events;
+mod forwarded;
 mod host;
 mod matcher;
 mod memo;

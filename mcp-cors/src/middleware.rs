@@ -20,6 +20,7 @@ use pin_project_lite::pin_project;
 use crate::decision::Decision;
 use crate::error::Error;
 use crate::events::WorkerEvents;
+use crate::forwarded::Peer;
 use crate::policy::Policy;
 use crate::policy::file as policy_file;
 use crate::response::{self, CorsHeaders};
@@ -374,6 +375,9 @@ where
                 req.method(),
                 req.path(),
                 route.map(|r| &r.name),
+                // The top level's proxies, for every route: the client belongs to the
+                // connection, not to the path. Only copied here; read when needed.
+                Peer::new(req.peer_addr(), &top.compiled().proxies),
             );
             #[cfg(feature = "metrics")]
             policy.count_metrics(&decision);

@@ -298,3 +298,54 @@ fn a_malformed_cidr_range_in_allowed_hosts_is_refused_naming_it() {
         ["10.0.0.0/8", "fd00::/8", "fd00::/8"]
     );
 }
+
+#[test]
+fn trusted_proxies_are_ranges_or_addresses_and_a_bad_one_is_named() {
+    let policy = Policy::from_toml_str(
+        "allowed_origins = []\ntrusted_proxies = [\"10.0.0.0/8\", \"192.0.2.7\", \"[fd00::]/8\", \"2001:db8::7\"]\n",
+    )
+    .unwrap();
+    // Stored normalised: a single address is its one-address range.
+    assert_eq!(
+        policy.settings().trusted_proxies,
+        ["10.0.0.0/8", "192.0.2.7/32", "fd00::/8", "2001:db8::7/128"]
+    );
+    assert!(PolicySettings::default().trusted_proxies.is_empty());
+    for (bad, says) in [
+        ("10.0.0.0/33", "prefix length 33"),
+        ("fd00::/129", "prefix length 129"),
+        ("10.1.0.0/8", "10.0.0.0/8"),
+        ("proxy.internal", "not an IP address"),
+        ("010.0.0.1", "not an IP address"),
+        ("", "not an IP address"),
+    ] {
+        let d = single_error(&format!(
+            "max_age = 60\ntrusted_proxies = [\"10.0.0.1\", {bad:?}]\n"
+        ));
+        assert_eq!(d.key.as_deref(), Some("trusted_proxies"), "{bad}");
+        assert_eq!(d.value.as_deref(), Some(bad));
+        assert_eq!(d.line, Some(2));
+        assert!(d.message.contains(says), "{bad}: {}", d.message);
+    }
+    // A list, not a string.
+    let d = single_error("trusted_proxies = \"10.0.0.0/8\"\n");
+    assert_eq!(d.key.as_deref(), Some("trusted_proxies"));
+}
+
+#[test]
+fn trusted_proxies_is_a_top_level_key_that_routes_inherit() {
+    let d = single_error(
+        "trusted_proxies = [\"10.0.0.0/8\"]\n[routes.api]\npaths = [\"/api/*\"]\ntrusted_proxies = [\"192.0.2.1\"]\n",
+    );
+    assert_eq!(d.key.as_deref(), Some("routes.api.trusted_proxies"));
+    assert_eq!(d.line, Some(4));
+    let policy = Policy::from_toml_str(
+        "trusted_proxies = [\"10.0.0.0/8\"]\n[routes.api]\npaths = [\"/api/*\"]\n",
+    )
+    .unwrap();
+    let route = policy.route_policy("api").unwrap();
+    assert_eq!(route.settings().trusted_proxies, ["10.0.0.0/8"]);
+    // Saved and loaded back, it is the same policy.
+    let again = Policy::from_toml_str(&policy.to_toml_string()).unwrap();
+    assert_eq!(policy.settings(), again.settings());
+}

@@ -130,3 +130,69 @@ async fn a_refusal_is_explained_at_warn_and_a_flood_gives_a_few_lines() {
         "{host_line}"
     );
 }
+
+#[actix_web::test]
+async fn a_refusal_line_names_the_client_through_trusted_and_untrusted_proxies() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .with_max_level(tracing::Level::WARN)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let policy = Policy::from_toml_str(
+        "allowed_origins = [\"https://app.example\"]\ntrusted_proxies = [\"10.0.0.0/8\"]\n",
+    )
+    .unwrap();
+    let app = test::init_service(
+        App::new()
+            .wrap(McpCors::from_policy(policy))
+            .route("/mcp", web::post().to(HttpResponse::Ok)),
+    )
+    .await;
+
+    // Each case from its own origin: lines are rate-limited per origin.
+    let cases = [
+        // No proxy in between: the peer, without its port.
+        (
+            "https://direct.example",
+            "198.51.100.7:50000",
+            None,
+            "198.51.100.7",
+        ),
+        // An untrusted peer claiming to forward for someone: its claim is ignored.
+        (
+            "https://spoof.example",
+            "198.51.100.7:50000",
+            Some("10.0.0.5, 203.0.113.9"),
+            "198.51.100.7",
+        ),
+        // A trusted proxy: the right-most address that is not a trusted proxy.
+        (
+            "https://proxied.example",
+            "10.0.0.1:443",
+            Some("6.6.6.6, 203.0.113.9, 10.3.3.3"),
+            "203.0.113.9",
+        ),
+    ];
+    for (origin, from, forwarded_for, _) in cases {
+        let mut req = post(Some(origin), "localhost").peer_addr(from.parse().unwrap());
+        if let Some(xff) = forwarded_for {
+            req = req.insert_header(("X-Forwarded-For", xff));
+        }
+        let res = test::call_service(&app, req.to_request()).await;
+        assert_eq!(res.status(), 403);
+    }
+    let lines = captured.lines();
+    for (origin, from, _, client) in cases {
+        let line = lines
+            .iter()
+            .find(|l| l.contains(&format!("origin={origin:?}")))
+            .unwrap_or_else(|| panic!("no line for {origin}: {lines:?}"));
+        assert!(
+            line.contains(&format!("client={client:?}")),
+            "from {from}, the client is {client}: {line}"
+        );
+    }
+}

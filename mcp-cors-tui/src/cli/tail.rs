@@ -44,7 +44,8 @@ pub async fn run(socket: &Path, json: bool, replay: usize) -> Result<(), CliErro
     }
 }
 
-/// An event as one readable line: time, verdict, origin, method, path, reason. What the
+/// An event as one readable line: time, verdict, origin, method, path, then what applies
+/// (preflight, count, route, client), then the reason. What the
 /// request carried is escaped ([`escaped`]): it must not drive the operator's terminal.
 pub fn plain(event: &Event) -> String {
     match event {
@@ -67,6 +68,12 @@ pub fn plain(event: &Event) -> String {
             if let Some(route) = &d.route {
                 line.push_str(" route=");
                 line.push_str(&escaped(route));
+            }
+            if let Some(client) = &d.client {
+                // An IP address from the server; escaped all the same, as an older or
+                // foreign server could send anything here.
+                line.push_str(" client=");
+                line.push_str(&escaped(client));
             }
             if let Some(reason) = &d.reason {
                 line.push_str(": ");
@@ -133,6 +140,19 @@ mod tests {
         assert_eq!(
             plain(&event),
             "2024-05-01T12:00:00.000Z allow      https://any.example POST /.well-known/x route=oauth-metadata"
+        );
+    }
+
+    #[test]
+    fn the_client_is_named_before_the_reason() {
+        let mut event = fixtures::decision(0, Verdict::Deny, "https://evil.example", "/mcp");
+        if let Event::Decision(d) = &mut event {
+            d.client = Some("2001:db8::5".into());
+            d.reason = Some("origin not allowed".into());
+        }
+        assert_eq!(
+            plain(&event),
+            "2024-05-01T12:00:00.000Z deny       https://evil.example POST /mcp client=2001:db8::5: origin not allowed"
         );
     }
 

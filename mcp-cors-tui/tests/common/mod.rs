@@ -129,12 +129,21 @@ pub fn wait_for(timeout: Duration, what: &str, mut done: impl FnMut() -> bool) {
 
 /// Status of a `POST /mcp` with `Origin: origin`, over a raw HTTP/1.1 connection.
 pub fn post(addr: SocketAddr, origin: &str) -> u16 {
+    post_with(addr, origin, &[])
+}
+
+/// [`post`], with extra `headers`.
+pub fn post_with(addr: SocketAddr, origin: &str, headers: &[(&str, &str)]) -> u16 {
+    let extra: String = headers
+        .iter()
+        .map(|(name, value)| format!("{name}: {value}\r\n"))
+        .collect();
     let mut stream = TcpStream::connect(addr).expect("connect to the server");
     stream
         .set_read_timeout(Some(Duration::from_secs(10)))
         .expect("timeout");
     let request = format!(
-        "POST /mcp HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nOrigin: {origin}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+        "POST /mcp HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nOrigin: {origin}\r\n{extra}Content-Length: 0\r\nConnection: close\r\n\r\n",
         addr.port()
     );
     stream.write_all(request.as_bytes()).expect("send request");

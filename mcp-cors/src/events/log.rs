@@ -1,6 +1,6 @@
 //! Log lines that explain a 403: each refusal is a `warn` event with target
 //! `mcp_cors::decision` carrying what an operator needs to find it (origin, host, method,
-//! path, route, reason), so that `kubectl logs` tells why a browser was refused.
+//! path, route, client, reason), so that `kubectl logs` tells why a browser was refused.
 //!
 //! Rate-limited per origin (per `Host` for a Host refusal), so that a flood cannot flood
 //! the log: the first refusal is logged, then at most one line per [`INTERVAL`], which
@@ -40,6 +40,8 @@ pub(crate) struct Refusal<'a> {
     pub(crate) method: &'a str,
     pub(crate) path: &'a str,
     pub(crate) route: Option<&'a str>,
+    /// The client's IP: the peer's, or the one a trusted proxy forwarded.
+    pub(crate) client: Option<&'a str>,
     pub(crate) reason: &'a dyn std::fmt::Display,
     pub(crate) kind: &'static str,
     /// `deny`, or `would-deny` in report-only mode.
@@ -60,21 +62,23 @@ impl RefusalLog {
             method,
             path,
             route,
+            client,
             reason,
             kind,
             verdict,
         } = refusal;
-        let (origin, host, route) = (
+        let (origin, host, route, client) = (
             origin.unwrap_or("-"),
             host.unwrap_or("-"),
             route.unwrap_or("-"),
+            client.unwrap_or("-"),
         );
         if more == 0 {
-            tracing::warn!(target: "mcp_cors::decision", origin, host, method, path, route, %reason, kind, verdict, "request refused");
+            tracing::warn!(target: "mcp_cors::decision", origin, host, method, path, route, client, %reason, kind, verdict, "request refused");
         } else {
             tracing::warn!(
                 target: "mcp_cors::decision",
-                origin, host, method, path, route, %reason, kind, verdict, suppressed = more,
+                origin, host, method, path, route, client, %reason, kind, verdict, suppressed = more,
                 "request refused; refused {more} more times in the last {} s",
                 INTERVAL_MS / 1000
             );

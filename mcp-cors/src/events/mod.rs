@@ -23,6 +23,7 @@ use actix_web::http::header::{self, HeaderMap, HeaderValue};
 
 use crate::counters::{Counters, OriginCounter};
 use crate::decision::{Decision, DenyReason, Verdict};
+use crate::forwarded::Peer;
 use crate::protocol::{DecisionEvent, Event, HostStats, OriginStats};
 use crate::sync::lock;
 use crate::text::clip;
@@ -157,7 +158,16 @@ impl EventBus {
         method: &Method,
         path: &str,
     ) {
-        self.record_routed(worker, decision, bound, headers, method, path, None);
+        self.record_routed(
+            worker,
+            decision,
+            bound,
+            headers,
+            method,
+            path,
+            None,
+            Peer::unknown(),
+        );
     }
 
     /// Counts a request to a `guard = false` route (no decision was made, so no event).
@@ -173,7 +183,8 @@ impl EventBus {
     /// Records a decision on a request (called by the middleware for every request that
     /// carried `Origin`, and every `Host` refusal), made on the worker that owns `worker`
     /// by `route`'s policy (`None`: the top level). `bound` is the origin's counter when
-    /// the policy lists it exactly.
+    /// the policy lists it exactly. `peer` gives the client's address, resolved only for
+    /// an event or a log line.
     // One argument per part of the request the event reports; a struct would only be
     // built to be taken apart again on the request path.
     #[allow(clippy::too_many_arguments)]
@@ -186,6 +197,7 @@ impl EventBus {
         method: &Method,
         path: &str,
         route: Option<&Arc<str>>,
+        peer: Peer<'_>,
     ) {
         // The `Origin` header is looked up again only when its text is needed: not for an
         // allowed request from a listed origin (the usual case), whose counter has it.
@@ -231,7 +243,16 @@ impl EventBus {
             } else {
                 &counter.origin
             };
-            if let Some(ended) = worker.extend(origin, method, path, preflight, at_ms, route) {
+            let client = peer.client(headers);
+            let request = runs::Request {
+                origin,
+                method,
+                path,
+                preflight,
+                route,
+                client,
+            };
+            if let Some(ended) = worker.extend(&request, at_ms) {
                 self.queue_run(ended);
             }
             return;
@@ -252,6 +273,7 @@ impl EventBus {
             None => unlisted,
         };
         let path = clip(Cow::Borrowed(path), MAX_PATH_TEXT);
+        let client = peer.client(headers).map(|ip| ip.to_string());
         if let Some(reason) = reason {
             let host = headers
                 .get(header::HOST)
@@ -262,6 +284,7 @@ impl EventBus {
                 method: method.as_str(),
                 path: &path,
                 route: route.map(|r| &**r),
+                client: client.as_deref(),
                 reason,
                 kind: reason.kind().label(),
                 verdict: if verdict == Verdict::Deny {
@@ -282,7 +305,7 @@ impl EventBus {
             reason: reason.map(|r| clip(Cow::Owned(r.to_string()), MAX_PATH_TEXT).into_owned()),
             count: 1,
             route: route.map(|r| r.to_string()),
-            client: None,
+            client,
         }));
     }
 

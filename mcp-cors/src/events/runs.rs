@@ -8,6 +8,7 @@
 //! listener folds what is left, like `uniq -c`.
 
 use std::borrow::Cow;
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use actix_web::http::Method;
@@ -37,24 +38,58 @@ pub(super) struct Allowed {
     pub(super) preflight: bool,
     /// The route that decided; shared with the compiled policy.
     pub(super) route: Option<Arc<str>>,
+    /// The client's address (see [`crate::forwarded`]); kept as an address, not text, so
+    /// comparing and copying it costs nothing.
+    pub(super) client: Option<IpAddr>,
 }
+
+/// An allowed request, as it extends a worker's run: the parts of its decision that an
+/// event reports.
+pub(super) struct Request<'r> {
+    pub(super) origin: &'r Arc<str>,
+    pub(super) method: &'r Method,
+    pub(super) path: &'r str,
+    pub(super) preflight: bool,
+    pub(super) route: Option<&'r Arc<str>>,
+    pub(super) client: Option<IpAddr>,
+}
+
+/// The longest text of an IP address (`ffff:ffff:…`), for what an event will cost.
+const MAX_CLIENT_TEXT: usize = 39;
 
 impl Allowed {
     /// What the allow costs a listener's share, as the event it becomes.
     pub(super) fn cost(&self) -> usize {
         let route = self.route.as_ref().map_or(0, |r| r.len());
-        queue::cost(self.origin.len() + self.method.as_str().len() + self.path.len() + route)
+        let client = self.client.map_or(0, |_| MAX_CLIENT_TEXT);
+        queue::cost(
+            self.origin.len() + self.method.as_str().len() + self.path.len() + route + client,
+        )
     }
 
     fn same_decision(&self, other: &Allowed) -> bool {
-        self.is(&other.origin, &other.method, &other.path, other.preflight)
-            && self.route == other.route
+        self.is(
+            &other.origin,
+            &other.method,
+            &other.path,
+            other.preflight,
+            other.client,
+        ) && self.route == other.route
     }
 
-    /// Whether this is the decision on a request from `origin` to `method path`. Origins
-    /// listed in the policy share one `Arc`, so the usual comparison is a pointer's.
-    fn is(&self, origin: &Arc<str>, method: &Method, path: &str, preflight: bool) -> bool {
+    /// Whether this is the decision on a request from `client` and `origin` to `method
+    /// path`. Origins listed in the policy share one `Arc`, so the usual comparison is a
+    /// pointer's.
+    fn is(
+        &self,
+        origin: &Arc<str>,
+        method: &Method,
+        path: &str,
+        preflight: bool,
+        client: Option<IpAddr>,
+    ) -> bool {
         self.preflight == preflight
+            && self.client == client
             && self.method == method
             && self.path == path
             && (Arc::ptr_eq(&self.origin, origin) || self.origin == *origin)
@@ -71,7 +106,7 @@ impl Allowed {
             reason: None,
             count,
             route: self.route.as_deref().map(str::to_owned),
-            client: None,
+            client: self.client.map(|ip| ip.to_string()),
         })
     }
 }
@@ -150,21 +185,21 @@ impl WorkerEvents {
         lock(&self.last_seen)
     }
 
-    /// Counts an allow into the run; returns the run it ended, if any, to be queued.
-    #[allow(clippy::too_many_arguments)] // one per part of the decision the event reports
-    pub(super) fn extend(
-        &self,
-        origin: &Arc<str>,
-        method: &Method,
-        path: &str,
-        preflight: bool,
-        at_ms: u64,
-        route: Option<&Arc<str>>,
-    ) -> Option<Run> {
+    /// Counts an allow (`request`, at `at_ms`) into the run; returns the run it ended, if
+    /// any, to be queued.
+    pub(super) fn extend(&self, request: &Request<'_>, at_ms: u64) -> Option<Run> {
+        let Request {
+            origin,
+            method,
+            path,
+            preflight,
+            route,
+            client,
+        } = *request;
         let path = clip(Cow::Borrowed(path), MAX_PATH_TEXT);
         let mut run = lock(&self.run);
         if let Some((first, count)) = run.as_mut()
-            && first.is(origin, method, &path, preflight)
+            && first.is(origin, method, &path, preflight, client)
             && first.route.as_ref().map(Arc::as_ptr) == route.map(Arc::as_ptr)
             && at_ms < first.at_ms.saturating_add(RUN_MAX_AGE_MS)
         {
@@ -178,6 +213,7 @@ impl WorkerEvents {
             path: CompactString::from(&*path),
             preflight,
             route: route.cloned(),
+            client,
         };
         run.replace((allowed, 1))
     }
@@ -199,7 +235,8 @@ pub(super) fn remembered_counter<'a>(
 }
 
 /// Appends `event` to a batch about to be sent, folding it into the batch's last event
-/// when both are the same decision (verdict, origin, method, path, preflight, reason): a
+/// when both are the same decision (verdict, origin, method, path, preflight, reason,
+/// client): a
 /// run of identical decisions travels as one event with a count, like `uniq -c`.
 pub(super) fn push_folded(batch: &mut Vec<Event>, event: &Event) {
     if let (Some(Event::Decision(last)), Event::Decision(next)) = (batch.last_mut(), event) {
@@ -218,4 +255,5 @@ fn same_decision(a: &DecisionEvent, b: &DecisionEvent) -> bool {
         && a.origin == b.origin
         && a.method == b.method
         && a.reason == b.reason
+        && a.client == b.client
 }

@@ -160,6 +160,98 @@ fn runs_of_identical_decisions_are_folded_with_a_count() {
     );
 }
 
+#[test]
+fn decisions_from_two_clients_are_not_folded() {
+    let from = |client: &str| match decision("https://a.example", "/mcp") {
+        Event::Decision(d) => Event::Decision(DecisionEvent {
+            client: Some(client.into()),
+            ..d
+        }),
+        other => other,
+    };
+    let mut batch = Vec::new();
+    for event in [from("192.0.2.1"), from("192.0.2.1"), from("192.0.2.2")] {
+        push_folded(&mut batch, &event);
+    }
+    let clients: Vec<(Option<&str>, u64)> = batch
+        .iter()
+        .map(|e| match e {
+            Event::Decision(d) => (d.client.as_deref(), d.count),
+            other => panic!("not a decision: {other:?}"),
+        })
+        .collect();
+    assert_eq!(clients, [(Some("192.0.2.1"), 2), (Some("192.0.2.2"), 1)]);
+}
+
+/// Records `decision` on a POST from `origin` to `/mcp`, sent by `peer` with `headers`.
+fn record_from(
+    bus: &EventBus,
+    w: &WorkerEvents,
+    decision: &Decision,
+    peer: Peer<'_>,
+    mut headers: HeaderMap,
+    origin: &HeaderValue,
+) {
+    headers.insert(header::ORIGIN, origin.clone());
+    let (method, path) = (Method::POST, "/mcp");
+    bus.record_routed(w, decision, None, &headers, &method, path, None, peer);
+}
+
+#[test]
+fn a_worker_run_ends_when_the_client_changes_and_events_name_it() {
+    let bus = EventBus::new();
+    let w = bus.worker();
+    let (_, mut sub) = bus.subscribe(0);
+    let (allowed, app) = allow("https://app.example");
+    let proxies = crate::forwarded::TrustedProxies::new(vec![
+        crate::host::IpRange::parse_address_or_range("10.0.0.0/8").unwrap(),
+    ]);
+    let addr = |ip: &str| Some(std::net::SocketAddr::new(ip.parse().unwrap(), 5555));
+    let forwarded = |client: &'static str| {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::X_FORWARDED_FOR, HeaderValue::from_static(client));
+        headers
+    };
+    let via_proxy = Peer::new(addr("10.0.0.1"), &proxies);
+    for _ in 0..3 {
+        record_from(
+            &bus,
+            &w,
+            &allowed,
+            via_proxy,
+            forwarded("203.0.113.1"),
+            &app,
+        );
+    }
+    record_from(
+        &bus,
+        &w,
+        &allowed,
+        via_proxy,
+        forwarded("203.0.113.2"),
+        &app,
+    );
+    // Not a trusted proxy: its header is not believed.
+    let direct = Peer::new(addr("198.51.100.7"), &proxies);
+    record_from(&bus, &w, &refuse(), direct, forwarded("203.0.113.1"), &app);
+    let batch = sub.queued(usize::MAX);
+    let clients: Vec<(Verdict, Option<&str>, u64)> = batch
+        .iter()
+        .map(|e| match e {
+            Event::Decision(d) => (d.verdict, d.client.as_deref(), d.count),
+            other => panic!("not a decision: {other:?}"),
+        })
+        .collect();
+    assert_eq!(
+        clients,
+        [
+            (Verdict::Allow, Some("203.0.113.1"), 3),
+            (Verdict::Allow, Some("203.0.113.2"), 1),
+            (Verdict::Deny, Some("198.51.100.7"), 1),
+        ]
+    );
+}
+
 fn allow(origin: &'static str) -> (Decision, HeaderValue) {
     let value = HeaderValue::from_static(origin);
     (
@@ -317,6 +409,7 @@ fn allow_cost(origin: &str, path: &str) -> usize {
         path: path.into(),
         preflight: false,
         route: None,
+        client: None,
     }
     .cost()
 }

@@ -16,6 +16,7 @@ use super::routes::{self, PathPattern, Route, Routes};
 use super::{Compiled, Policy, PolicySettings, RouteSettings};
 use crate::allow_headers::{self, HeaderAllowList};
 use crate::error::Diagnostic;
+use crate::forwarded::{self, TrustedProxies};
 use crate::host::{self, HostGuard};
 use crate::matcher::OriginMatcher;
 use crate::origin::{self, OriginEntry};
@@ -60,6 +61,7 @@ struct SpanMap {
     allowed_headers: Option<Spanned<Vec<Spanned<IgnoredAny>>>>,
     exposed_headers: Option<Spanned<Vec<Spanned<IgnoredAny>>>>,
     allow_credentials: Option<Spanned<IgnoredAny>>,
+    trusted_proxies: Option<Spanned<Vec<Spanned<IgnoredAny>>>>,
     admin: Option<AdminSpans>,
     /// Inside a route only.
     paths: Option<Spanned<Vec<Spanned<IgnoredAny>>>>,
@@ -144,6 +146,7 @@ impl<'a> Locator<'a> {
             "allowed_methods" => list(&s.allowed_methods),
             "allowed_headers" => list(&s.allowed_headers),
             "exposed_headers" => list(&s.exposed_headers),
+            "trusted_proxies" => list(&s.trusted_proxies),
             "allow_credentials" => s.allow_credentials.as_ref().map(Spanned::span),
             "admin.socket" => s.admin.as_ref()?.socket.as_ref().map(Spanned::span),
             _ => None,
@@ -551,6 +554,13 @@ fn compile_one(
         &mut errors,
         |raw| allow_headers::check_header_entry(raw.trim(), false),
     );
+    let proxies = validate_list(
+        &s.trusted_proxies,
+        "trusted_proxies",
+        loc,
+        &mut errors,
+        forwarded::parse_entry,
+    );
     if let Some(socket) = &s.admin.socket {
         if socket.as_os_str().is_empty() {
             errors.push(loc.diag("admin.socket", None, "", "the socket path is empty".into()));
@@ -565,6 +575,7 @@ fn compile_one(
     s.allowed_origins = entries.iter().map(|(_, e)| e.to_string()).collect();
     s.allowed_hosts = hosts.iter().map(|(_, h)| h.to_string()).collect();
     s.allowed_methods = methods.into_iter().map(|(_, m)| m).collect();
+    s.trusted_proxies = proxies.iter().map(|(_, r)| r.to_string()).collect();
     for list in [&mut s.allowed_headers, &mut s.exposed_headers] {
         for h in list.iter_mut() {
             *h = h.trim().to_owned();
@@ -581,6 +592,7 @@ fn compile_one(
         allow_methods: joined_header(&s.allowed_methods),
         expose_headers: (!s.exposed_headers.is_empty()).then(|| joined_header(&s.exposed_headers)),
         max_age: HeaderValue::from(s.max_age),
+        proxies: TrustedProxies::new(proxies.into_iter().map(|(_, r)| r).collect()),
         routes,
     };
     Ok(Policy {

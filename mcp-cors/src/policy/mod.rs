@@ -19,6 +19,7 @@ use crate::allow_headers::HeaderAllowList;
 #[cfg(feature = "server")]
 use crate::counters::{Counters, OriginCounter};
 use crate::error::PolicyError;
+use crate::forwarded::TrustedProxies;
 use crate::host::HostGuard;
 use crate::matcher::OriginMatcher;
 use routes::{Route, Routes};
@@ -64,6 +65,8 @@ pub(crate) struct Compiled {
     pub(crate) allow_methods: HeaderValue,
     pub(crate) expose_headers: Option<HeaderValue>,
     pub(crate) max_age: HeaderValue,
+    /// `trusted_proxies`: whose forwarding headers name the client.
+    pub(crate) proxies: TrustedProxies,
     /// `[routes.NAME]`, each compiled into its own policy; empty for a route's own policy.
     pub(crate) routes: Routes,
 }

@@ -128,6 +128,22 @@ pub struct PolicySettings {
     pub allow_same_origin: bool,
     /// `enforce` or `report-only`.
     pub mode: Mode,
+    /// Reverse proxies (CIDRs, or single addresses) whose `X-Forwarded-For` / `Forwarded`
+    /// header names the client in events and logs; never read from any other peer. Top
+    /// level only: the client belongs to the connection, whatever the path.
+    ///
+    /// ```
+    /// use mcp_cors::Policy;
+    ///
+    /// let policy = Policy::from_toml_str(r#"trusted_proxies = ["10.0.0.0/8", "fd00::7"]"#)?;
+    /// // A single address is stored as its one-address range.
+    /// assert_eq!(policy.settings().trusted_proxies, ["10.0.0.0/8", "fd00::7/128"]);
+    /// let err = Policy::from_toml_str(r#"trusted_proxies = ["proxy.internal"]"#).unwrap_err();
+    /// assert_eq!(err.diagnostics()[0].key.as_deref(), Some("trusted_proxies"));
+    /// # Ok::<(), mcp_cors::PolicyError>(())
+    /// ```
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub trusted_proxies: Vec<String>,
     /// The admin socket.
     pub admin: AdminSettings,
     /// `[routes.NAME]`: a policy for some paths, overriding the keys above for them.
@@ -268,6 +284,8 @@ impl RouteSettings {
                 .unwrap_or(top.allow_private_network),
             allow_same_origin: self.allow_same_origin.unwrap_or(top.allow_same_origin),
             mode: self.mode.unwrap_or(top.mode),
+            // Not a route key: who sent a request does not depend on its path.
+            trusted_proxies: top.trusted_proxies.clone(),
             admin: AdminSettings::default(),
             routes: BTreeMap::new(),
         }
@@ -305,6 +323,7 @@ impl Default for PolicySettings {
             allow_private_network: false,
             allow_same_origin: true,
             mode: Mode::Enforce,
+            trusted_proxies: Vec::new(),
             admin: AdminSettings::default(),
             routes: BTreeMap::new(),
         }
