@@ -102,7 +102,7 @@ pub const KEYS: &[(&str, &str)] = &[
     ("Space, p", "pause / resume the event tail"),
     (
         "/",
-        "filter events by origin, path or verdict (deny, would-deny, allow)",
+        "filter by origin, path, client, route or verdict (deny, would-deny…)",
     ),
     ("Esc", "clear the filter; close the help"),
     (

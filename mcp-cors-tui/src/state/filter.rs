@@ -1,5 +1,6 @@
-//! The `/` filter on the event tail: a case-insensitive substring of the origin or the
-//! path, or the start of the verdict (so `deny` does not also show `would-deny`).
+//! The `/` filter on the event tail: a case-insensitive substring of the origin, the path,
+//! the client or the route, or the start of the verdict (so `deny` does not also show
+//! `would-deny`).
 
 use mcp_cors::protocol::Event;
 
@@ -25,6 +26,8 @@ impl Filter {
             Event::Decision(d) => {
                 d.origin.as_deref().is_some_and(has)
                     || has(&d.path)
+                    || d.client.as_deref().is_some_and(has)
+                    || d.route.as_deref().is_some_and(has)
                     || d.verdict.to_string().starts_with(&needle)
             }
             Event::Reloaded { .. } => has("reloaded"),
@@ -90,5 +93,21 @@ mod tests {
         assert!(f("would").matches(&would));
         assert!(!f("would").matches(&deny));
         assert!(f("all").matches(&allow), "a prefix while typing");
+    }
+
+    #[test]
+    fn matches_the_client_and_the_route() {
+        let f = |t: &str| Filter {
+            text: t.into(),
+            editing: false,
+        };
+        let mut e = decision(Verdict::Deny, "https://a.example", "/mcp");
+        if let Event::Decision(d) = &mut e {
+            d.client = Some("203.0.113.7".into());
+            d.route = Some("Meta".into());
+        }
+        assert!(f("203.0.113").matches(&e));
+        assert!(f("meta").matches(&e));
+        assert!(!f("198.51").matches(&e));
     }
 }

@@ -16,7 +16,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
             Span::styled("/", styles::key()),
             Span::raw(format!("{}█", owned(&app.filter.text))),
             Span::styled(
-                "   origin, path or verdict; Enter keeps, Esc clears",
+                "   origin, path, client, route or verdict; Enter keeps, Esc clears",
                 styles::dim(),
             ),
         ])
