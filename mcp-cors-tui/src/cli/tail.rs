@@ -83,6 +83,13 @@ pub fn plain(event: &Event) -> String {
                 escaped(&diff)
             )
         }
+        Event::Audit(record) => format!(
+            "{} {:<10} {} {}",
+            clock::iso(record.at_ms),
+            "audit",
+            record.action,
+            super::audit::details(record)
+        ),
         Event::ReloadRejected(error) => {
             // One line per event: the error's lines joined, each escaped.
             let message: Vec<_> = error.message.lines().map(escaped).collect();

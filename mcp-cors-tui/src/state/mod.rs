@@ -665,7 +665,7 @@ impl App {
         match &event {
             Event::Reloaded { .. } => self.reload_error = None,
             Event::ReloadRejected(error) => self.reload_error = Some(error.clone()),
-            Event::Decision(_) => {}
+            Event::Decision(_) | Event::Audit(_) => {}
         }
         self.events.push(event);
     }

@@ -103,6 +103,14 @@ pub fn line(event: &Event) -> Line<'static> {
             Span::styled(format!("{:<10} ", "RELOADED"), styles::reloaded()),
             Span::styled(owned(&diff.to_string()), styles::reloaded()),
         ]),
+        Event::Audit(record) => Line::from(vec![
+            Span::styled(format!("{} ", clock::hms(record.at_ms)), styles::dim()),
+            Span::styled(format!("{:<10} ", "AUDIT"), styles::reloaded()),
+            Span::styled(
+                format!("{} {}", record.action, crate::cli::audit::details(record)),
+                styles::reloaded(),
+            ),
+        ]),
         Event::ReloadRejected(error) => Line::from(vec![
             Span::styled(format!("{} ", clock::hms(error.at_ms)), styles::dim()),
             Span::styled(format!("{:<10} ", "REJECTED"), styles::rejected()),

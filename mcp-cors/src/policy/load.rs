@@ -70,6 +70,7 @@ struct SpanMap {
 #[serde(default)]
 struct AdminSpans {
     socket: Option<Spanned<IgnoredAny>>,
+    audit_log: Option<Spanned<IgnoredAny>>,
 }
 
 /// Turns a key (and list index) into a located [`Diagnostic`].
@@ -146,6 +147,7 @@ impl<'a> Locator<'a> {
             "exposed_headers" => list(&s.exposed_headers),
             "allow_credentials" => s.allow_credentials.as_ref().map(Spanned::span),
             "admin.socket" => s.admin.as_ref()?.socket.as_ref().map(Spanned::span),
+            "admin.audit_log" => s.admin.as_ref()?.audit_log.as_ref().map(Spanned::span),
             _ => None,
         }
     }
@@ -554,6 +556,12 @@ fn compile_one(
     if let Some(socket) = &s.admin.socket {
         if socket.as_os_str().is_empty() {
             errors.push(loc.diag("admin.socket", None, "", "the socket path is empty".into()));
+        }
+    }
+    if let Some(log) = &s.admin.audit_log {
+        if log.as_os_str().is_empty() {
+            let message = "the audit log path is empty".into();
+            errors.push(loc.diag("admin.audit_log", None, "", message));
         }
     }
     if !errors.is_empty() {
