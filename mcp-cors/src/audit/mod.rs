@@ -92,6 +92,55 @@ mod tests {
     use super::*;
     use crate::protocol::AuditAction;
 
+    /// A log sink shared with the test.
+    #[derive(Clone, Default)]
+    struct Captured(std::sync::Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            lock(&self.0).extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn each_record_is_an_info_line_of_the_audit_target_with_its_fields() {
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .with_max_level(tracing::Level::INFO)
+            .finish();
+        let _guard = tracing::subscriber::set_default(subscriber);
+        let record = AuditRecord {
+            origin: Some("https://a.example".into()),
+            uid: Some(1000),
+            pid: Some(42),
+            exe: Some("/usr/bin/mcp-cors-tui".into()),
+            ..AuditRecord::new(7, AuditAction::AddOrigin)
+        };
+        AuditTrail::default().record(record, None, &EventBus::new());
+        let text = String::from_utf8(lock(&captured.0).clone()).unwrap();
+        let line = text
+            .lines()
+            .find(|l| l.contains("policy changed"))
+            .unwrap_or_default();
+        for part in [
+            "INFO mcp_cors::audit:",
+            "action=add-origin",
+            "origin=\"https://a.example\"",
+            "uid=1000",
+            "pid=42",
+            "exe=\"/usr/bin/mcp-cors-tui\"",
+        ] {
+            assert!(line.contains(part), "{part} in {text:?}");
+        }
+    }
+
     #[test]
     fn the_trail_keeps_the_most_recent_records_oldest_first_and_publishes_each() {
         let events = EventBus::new();
