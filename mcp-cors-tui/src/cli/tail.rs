@@ -168,6 +168,21 @@ mod tests {
     }
 
     #[test]
+    fn an_audit_record_is_one_line_with_its_action_and_peer() {
+        use mcp_cors::protocol::{AuditAction, AuditRecord};
+        let record = AuditRecord {
+            host: Some("api.example.com".into()),
+            uid: Some(0),
+            pid: Some(9),
+            ..AuditRecord::new(1_714_564_800_000, AuditAction::RemoveHost)
+        };
+        assert_eq!(
+            plain(&Event::Audit(record)),
+            "2024-05-01T12:00:00.000Z audit      remove-host api.example.com uid=0 pid=9"
+        );
+    }
+
+    #[test]
     fn a_folded_run_shows_its_count() {
         let event = fixtures::folded(
             fixtures::decision(0, Verdict::Allow, "https://app.example", "/mcp"),

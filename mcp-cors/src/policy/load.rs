@@ -739,6 +739,16 @@ mod tests {
     }
 
     #[test]
+    fn an_empty_audit_log_path_is_refused_naming_the_key_and_line() {
+        let error = crate::Policy::from_toml_str("max_age = 5\n[admin]\naudit_log = \"\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("3:"), "{error}");
+        assert!(error.contains("admin.audit_log"), "{error}");
+        assert!(error.contains("the audit log path is empty"), "{error}");
+    }
+
+    #[test]
     fn line_and_column_count_characters() {
         let src = "a = 1\nbé = \"x\"";
         assert_eq!(line_column(src, 0), (Some(1), Some(1)));
