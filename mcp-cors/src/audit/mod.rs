@@ -32,13 +32,13 @@ impl AuditTrail {
     /// the policy names one.
     pub(crate) fn record(&self, record: AuditRecord, log: Option<PathBuf>, events: &EventBus) {
         log_line(&record);
-        {
-            let mut recent = lock(&self.recent);
-            if recent.len() == MAX_AUDIT {
-                recent.pop_front();
-            }
-            recent.push_back(record.clone());
+        // Held to the end, so that the trail in memory, the file and the event stream
+        // have records of two threads (the watcher, the admin socket) in one order.
+        let mut recent = lock(&self.recent);
+        if recent.len() == MAX_AUDIT {
+            recent.pop_front();
         }
+        recent.push_back(record.clone());
         if let Some(path) = log {
             let mut writer = lock(&self.writer);
             match &*writer {
