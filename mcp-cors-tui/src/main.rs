@@ -94,6 +94,15 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// The audit trail of changes to the policy: admin edits (with the peer's uid, pid and
+    /// executable) and reloads that changed it (with the diff), oldest first. From the
+    /// server (its recent records); when no server runs, from the `[admin] audit_log`
+    /// file of --config.
+    Audit {
+        /// One JSON object per line, as in the audit log file.
+        #[arg(long)]
+        json: bool,
+    },
     /// Validate a policy file offline, printing each error with its line and column
     /// (like `nginx -t`). Exit 0 when valid, 1 otherwise.
     Check {
@@ -228,6 +237,9 @@ fn main() -> ExitCode {
         Some(etcd) => etcd_socket(etcd),
         None => target.socket_path(),
     };
+    // `audit` falls back on the config's audit log file: not for an etcd source (no
+    // file of ours) nor for a socket given alone (no config named).
+    let has_file = etcd.is_none() && target.socket.is_none();
     if let Some(etcd) = etcd.filter(|_| cli.command.as_ref().is_some_and(Command::on_source)) {
         return on_etcd(&etcd, &socket, cli.command);
     }
@@ -252,6 +264,10 @@ fn main() -> ExitCode {
         }),
         Some(Command::Tail { json, replay }) => cli::execute(cli::tail::run(&socket, json, replay)),
         Some(Command::Status { json }) => cli::execute(cli::status::run(&socket, json)),
+        Some(Command::Audit { json }) => {
+            let log = has_file.then(|| target.audit_log_path()).flatten();
+            cli::execute(cli::audit::run(&socket, log, json))
+        }
         Some(Command::Origins { command }) => cli::execute(async {
             use cli::origins::{self as edit, List};
             match command {

@@ -336,3 +336,48 @@ fn an_origin_refused_on_a_route_is_allowed_on_that_route_from_the_ui() {
         !tmux.running()
     });
 }
+
+#[test]
+fn an_edit_from_the_ui_is_audited_with_the_ui_as_its_peer() {
+    let policy = format!(
+        "{POLICY}\n[routes.meta]\npaths = [\"/meta/*\"]\nallowed_origins = []\n\n[admin]\naudit_log = \"audit.jsonl\"\n"
+    );
+    let server = Server::start(&policy);
+    assert_eq!(post_to(&server, "/meta/x", EVIL), 403);
+    let binary = std::fs::canonicalize(env!("CARGO_BIN_EXE_mcp-cors-tui")).expect("binary");
+    let command = format!("'{}' --config '{}'", binary.display(), s(&server.config));
+    let tmux = Tmux::start(&command);
+    tmux.wait_for_text(&format!("[meta] origin not allowed  POST {EVIL} /meta/x"));
+    tmux.keys(&["Tab"]);
+    tmux.keys(&["a"]);
+    tmux.wait_for_text(&format!("adds {EVIL} to routes.meta.allowed_origins"));
+    tmux.keys(&["Enter"]);
+    tmux.wait_for_text(&format!("allowed {EVIL} (route meta)"));
+    // The record reaches the UI on the event stream, as one line of the tail.
+    tmux.wait_for_text(&format!("AUDIT      add-origin {EVIL} route=meta uid="));
+
+    let log = server.folder.join("audit.jsonl");
+    wait_for(Duration::from_secs(10), "the audit record", || {
+        std::fs::read_to_string(&log).is_ok_and(|t| t.ends_with('\n'))
+    });
+    let text = std::fs::read_to_string(&log).expect("read the audit log");
+    let records: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect();
+    assert_eq!(records.len(), 1, "{text}");
+    let record = &records[0];
+    assert_eq!(record["action"], "add-origin");
+    assert_eq!(record["origin"], EVIL);
+    assert_eq!(record["route"], "meta");
+    assert_eq!(record["exe"], s(&binary), "the UI's executable: {record}");
+    // The pid is the UI's, still running in the terminal: its executable is the binary.
+    let pid = record["pid"].as_u64().expect("a pid");
+    let running = std::fs::read_link(format!("/proc/{pid}/exe")).expect("the UI is running");
+    assert_eq!(running, binary);
+
+    tmux.keys(&["q"]);
+    wait_for(Duration::from_secs(5), "the UI to quit on q", || {
+        !tmux.running()
+    });
+}

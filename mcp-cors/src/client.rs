@@ -28,7 +28,8 @@ use tokio::net::UnixStream;
 use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
 
 use crate::protocol::{
-    ErrorCode, Event, MAX_SERVER_LINE, PROTOCOL, PolicyReply, Request, ServerLine, Stats, VERSION,
+    AuditRecord, ErrorCode, Event, MAX_SERVER_LINE, PROTOCOL, PolicyReply, Request, ServerLine,
+    Stats, VERSION,
 };
 
 /// How long the server may take to say hello: a socket file that accepts but never
@@ -289,6 +290,15 @@ impl Client {
         match self.call(&Request::Policy).await? {
             ServerLine::Policy(policy) => Ok(policy),
             other => Err(self.unexpected("policy", &other)),
+        }
+    }
+
+    /// The server's recent audit records, oldest first (at most `limit`, the most
+    /// recent; all it keeps when `None`).
+    pub async fn audit(&mut self, limit: Option<usize>) -> Result<Vec<AuditRecord>, ClientError> {
+        match self.call(&Request::Audit { limit }).await? {
+            ServerLine::Audit { records } => Ok(records),
+            other => Err(self.unexpected("audit", &other)),
         }
     }
 

@@ -33,6 +33,8 @@
 #[cfg(feature = "server")]
 mod admin;
 mod allow_headers;
+#[cfg(feature = "server")]
+mod audit;
 // The TOML text edit of admin edits; also for a client built without the server that
 // edits a remote policy itself (`mcp-cors-tui --source etcd://…`).
 #[cfg(any(feature = "server", feature = "etcd"))]
@@ -82,7 +84,7 @@ pub use error::{Diagnostic, Error, PolicyError, SourceParseError};
 pub use middleware::{McpCors, McpCorsMiddleware};
 pub use policy::{
     AdminSettings, MAX_FILE_SIZE, Mode, Policy, PolicyDiff, PolicySettings, RouteSettings,
-    admin_socket_path,
+    admin_socket_path, audit_log_path,
 };
 pub use protocol::Verdict;
 #[cfg(feature = "etcd")]

@@ -14,8 +14,8 @@
 //! Every time on the wire is a `*_ms` field: milliseconds since the Unix epoch.
 //!
 //! ```text
-//! <- {"type":"hello","protocol":"mcp-cors-admin","version":5,"server":"0.1.0"}
-//! -> {"cmd":"hello","version":5}
+//! <- {"type":"hello","protocol":"mcp-cors-admin","version":6,"server":"0.1.0"}
+//! -> {"cmd":"hello","version":6}
 //! <- {"type":"hello_ok"}
 //! -> {"cmd":"add_origin","origin":"https://app.example.com"}
 //! <- {"type":"origin_changed","origin":"https://app.example.com","changed":true}
@@ -40,6 +40,11 @@
 //! could apply a route's edit to the top level, opening `/mcp` where one route was
 //! meant: so neither side talks to the other (the version check above), and a route edit
 //! never reaches a server that would misread it.
+//!
+//! Version 6 changed, from 5: the audit trail. Each change to the policy (an admin edit,
+//! or a reload that changed it) is an [`Event::Audit`] event carrying an [`AuditRecord`],
+//! which a version 5 client could not parse (its `Event` has no `audit` kind); the new
+//! command `audit` answers [`ServerLine::Audit`], the recent records.
 
 use std::path::PathBuf;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -53,7 +58,7 @@ use crate::status::ReloadError;
 pub const PROTOCOL: &str = "mcp-cors-admin";
 /// The protocol version this crate speaks. A client speaking another version must stop
 /// with a clear error rather than guess.
-pub const VERSION: u32 = 5;
+pub const VERSION: u32 = 6;
 /// The longest line the server accepts from a client, in bytes (without the newline).
 pub const MAX_LINE: usize = 64 * 1024;
 /// The longest line a client accepts from the server, in bytes (without the newline).
@@ -71,6 +76,9 @@ pub const UNTRACKED_ORIGIN: &str = "(other)";
 pub const UNTRACKED_HOST: &str = UNTRACKED_ORIGIN;
 /// The most events a `subscribe` can replay.
 pub const MAX_REPLAY: usize = 512;
+/// The most audit records the server keeps in memory, and so the most an `audit` request
+/// can get (the `[admin] audit_log` file keeps them all).
+pub const MAX_AUDIT: usize = 1000;
 
 /// Milliseconds since the Unix epoch: how times travel on the wire.
 pub fn unix_millis(t: SystemTime) -> u64 {
@@ -168,6 +176,13 @@ pub enum Request {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         route: Option<String>,
     },
+    /// The recent audit records, oldest first (at most [`MAX_AUDIT`], since the server
+    /// started); reply [`ServerLine::Audit`].
+    Audit {
+        /// At most this many, the most recent; absent: all the server keeps.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        limit: Option<usize>,
+    },
 }
 
 impl Request {
@@ -235,6 +250,11 @@ pub enum ServerLine {
     },
     /// An event, after `subscribe`.
     Event(Event),
+    /// Reply to `audit`: the recent records, oldest first.
+    Audit {
+        /// The records.
+        records: Vec<AuditRecord>,
+    },
     /// Events were dropped because this client read too slowly. Counts are decisions:
     /// a dropped run of identical decisions counts as its `count`.
     Dropped {
@@ -379,6 +399,9 @@ pub enum Event {
         /// What changed.
         diff: PolicyDiff,
     },
+    /// A change to the policy, for the audit trail: an admin edit (who made it), or a
+    /// reload that changed the policy (what changed).
+    Audit(AuditRecord),
     /// A policy file was refused; the previous policy keeps serving. When (`at_ms`), why
     /// and where (file, line and column) are the error's.
     ReloadRejected(ReloadError),
@@ -422,4 +445,126 @@ fn one() -> u64 {
 
 fn is_one(n: &u64) -> bool {
     *n == 1
+}
+
+/// What an audit record is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AuditAction {
+    /// An origin was added through the admin socket.
+    AddOrigin,
+    /// An origin was removed through the admin socket.
+    RemoveOrigin,
+    /// A host was added through the admin socket.
+    AddHost,
+    /// A host was removed through the admin socket.
+    RemoveHost,
+    /// The policy changed from its source: a hand edit, a ConfigMap swap, an etcd put (not
+    /// an admin edit of this server, which has its own record).
+    Reload,
+}
+
+impl AuditAction {
+    /// The action as records spell it: `add-origin`, …, `reload`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuditAction::AddOrigin => "add-origin",
+            AuditAction::RemoveOrigin => "remove-origin",
+            AuditAction::AddHost => "add-host",
+            AuditAction::RemoveHost => "remove-host",
+            AuditAction::Reload => "reload",
+        }
+    }
+}
+
+impl std::fmt::Display for AuditAction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Where a reloaded policy came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AuditSource {
+    /// The policy file (a hand edit, an editor's save, a ConfigMap swap).
+    File,
+    /// A remote source (etcd, or a custom backend): a put from elsewhere.
+    Remote,
+}
+
+/// One change to the policy, as the audit trail records it: on the event stream
+/// ([`Event::Audit`]), in the `mcp_cors::audit` info log, and as one JSON line of the
+/// `[admin] audit_log` file.
+///
+/// An admin edit names its entry (`origin` or `host`, and `route` when the edit was of a
+/// `[routes.NAME]` table) and who made it, from the socket's peer credentials read when
+/// the connection was accepted: `uid`, `pid` and `exe` (the peer's executable, when it
+/// could be read). A `reload` carries the `diff` and its `source`.
+///
+/// ```
+/// use mcp_cors::protocol::{AuditAction, AuditRecord};
+///
+/// let record = AuditRecord {
+///     uid: Some(1000),
+///     pid: Some(4242),
+///     origin: Some("https://app.example.com".into()),
+///     ..AuditRecord::new(1_700_000_000_000, AuditAction::AddOrigin)
+/// };
+/// let line = serde_json::to_string(&record)?;
+/// assert_eq!(
+///     line,
+///     r#"{"at_ms":1700000000000,"action":"add-origin","origin":"https://app.example.com","uid":1000,"pid":4242}"#
+/// );
+/// assert_eq!(serde_json::from_str::<AuditRecord>(&line)?, record);
+/// # Ok::<(), serde_json::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditRecord {
+    /// When (Unix ms).
+    pub at_ms: u64,
+    /// What was done.
+    pub action: AuditAction,
+    /// The origin added or removed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<String>,
+    /// The host added or removed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    /// The `[routes.NAME]` whose list was edited; absent: the top level's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub route: Option<String>,
+    /// The peer's user id (admin edits).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uid: Option<u32>,
+    /// The peer's process id, when the connection was accepted (admin edits).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid: Option<u32>,
+    /// The peer's executable (`/proc/PID/exe`), when it could be read (admin edits).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exe: Option<String>,
+    /// What a reload changed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub diff: Option<PolicyDiff>,
+    /// Where a reloaded policy came from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<AuditSource>,
+}
+
+impl AuditRecord {
+    /// A record of `action` at `at_ms`, every other field empty.
+    pub fn new(at_ms: u64, action: AuditAction) -> AuditRecord {
+        AuditRecord {
+            at_ms,
+            action,
+            origin: None,
+            host: None,
+            route: None,
+            uid: None,
+            pid: None,
+            exe: None,
+            diff: None,
+            source: None,
+        }
+    }
 }

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use actix_web::http::Method;
 use futures_util::StreamExt;
-use mcp_cors::protocol::{Request, ServerLine};
+use mcp_cors::protocol::{AuditAction, AuditRecord, AuditSource, Request, ServerLine};
 use mcp_cors::{
     BackendError, BoxFuture, Change, ChangeStream, EtcdBackend, McpCors, PolicyBackend, Snapshot,
     Source,
@@ -217,6 +217,74 @@ fn an_admin_edit_goes_to_etcd_keeps_comments_and_is_served_when_answered() {
     let stored = etcd.get(KEY).unwrap();
     assert!(stored.contains("# kept by the fleet team"), "{stored}");
     assert!(stored.contains("# the app"), "{stored}");
+}
+
+#[test]
+fn audit_an_admin_edit_once_with_its_peer_and_a_put_from_elsewhere_as_a_reload() {
+    const KEY: &str = "/mcp/audit_an_admin_edit_once_with_its_peer_an";
+    const C: &str = "https://c.example.com";
+    let etcd = Etcd::start();
+    let socket = etcd.scratch().join("audit.sock");
+    let log = etcd.scratch().join("audit.jsonl");
+    let value = |origins: &[&str]| {
+        format!(
+            "{}\n[admin]\nsocket = {:?}\naudit_log = {:?}\n",
+            policy(origins),
+            socket.display().to_string(),
+            log.display().to_string()
+        )
+    };
+    etcd.put(KEY, &value(&[A]));
+    let cors = McpCors::try_watched(source(&etcd, KEY)).unwrap();
+    let records = actix_web::rt::System::new().block_on(async {
+        let mut client = common::client::Client::connect(&socket).await;
+        let reply = client
+            .call(Request::AddOrigin {
+                origin: B.into(),
+                force: false,
+                route: None,
+            })
+            .await;
+        assert!(
+            matches!(&reply, ServerLine::OriginChanged { changed: true, .. }),
+            "{reply:?}"
+        );
+        // Another writer (another replica, etcdctl) puts a new value.
+        etcd.put(KEY, &value(&[A, B, C]));
+        wait_until("the put serves", || origins(&cors) == [A, B, C]);
+        match client.call(Request::Audit { limit: None }).await {
+            ServerLine::Audit { records } => records,
+            other => panic!("not an audit reply: {other:?}"),
+        }
+    });
+    assert_eq!(
+        records.len(),
+        2,
+        "the edit's own put is not a reload too: {records:#?}"
+    );
+    let (edit, reload) = (&records[0], &records[1]);
+    assert_eq!(edit.action, AuditAction::AddOrigin);
+    assert_eq!(edit.origin.as_deref(), Some(B));
+    assert_eq!(
+        edit.pid,
+        Some(std::process::id()),
+        "the peer is this test process"
+    );
+    assert!(edit.uid.is_some() && edit.diff.is_none());
+    assert_eq!(reload.action, AuditAction::Reload);
+    assert_eq!(reload.source, Some(AuditSource::Remote));
+    let diff = reload.diff.as_ref().expect("a reload's diff");
+    assert_eq!(diff.origins_added, [C]);
+    assert!(reload.uid.is_none() && reload.pid.is_none());
+    wait_until("both records in the file", || {
+        std::fs::read_to_string(&log).is_ok_and(|t| t.lines().count() == 2)
+    });
+    let lines: Vec<AuditRecord> = std::fs::read_to_string(&log)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines, records);
 }
 
 #[test]

@@ -32,7 +32,10 @@ impl Captured {
             if let Some(line) = all.lines().find(|l| l.contains(text)) {
                 return line.to_owned();
             }
-            assert!(Instant::now() < deadline, "no line with {text:?} in:\n{all}");
+            assert!(
+                Instant::now() < deadline,
+                "no line with {text:?} in:\n{all}"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }

@@ -1,6 +1,7 @@
 //! The scriptable subcommands: one line of output per item on stdout, errors on stderr,
 //! exit 0 on success and 1 otherwise.
 
+pub mod audit;
 pub mod origins;
 pub mod source;
 pub mod status;
@@ -27,6 +28,9 @@ pub enum CliError {
     /// An edit of a policy kept in etcd was refused.
     #[error(transparent)]
     Remote(#[from] mcp_cors::EditRefused),
+    /// The audit trail could not be read from the server nor from its file.
+    #[error("{0}")]
+    Audit(String),
     /// Writing the output failed.
     #[error("cannot write output: {0}")]
     Output(#[from] io::Error),

@@ -90,6 +90,13 @@ pub fn plain(event: &Event) -> String {
                 escaped(&diff)
             )
         }
+        Event::Audit(record) => format!(
+            "{} {:<10} {} {}",
+            clock::iso(record.at_ms),
+            "audit",
+            record.action,
+            super::audit::details(record)
+        ),
         Event::ReloadRejected(error) => {
             // One line per event: the error's lines joined, each escaped.
             let message: Vec<_> = error.message.lines().map(escaped).collect();
@@ -177,6 +184,21 @@ mod tests {
         assert_eq!(
             plain(&Event::ReloadRejected(error)),
             r"2024-05-01T11:59:30.000Z rejected   cors.toml:1:1: bad \x1b]0;x\x07 | cors.toml:2:1: worse"
+        );
+    }
+
+    #[test]
+    fn an_audit_record_is_one_line_with_its_action_and_peer() {
+        use mcp_cors::protocol::{AuditAction, AuditRecord};
+        let record = AuditRecord {
+            host: Some("api.example.com".into()),
+            uid: Some(0),
+            pid: Some(9),
+            ..AuditRecord::new(1_714_564_800_000, AuditAction::RemoveHost)
+        };
+        assert_eq!(
+            plain(&Event::Audit(record)),
+            "2024-05-01T12:00:00.000Z audit      remove-host api.example.com uid=0 pid=9"
         );
     }
 

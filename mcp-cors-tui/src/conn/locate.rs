@@ -47,10 +47,15 @@ fn lenient(text: &str) -> Option<AdminSettings> {
         .get("socket")
         .and_then(|v| v.as_str())
         .map(PathBuf::from);
+    let audit_log = table
+        .get("audit_log")
+        .and_then(|v| v.as_str())
+        .map(PathBuf::from);
     let enabled = table.get("enabled").and_then(toml::Value::as_bool);
     Some(AdminSettings {
         enabled: enabled.unwrap_or(AdminSettings::default().enabled),
         socket,
+        audit_log,
     })
 }
 

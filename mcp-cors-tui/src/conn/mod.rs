@@ -35,4 +35,11 @@ impl Target {
         let admin = locate::admin_settings(&self.config);
         mcp_cors::admin_socket_path(&self.config, &admin)
     }
+
+    /// The audit log file of the config (`[admin] audit_log`, relative to its folder),
+    /// read as leniently as the socket's path.
+    pub fn audit_log_path(&self) -> Option<PathBuf> {
+        let admin = locate::admin_settings(&self.config);
+        mcp_cors::audit_log_path(&self.config, &admin)
+    }
 }

@@ -32,6 +32,7 @@ impl Filter {
             }
             Event::Reloaded { .. } => has("reloaded"),
             Event::ReloadRejected(_) => has("reload rejected"),
+            Event::Audit(r) => has("audit") || has(r.action.as_str()),
         }
     }
 

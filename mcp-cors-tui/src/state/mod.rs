@@ -732,6 +732,7 @@ impl App {
             Event::Reloaded { .. } => self.reload_error = None,
             Event::ReloadRejected(error) => self.reload_error = Some(error.clone()),
             Event::Decision(d) => self.count(d),
+            Event::Audit(_) => {}
         }
         self.events.push(event);
     }

@@ -210,6 +210,12 @@ impl Columns {
                 error.message.lines().next().unwrap_or_default(),
                 styles::rejected(),
             ),
+            Event::Audit(record) => self.note(
+                record.at_ms,
+                "AUDIT",
+                &format!("{} {}", record.action, crate::cli::audit::details(record)),
+                styles::reloaded(),
+            ),
         }
     }
 

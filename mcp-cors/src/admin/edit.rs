@@ -363,7 +363,9 @@ fn replace(
     // Applied before it is put in place, which validates it with the one parse it needs:
     // an invalid policy is never written. Should a hand save turn up below, the watcher
     // applies it once it is put back.
-    let applied = applying.apply_source(content).map_err(|e| {
+    // The edit is audited by the connection that asked for it, with who asked: no
+    // `reload` record for it too.
+    let applied = applying.apply_unaudited(content).map_err(|e| {
         refuse(
             ErrorCode::InvalidOrigin,
             format!("the policy would be invalid: {e}"),

@@ -9,6 +9,7 @@
 //! one that a live process still answers on is never taken over.
 
 mod edit;
+mod peer;
 mod temp;
 
 pub(crate) use temp::{create as create_temp, remove_stale as remove_stale_temps};
@@ -33,11 +34,12 @@ use tokio_util::codec::{FramedRead, LinesCodec, LinesCodecError};
 use crate::change::{Change, Edit, ListKey};
 use crate::events::{self, Subscription};
 use crate::protocol::{
-    ErrorCode, Event, MAX_LINE, PROTOCOL, PolicyReply, Request, ServerLine, Stats, VERSION,
-    unix_millis,
+    AuditAction, AuditRecord, ErrorCode, Event, MAX_LINE, PROTOCOL, PolicyReply, Request,
+    ServerLine, Stats, VERSION, unix_millis,
 };
 use crate::source::EditTarget;
 use crate::store::PolicyStore;
+use peer::Peer;
 
 /// Connections served at once; more are told `busy` and closed.
 pub(crate) const MAX_CONNECTIONS: usize = 1024;
@@ -347,7 +349,9 @@ fn euid() -> u32 {
 struct Connection {
     lines: FramedRead<tokio::net::unix::OwnedReadHalf, LinesCodec>,
     out: OwnedWriteHalf,
-    peer: Option<u32>,
+    /// Read at accept: the uid decides whether to serve, and edits are audited with all of
+    /// it.
+    peer: Peer,
     store: Weak<PolicyStore>,
     config: Rc<EditTarget>,
     subscription: Option<Subscription>,
@@ -355,7 +359,7 @@ struct Connection {
 
 impl Connection {
     fn new(stream: UnixStream, store: Weak<PolicyStore>, config: Rc<EditTarget>) -> Self {
-        let peer = stream.peer_cred().ok().map(|c| c.uid());
+        let peer = Peer::of(&stream);
         let (read, out) = stream.into_split();
         Connection {
             lines: FramedRead::new(read, LinesCodec::new_with_max_length(MAX_LINE)),
@@ -369,8 +373,8 @@ impl Connection {
 
     async fn run(mut self, busy: bool) {
         let me = euid();
-        if !self.peer.is_some_and(|uid| uid == me || uid == 0) {
-            tracing::warn!(peer_uid = ?self.peer, "admin connection from another user refused");
+        if !self.peer.uid.is_some_and(|uid| uid == me || uid == 0) {
+            tracing::warn!(peer_uid = ?self.peer.uid, peer_pid = ?self.peer.pid, "admin connection from another user refused");
             let _ = self
                 .error(
                     ErrorCode::Forbidden,
@@ -501,6 +505,9 @@ impl Connection {
                 })
             }
             Request::Stats => ServerLine::Stats(stats(&store)),
+            Request::Audit { limit } => ServerLine::Audit {
+                records: store.audit_trail(limit),
+            },
             Request::AddOrigin {
                 origin,
                 force,
@@ -545,6 +552,11 @@ impl Connection {
         match changed {
             Ok((entry, changed)) => {
                 tracing::info!(key = %edit.place(), %entry, changed, change = ?edit.change, force = edit.force, "policy edited through the admin socket");
+                // Served by now; an edit that changed nothing (already there) is not a
+                // change to audit.
+                if changed {
+                    store.audit_edit(self.audit_record(&edit, &entry));
+                }
                 let route = edit.route.map(str::to_owned);
                 match edit.key {
                     ListKey::Origins => ServerLine::OriginChanged {
@@ -563,6 +575,25 @@ impl Connection {
                 code: e.code,
                 message: e.message,
             },
+        }
+    }
+
+    /// The audit record of `edit`, served with `entry` as stored, made by this peer.
+    fn audit_record(&self, edit: &Edit<'_>, entry: &str) -> AuditRecord {
+        let (action, origin, host) = match (edit.key, &edit.change) {
+            (ListKey::Origins, Change::Add(_)) => (AuditAction::AddOrigin, Some(entry), None),
+            (ListKey::Origins, Change::Remove(_)) => (AuditAction::RemoveOrigin, Some(entry), None),
+            (ListKey::Hosts, Change::Add(_)) => (AuditAction::AddHost, None, Some(entry)),
+            (ListKey::Hosts, Change::Remove(_)) => (AuditAction::RemoveHost, None, Some(entry)),
+        };
+        AuditRecord {
+            origin: origin.map(str::to_owned),
+            host: host.map(str::to_owned),
+            route: edit.route.map(str::to_owned),
+            uid: self.peer.uid,
+            pid: self.peer.pid,
+            exe: self.peer.exe.clone(),
+            ..AuditRecord::new(unix_millis(std::time::SystemTime::now()), action)
         }
     }
 

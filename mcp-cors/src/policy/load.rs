@@ -72,6 +72,7 @@ struct SpanMap {
 #[serde(default)]
 struct AdminSpans {
     socket: Option<Spanned<IgnoredAny>>,
+    audit_log: Option<Spanned<IgnoredAny>>,
 }
 
 /// Turns a key (and list index) into a located [`Diagnostic`].
@@ -149,6 +150,7 @@ impl<'a> Locator<'a> {
             "trusted_proxies" => list(&s.trusted_proxies),
             "allow_credentials" => s.allow_credentials.as_ref().map(Spanned::span),
             "admin.socket" => s.admin.as_ref()?.socket.as_ref().map(Spanned::span),
+            "admin.audit_log" => s.admin.as_ref()?.audit_log.as_ref().map(Spanned::span),
             _ => None,
         }
     }
@@ -566,6 +568,12 @@ fn compile_one(
             errors.push(loc.diag("admin.socket", None, "", "the socket path is empty".into()));
         }
     }
+    if let Some(log) = &s.admin.audit_log {
+        if log.as_os_str().is_empty() {
+            let message = "the audit log path is empty".into();
+            errors.push(loc.diag("admin.audit_log", None, "", message));
+        }
+    }
     if !errors.is_empty() {
         errors.sort_by_key(|d| (d.line, d.column));
         return Err(errors);
@@ -741,6 +749,16 @@ mod tests {
         assert_eq!(key_holding(src, &at("5")).as_deref(), Some("max_age"));
         assert_eq!(key_holding(src, &at("7")).as_deref(), Some("admin.socket"));
         assert_eq!(key_holding(src, &(0..3)), None); // the key itself, not a value
+    }
+
+    #[test]
+    fn an_empty_audit_log_path_is_refused_naming_the_key_and_line() {
+        let error = crate::Policy::from_toml_str("max_age = 5\n[admin]\naudit_log = \"\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("3:"), "{error}");
+        assert!(error.contains("admin.audit_log"), "{error}");
+        assert!(error.contains("the audit log path is empty"), "{error}");
     }
 
     #[test]

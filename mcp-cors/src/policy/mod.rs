@@ -13,7 +13,9 @@ use http::HeaderValue;
 
 pub use diff::PolicyDiff;
 pub use file::MAX_FILE_SIZE;
-pub use settings::{AdminSettings, Mode, PolicySettings, RouteSettings, admin_socket_path};
+pub use settings::{
+    AdminSettings, Mode, PolicySettings, RouteSettings, admin_socket_path, audit_log_path,
+};
 
 use crate::allow_headers::HeaderAllowList;
 #[cfg(feature = "server")]

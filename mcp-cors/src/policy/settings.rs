@@ -37,7 +37,8 @@ impl std::fmt::Display for Mode {
     }
 }
 
-/// The `[admin]` table: the local admin socket the TUI connects to.
+/// The `[admin]` table: the local admin socket the TUI connects to, and the audit trail of
+/// the changes made through it (and by reloads).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AdminSettings {
@@ -47,6 +48,12 @@ pub struct AdminSettings {
     /// path is relative to the config file's folder.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub socket: Option<PathBuf>,
+    /// Where the audit trail is appended, one JSON line per change (admin edits with the
+    /// peer's uid, pid and executable; reloads that changed the policy, with their diff);
+    /// none by default. A relative path is relative to the config file's folder (see
+    /// [`audit_log_path`]). A file the server creates is mode 0600.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub audit_log: Option<PathBuf>,
 }
 
 impl Default for AdminSettings {
@@ -54,8 +61,37 @@ impl Default for AdminSettings {
         AdminSettings {
             enabled: true,
             socket: None,
+            audit_log: None,
         }
     }
+}
+
+/// Where the audit trail of a policy file is appended: `[admin] audit_log`, relative to the
+/// file's folder like `[admin] socket`; `None` when not set.
+///
+/// For a remote source (etcd) the "file" is the stand-in the admin socket's rule uses
+/// ([`remote_socket_path`](crate::remote_socket_path)): a relative path is relative to
+/// [`remote_socket_folder`](crate::remote_socket_folder), where that source's socket is.
+///
+/// ```
+/// use std::path::Path;
+/// use mcp_cors::{AdminSettings, audit_log_path};
+///
+/// let config = Path::new("/etc/mcp/cors.toml");
+/// assert_eq!(audit_log_path(config, &AdminSettings::default()), None);
+/// let relative = AdminSettings { audit_log: Some("audit.jsonl".into()), ..AdminSettings::default() };
+/// assert_eq!(audit_log_path(config, &relative).as_deref(), Some(Path::new("/etc/mcp/audit.jsonl")));
+/// let absolute = AdminSettings { audit_log: Some("/var/log/mcp.jsonl".into()), ..AdminSettings::default() };
+/// assert_eq!(audit_log_path(config, &absolute).as_deref(), Some(Path::new("/var/log/mcp.jsonl")));
+/// ```
+pub fn audit_log_path(config: &Path, settings: &AdminSettings) -> Option<PathBuf> {
+    let log = settings.audit_log.as_ref()?;
+    Some(folder_of(config).join(log))
+}
+
+/// The folder relative paths in `[admin]` are relative to.
+fn folder_of(config: &Path) -> &Path {
+    config.parent().unwrap_or_else(|| Path::new("."))
 }
 
 /// Where the admin socket of a policy file lives: `[admin] socket` (relative to the
@@ -73,10 +109,7 @@ impl Default for AdminSettings {
 pub fn admin_socket_path(config: &Path, settings: &AdminSettings) -> PathBuf {
     match &settings.socket {
         Some(socket) if socket.is_absolute() => socket.clone(),
-        Some(socket) => config
-            .parent()
-            .unwrap_or_else(|| Path::new("."))
-            .join(socket),
+        Some(socket) => folder_of(config).join(socket),
         None => config.with_extension("sock"),
     }
 }

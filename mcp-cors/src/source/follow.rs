@@ -19,6 +19,7 @@ use tokio::sync::{oneshot, watch};
 
 use super::backend::{BackendError, Change, PolicyBackend};
 use super::cache;
+use super::own::OwnWrites;
 use crate::error::{Diagnostic, PolicyError};
 use crate::store::PolicyStore;
 
@@ -49,11 +50,13 @@ pub(crate) struct Follower {
 
 impl Follower {
     /// Starts following `backend` into `store`; the first read's outcome is sent on
-    /// `first`. Valid values are also written to `cache`.
+    /// `first`. Valid values are also written to `cache`. Values in `own` were written by
+    /// this replica's admin edits, which audit themselves.
     pub(crate) fn spawn(
         backend: Arc<dyn PolicyBackend>,
         store: Arc<PolicyStore>,
         cache: Option<PathBuf>,
+        own: OwnWrites,
         first: std_mpsc::Sender<FirstRead>,
     ) -> std::io::Result<Follower> {
         let (stop, stopped) = oneshot::channel();
@@ -63,6 +66,7 @@ impl Follower {
             backend,
             store,
             cache,
+            own,
             seen: seen_tx,
             first: Some(first),
             reported: None,
@@ -117,6 +121,7 @@ struct Run {
     backend: Arc<dyn PolicyBackend>,
     store: Arc<PolicyStore>,
     cache: Option<PathBuf>,
+    own: OwnWrites,
     seen: watch::Sender<u64>,
     first: Option<std_mpsc::Sender<FirstRead>>,
     /// The last connection failure logged, so that an outage is logged once, not at
@@ -189,7 +194,14 @@ impl Run {
     }
 
     fn apply(&mut self, value: &[u8], revision: u64) {
-        let outcome = self.store.apply_source(value);
+        // A put from elsewhere is audited as a reload; this replica's own edit is not (it
+        // has its record), nor the read at start-up (the first policy, not a change).
+        let own = self.own.take(value);
+        let outcome = if own || self.first.is_some() {
+            self.store.apply_unaudited(value)
+        } else {
+            self.store.apply_source(value)
+        };
         match outcome {
             Ok(applied) => {
                 self.store.set_cached(None);
@@ -264,7 +276,8 @@ impl Run {
                 return None;
             }
         };
-        let _ = self.store.apply_source(&loaded.bytes);
+        // Only at start-up: the first policy served, not a change to audit.
+        let _ = self.store.apply_unaudited(&loaded.bytes);
         self.store.set_cached(Some(path.clone()));
         let why = PolicyError::Invalid {
             diagnostics: vec![Diagnostic::message(format!(

@@ -22,6 +22,8 @@ mod file;
 #[cfg(feature = "server")]
 mod follow;
 #[cfg(feature = "server")]
+mod own;
+#[cfg(feature = "server")]
 mod registry;
 #[cfg(feature = "server")]
 pub(crate) mod remote;

@@ -14,6 +14,7 @@ use super::Lifecycle;
 use super::backend::{BackendError, PolicyBackend};
 use super::cas;
 use super::follow::{FirstRead, Follower};
+use super::own::{Noting, OwnWrites};
 use super::socket::remote_config_stand_in;
 use crate::admin::{self, AdminHandle};
 use crate::change::{Edit, EditError, refuse};
@@ -88,13 +89,21 @@ pub(crate) fn start(
     fail_closed: bool,
 ) -> Result<(Arc<RemoteSource>, Arc<PolicyStore>), Error> {
     let name = backend.name();
-    let store = Arc::new(PolicyStore::for_source(&name));
+    let stand_in = remote_config_stand_in(name_key(&name));
+    let store = Arc::new(PolicyStore::for_source(&name, stand_in));
     let (first_tx, first) = mpsc::channel();
-    let follower = Follower::spawn(Arc::clone(&backend), Arc::clone(&store), cache, first_tx)
-        .map_err(|e| Error::Unreachable {
-            name: name.clone(),
-            source: BackendError::new("cannot start the source's thread", e),
-        })?;
+    let own = OwnWrites::default();
+    let follower = Follower::spawn(
+        Arc::clone(&backend),
+        Arc::clone(&store),
+        cache,
+        own.clone(),
+        first_tx,
+    )
+    .map_err(|e| Error::Unreachable {
+        name: name.clone(),
+        source: BackendError::new("cannot start the source's thread", e),
+    })?;
     let outcome = first.recv_timeout(FIRST_READ).unwrap_or_else(|_| {
         FirstRead::Unreachable(
             BackendError::message(format!("no answer within {}s", FIRST_READ.as_secs())),
@@ -120,8 +129,12 @@ pub(crate) fn start(
             tracing::error!(source = %name, %error, "no policy loaded: failing closed (every cross-origin request is refused) until the value is fixed");
         }
     }
+    // The editor's writes are noted, so that the follower does not audit them again.
     let editor = RemoteEditor {
-        backend,
+        backend: Arc::new(Noting {
+            inner: backend,
+            own,
+        }),
         seen: follower.seen(),
     };
     let admin = serve_admin(&store, &name, editor, fail_closed)?;
