@@ -347,14 +347,21 @@ fn an_edit_from_the_ui_is_audited_with_the_ui_as_its_peer() {
     let binary = std::fs::canonicalize(env!("CARGO_BIN_EXE_mcp-cors-tui")).expect("binary");
     let command = format!("'{}' --config '{}'", binary.display(), s(&server.config));
     let tmux = Tmux::start(&command);
-    tmux.wait_for_text(&format!("[meta] origin not allowed  POST {EVIL} /meta/x"));
+    tmux.wait_for_row(&[
+        "DENY",
+        "meta",
+        "POST",
+        EVIL,
+        "/meta/x",
+        "origin not allowed",
+    ]);
     tmux.keys(&["Tab"]);
     tmux.keys(&["a"]);
     tmux.wait_for_text(&format!("adds {EVIL} to routes.meta.allowed_origins"));
     tmux.keys(&["Enter"]);
     tmux.wait_for_text(&format!("allowed {EVIL} (route meta)"));
     // The record reaches the UI on the event stream, as one line of the tail.
-    tmux.wait_for_text(&format!("AUDIT      add-origin {EVIL} route=meta uid="));
+    tmux.wait_for_row(&["AUDIT", "add-origin", EVIL, "route=meta", "uid="]);
 
     let log = server.folder.join("audit.jsonl");
     wait_for(Duration::from_secs(10), "the audit record", || {

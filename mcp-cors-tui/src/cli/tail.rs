@@ -146,7 +146,7 @@ mod tests {
         }
         assert_eq!(
             plain(&event),
-            "2024-05-01T12:00:00.000Z allow      https://any.example POST /.well-known/x route=oauth-metadata"
+            "2024-05-01T12:00:00.000Z allow      https://any.example POST /.well-known/x route=oauth-metadata client=192.0.2.10"
         );
     }
 
@@ -173,7 +173,7 @@ mod tests {
         }
         assert_eq!(
             plain(&event),
-            r"2024-05-01T12:00:00.000Z deny       https://e.example\x1b[2J P\x7fST /\u{9b}0m: header X-\x07 not allowed"
+            r"2024-05-01T12:00:00.000Z deny       https://e.example\x1b[2J P\x7fST /\u{9b}0m client=192.0.2.10: header X-\x07 not allowed"
         );
     }
 
@@ -210,7 +210,7 @@ mod tests {
         );
         assert_eq!(
             plain(&event),
-            "2024-05-01T12:00:00.000Z allow      https://app.example POST /mcp x250"
+            "2024-05-01T12:00:00.000Z allow      https://app.example POST /mcp x250 client=192.0.2.10"
         );
     }
 }
