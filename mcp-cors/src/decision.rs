@@ -164,6 +164,19 @@ fn single<'a>(headers: &'a HeaderMap, name: &HeaderName) -> Result<Option<&'a He
 /// origin's host and port are the `Host` the request was sent to (a `Host` without a port
 /// means the scheme's default one). Only called with a `Host` that passed the guard, so a
 /// rebound name (`evil.example`) never gets here.
+/// `bytes` as text if they are what a header value may hold as text (visible ASCII and
+/// tab, as `HeaderValue::to_str` requires).
+fn visible_text(bytes: &[u8]) -> Option<&str> {
+    if bytes
+        .iter()
+        .all(|&b| b == b'\t' || (0x20..0x7f).contains(&b))
+    {
+        std::str::from_utf8(bytes).ok()
+    } else {
+        None
+    }
+}
+
 fn same_origin(origin: &str, host: &str) -> bool {
     let (Some(origin), Some((host, port))) = (
         origin::parse_request_origin(origin),
@@ -232,25 +245,28 @@ impl Policy {
         };
 
         // With the guard off (`allowed_hosts = ["*"]`) `Host` is not looked at at all.
-        let mut checked_host = None;
+        let mut checked_host: Option<&[u8]> = None;
         if !c.hosts.is_off() {
             let host = match authority {
                 // Userinfo in a target is an error (RFC 9110 §4.2.4), not part of a host.
                 Some(a) if a.contains('@') => return (refuse(DenyReason::HostMalformed), None),
-                Some(a) => Some(a),
+                Some(a) => Some(a.as_bytes()),
                 None => match single(headers, &header::HOST) {
-                    Ok(Some(v)) => match v.to_str() {
-                        Ok(s) => Some(s),
-                        Err(_) => return (refuse(DenyReason::HostMalformed), None),
-                    },
+                    Ok(Some(v)) => Some(v.as_bytes()),
                     Ok(None) => None,
                     Err(()) => return (refuse(DenyReason::HostMalformed), None),
                 },
             };
-            // The same Host as this thread's last admitted one, for this policy: admitted.
-            let admitted_before = host.is_some_and(|h| memo::host_admitted(c.id, h.as_bytes()));
+            // The same bytes as this thread's last admitted Host, for this policy: they
+            // passed the text check and the guard then, so they pass now.
+            let admitted_before = host.is_some_and(|h| memo::host_admitted(c.id, h));
             if !admitted_before {
-                if let Err(refusal) = c.hosts.check(host) {
+                let text = match host.map(visible_text) {
+                    Some(Some(text)) => Some(text),
+                    Some(None) => return (refuse(DenyReason::HostMalformed), None),
+                    None => None,
+                };
+                if let Err(refusal) = c.hosts.check(text) {
                     let reason = match refusal {
                         HostRefusal::Missing => DenyReason::HostMissing,
                         HostRefusal::Malformed => DenyReason::HostMalformed,
@@ -259,7 +275,7 @@ impl Policy {
                     return (refuse(reason), None);
                 }
                 if let Some(h) = host {
-                    memo::remember_host(c.id, h.as_bytes());
+                    memo::remember_host(c.id, h);
                 }
             }
             checked_host = host;
@@ -292,7 +308,9 @@ impl Policy {
                     }
                     OriginMatch::NotAllowed
                         if self.settings().allow_same_origin
-                            && checked_host.is_some_and(|h| same_origin(origin_text, h)) =>
+                            && checked_host
+                                .and_then(visible_text)
+                                .is_some_and(|h| same_origin(origin_text, h)) =>
                     {
                         None
                     }
@@ -450,6 +468,34 @@ mod tests {
         ];
         for (origin, host, expected) in cases {
             assert_eq!(verdict(&p, origin, host), expected, "{origin} on {host}");
+        }
+    }
+
+    #[test]
+    fn a_host_that_is_not_visible_text_is_refused_as_malformed_every_time() {
+        let p = policy("allowed_origins = [\"https://app.example.com\"]");
+        let origin = HeaderValue::from_static("https://app.example.com");
+        for bad in [&b"localh\xc3\xb6st"[..], &b"local\xffhost"[..]] {
+            for _ in 0..2 {
+                let mut headers = HeaderMap::new();
+                headers.insert(header::ORIGIN, origin.clone());
+                headers.insert(
+                    header::HOST,
+                    HeaderValue::from_bytes(bad).expect("a header value"),
+                );
+                let decision = p.decide(&Method::POST, &headers, None);
+                assert!(
+                    matches!(decision.reason(), Some(DenyReason::HostMalformed)),
+                    "{bad:?}: {decision:?}"
+                );
+            }
+        }
+        // The same request with a good Host passes, before and after it is remembered.
+        for _ in 0..2 {
+            assert_eq!(
+                verdict(&p, "https://app.example.com", "localhost:8080"),
+                Verdict::Allow
+            );
         }
     }
 }

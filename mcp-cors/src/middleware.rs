@@ -483,6 +483,7 @@ where
 {
     type Output = Answer<B>;
 
+    #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
         let answer = ready!(this.call.poll(cx));
