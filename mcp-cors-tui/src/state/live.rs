@@ -33,26 +33,19 @@ pub fn add_decision(stats: &mut Stats, d: &DecisionEvent) {
 }
 
 /// The `Host` a decision refused, as the server keys it (lower-cased).
-pub fn refused_host(d: &DecisionEvent) -> Option<String> {
-    if d.verdict == Verdict::Allow {
-        return None;
-    }
-    let host = d.reason.as_deref()?.strip_prefix("host ")?;
-    Some(host.strip_suffix(" not allowed")?.to_ascii_lowercase())
+fn refused_host(d: &DecisionEvent) -> Option<String> {
+    super::host_refused_by(d).map(str::to_ascii_lowercase)
 }
 
 fn add_origin(origins: &mut Vec<OriginStats>, origin: &str, d: &DecisionEvent) {
-    let index = match origins.iter().position(|o| o.origin == origin) {
-        Some(index) => index,
-        None => {
-            origins.push(OriginStats {
-                origin: origin.to_owned(),
-                ..OriginStats::default()
-            });
-            origins.len() - 1
-        }
-    };
-    let entry = &mut origins[index];
+    let entry = entry(
+        origins,
+        |o| o.origin == origin,
+        || OriginStats {
+            origin: origin.to_owned(),
+            ..OriginStats::default()
+        },
+    );
     match d.verdict {
         Verdict::Allow => entry.allowed += d.count,
         Verdict::Deny => entry.denied += d.count,
@@ -65,22 +58,31 @@ fn add_origin(origins: &mut Vec<OriginStats>, origin: &str, d: &DecisionEvent) {
 }
 
 fn add_host(hosts: &mut Vec<HostStats>, host: String, d: &DecisionEvent) {
-    let index = match hosts.iter().position(|h| h.host == host) {
-        Some(index) => index,
-        None => {
-            hosts.push(HostStats {
-                host,
-                ..HostStats::default()
-            });
-            hosts.len() - 1
-        }
-    };
-    let entry = &mut hosts[index];
+    let entry = entry(
+        hosts,
+        |h| h.host == host,
+        || HostStats {
+            host: host.clone(),
+            ..HostStats::default()
+        },
+    );
     match d.verdict {
         Verdict::WouldDeny => entry.would_deny += d.count,
         _ => entry.denied += d.count,
     }
     entry.last_seen_ms = entry.last_seen_ms.max(d.at_ms);
+}
+
+/// The item of `items` that `is`, or a `new` one appended.
+fn entry<T>(items: &mut Vec<T>, is: impl Fn(&T) -> bool, new: impl FnOnce() -> T) -> &mut T {
+    let index = match items.iter().position(is) {
+        Some(index) => index,
+        None => {
+            items.push(new());
+            items.len() - 1
+        }
+    };
+    &mut items[index]
 }
 
 #[cfg(test)]

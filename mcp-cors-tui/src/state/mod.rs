@@ -793,12 +793,21 @@ impl App {
     }
 }
 
-/// Whether a decision is a refusal by the Host guard (`host … not allowed`), which names
-/// no origin to allow even when the request carried one.
-fn is_host_refusal(d: &mcp_cors::protocol::DecisionEvent) -> bool {
+/// The `Host` a refusal by the Host guard names (`host … not allowed`), as sent. Such a
+/// refusal names no origin to allow even when the request carried one.
+fn host_refused_by(d: &mcp_cors::protocol::DecisionEvent) -> Option<&str> {
+    if d.verdict == Verdict::Allow {
+        return None;
+    }
     d.reason
-        .as_deref()
-        .is_some_and(|r| r.starts_with("host ") && r.ends_with(" not allowed"))
+        .as_deref()?
+        .strip_prefix("host ")?
+        .strip_suffix(" not allowed")
+}
+
+/// Whether a decision is a refusal by the Host guard.
+fn is_host_refusal(d: &mcp_cors::protocol::DecisionEvent) -> bool {
+    host_refused_by(d).is_some()
 }
 
 /// `index` moved by `delta` within `0..len`.
