@@ -96,18 +96,9 @@ struct Columns {
     reason: usize,
 }
 
-/// What the columns on screen would take whole, before sharing the width.
-struct Wanted {
-    route: usize,
-    client: usize,
-    method: usize,
-    origin: usize,
-    path: usize,
-    reason: usize,
-}
-
-impl Wanted {
-    fn of(window: &[&Entry]) -> Wanted {
+impl Columns {
+    /// What the columns would take to show every line of `window` whole.
+    fn wanted(window: &[&Entry]) -> Columns {
         let decisions: Vec<&DecisionEvent> = window
             .iter()
             .filter_map(|e| match &e.event {
@@ -128,7 +119,7 @@ impl Wanted {
         };
         let route = longest(&|d| d.route.as_deref().map_or(0, chars)).min(MAX_ROUTE);
         let client = longest(&|d| d.client.as_deref().map_or(0, chars)).min(MAX_CLIENT);
-        Wanted {
+        Columns {
             route: titled(route, ROUTE),
             client: titled(client, CLIENT),
             method: titled(longest(&|d| chars(&d.method)).min(MAX_METHOD), METHOD),
@@ -137,15 +128,13 @@ impl Wanted {
             reason: longest(&|d| chars(&reason_text(d))),
         }
     }
-}
 
-impl Columns {
     /// Widths for `window` in `width` characters. Route, client and method take what
     /// their longest entry needs; origin, path and reason share the rest, the origin
     /// first (what the operator acts on), then the reason (why), then the path. On a
     /// narrow terminal the client column gives way when the origin would be cut short.
     fn fit(window: &[&Entry], width: usize) -> Columns {
-        let wanted = Wanted::of(window);
+        let wanted = Columns::wanted(window);
         let with_client = Columns::share(&wanted, wanted.client, width);
         let enough = wanted.origin.min(MIN_ORIGIN);
         if with_client.origin >= enough || wanted.client == 0 {
@@ -154,7 +143,9 @@ impl Columns {
         Columns::share(&wanted, 0, width)
     }
 
-    fn share(wanted: &Wanted, client: usize, width: usize) -> Columns {
+    /// `wanted` with origin, path and reason shared out in `width`, and `client` as the
+    /// client column's width.
+    fn share(wanted: &Columns, client: usize, width: usize) -> Columns {
         let fixed = [TIME, VERDICT, wanted.route, client, wanted.method]
             .iter()
             .filter(|&&w| w > 0)

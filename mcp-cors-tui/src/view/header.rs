@@ -25,8 +25,20 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     frame.render_widget(Paragraph::new(connection(app)), conn);
     let (allow_label, refuse_label) = totals(app);
     let width = allow_label.width().max(refuse_label.width()) as u16 + 1;
-    rate::allowed(frame, allowed, app, allow_label, width);
-    rate::refused(frame, refused, app, refuse_label, width);
+    rate::render(
+        frame,
+        allowed,
+        app,
+        rate::Kind::Allowed,
+        (allow_label, width),
+    );
+    rate::render(
+        frame,
+        refused,
+        app,
+        rate::Kind::Refused,
+        (refuse_label, width),
+    );
     frame.render_widget(Paragraph::new(stream(app)), health);
 }
 

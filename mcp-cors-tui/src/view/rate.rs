@@ -12,6 +12,7 @@ use ratatui::widgets::{Paragraph, Sparkline};
 
 use super::styles;
 use crate::state::App;
+use crate::state::rate::Second;
 
 /// ` peak 123456/s`.
 const PEAK: u16 = 15;
@@ -19,41 +20,47 @@ const PEAK: u16 = 15;
 /// for several seconds (the busiest of them).
 pub const SPAN: usize = 120;
 
-/// The allowed-per-second row: `label` (the totals, `label_width` wide), the sparkline,
-/// its peak.
-pub fn allowed(frame: &mut Frame, area: Rect, app: &App, label: Line<'static>, label_width: u16) {
-    let seconds = seconds(area, label_width);
-    let data: Vec<u64> = app
-        .rate
-        .columns(app.now_ms, seconds, SPAN)
-        .iter()
-        .map(|s| s.allowed)
-        .collect();
-    row(
-        frame,
-        area,
-        (label, label_width),
-        &data,
-        styles::verdict(mcp_cors::Verdict::Allow),
-    );
+/// Which count a row draws, and in which colour.
+#[derive(Debug, Clone, Copy)]
+pub enum Kind {
+    /// Allowed decisions.
+    Allowed,
+    /// Refused decisions: denied and would-deny together.
+    Refused,
 }
 
-/// The refused-per-second row (denied and would-deny together).
-pub fn refused(frame: &mut Frame, area: Rect, app: &App, label: Line<'static>, label_width: u16) {
+impl Kind {
+    fn count(self, second: &Second) -> u64 {
+        match self {
+            Kind::Allowed => second.allowed,
+            Kind::Refused => second.refused,
+        }
+    }
+
+    fn style(self) -> Style {
+        match self {
+            Kind::Allowed => styles::verdict(mcp_cors::Verdict::Allow),
+            Kind::Refused => styles::verdict(mcp_cors::Verdict::Deny),
+        }
+    }
+}
+
+/// A row of `kind`: `label` (the totals, `label_width` wide), the sparkline, its peak.
+pub fn render(
+    frame: &mut Frame,
+    area: Rect,
+    app: &App,
+    kind: Kind,
+    (label, label_width): (Line<'static>, u16),
+) {
     let seconds = seconds(area, label_width);
     let data: Vec<u64> = app
         .rate
         .columns(app.now_ms, seconds, SPAN)
         .iter()
-        .map(|s| s.refused)
+        .map(|s| kind.count(s))
         .collect();
-    row(
-        frame,
-        area,
-        (label, label_width),
-        &data,
-        styles::verdict(mcp_cors::Verdict::Deny),
-    );
+    row(frame, area, (label, label_width), &data, kind.style());
 }
 
 /// How many columns the sparkline of a row in `area` has.
