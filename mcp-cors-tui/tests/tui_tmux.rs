@@ -47,6 +47,16 @@ impl Tmux {
         tmux
     }
 
+    /// The interactive UI with `flags`, on the server of `config`.
+    fn ui(flags: &[&str], config: &std::path::Path) -> Tmux {
+        let binary = std::fs::canonicalize(env!("CARGO_BIN_EXE_mcp-cors-tui")).expect("binary");
+        let mut command = format!("'{}'", binary.display());
+        for flag in flags {
+            command.push_str(&format!(" {flag}"));
+        }
+        Tmux::start(&format!("{command} --config '{}'", s(config)))
+    }
+
     fn cmd(&self) -> Command {
         let mut cmd = Command::new("tmux");
         cmd.args(["-L", &self.name]);
@@ -104,6 +114,14 @@ impl Tmux {
         );
     }
 
+    /// Presses `q` and waits for the UI to exit.
+    fn quit(&self) {
+        self.keys(&["q"]);
+        wait_for(Duration::from_secs(5), "the UI to quit on q", || {
+            !self.running()
+        });
+    }
+
     fn running(&self) -> bool {
         self.cmd()
             .args(["has-session", "-t", "tui"])
@@ -127,12 +145,7 @@ impl Drop for Tmux {
 fn a_denied_origin_is_allowed_from_the_denied_panel() {
     let server = Server::start(POLICY);
     assert_eq!(server.post(EVIL), 403);
-    let command = format!(
-        "'{}' --config '{}'",
-        env!("CARGO_BIN_EXE_mcp-cors-tui"),
-        s(&server.config)
-    );
-    let tmux = Tmux::start(&command);
+    let tmux = Tmux::ui(&[], &server.config);
 
     // The refusal arrives through the replay, the counters through the first poll.
     tmux.wait_for_text("● connected");
@@ -160,10 +173,7 @@ fn a_denied_origin_is_allowed_from_the_denied_panel() {
     // Allowed now: it has left the denied panel.
     tmux.wait_for_text("no origin refused yet");
 
-    tmux.keys(&["q"]);
-    wait_for(Duration::from_secs(5), "the UI to quit on q", || {
-        !tmux.running()
-    });
+    tmux.quit();
 }
 
 #[test]
@@ -171,12 +181,7 @@ fn read_only_refuses_every_edit_key_and_the_file_is_untouched() {
     let server = Server::start(POLICY);
     assert_eq!(server.post(EVIL), 403);
     let before = server.policy_text();
-    let command = format!(
-        "'{}' --read-only --config '{}'",
-        env!("CARGO_BIN_EXE_mcp-cors-tui"),
-        s(&server.config)
-    );
-    let tmux = Tmux::start(&command);
+    let tmux = Tmux::ui(&["--read-only"], &server.config);
     tmux.wait_for_text("● connected");
     tmux.wait_for_text("READ-ONLY: no edits");
     tmux.wait_for_row(&["DENY", "POST", EVIL, "/mcp", "origin not allowed"]);
@@ -200,10 +205,7 @@ fn read_only_refuses_every_edit_key_and_the_file_is_untouched() {
     assert_eq!(server.policy_text(), before, "the policy file is untouched");
     assert_eq!(server.post(EVIL), 403, "and it is still refused");
 
-    tmux.keys(&["q"]);
-    wait_for(Duration::from_secs(5), "the UI to quit on q", || {
-        !tmux.running()
-    });
+    tmux.quit();
 }
 
 #[test]
@@ -225,12 +227,7 @@ fn the_ui_reconnects_when_the_server_restarts() {
     let server = Server::start(POLICY);
     assert_eq!(server.post(EVIL), 403);
     let config = server.config.clone();
-    let command = format!(
-        "'{}' --config '{}'",
-        env!("CARGO_BIN_EXE_mcp-cors-tui"),
-        s(&config)
-    );
-    let tmux = Tmux::start(&command);
+    let tmux = Tmux::ui(&[], &config);
     tmux.wait_for_text("● connected");
     tmux.wait_for_row(&["DENY", "POST", EVIL, "/mcp", "origin not allowed"]);
 
@@ -295,12 +292,7 @@ fn an_origin_refused_on_a_route_is_allowed_on_that_route_from_the_ui() {
     let policy = format!("{POLICY}\n[routes.meta]\npaths = [\"/meta/*\"]\nallowed_origins = []\n");
     let server = Server::start(&policy);
     assert_eq!(post_to(&server, "/meta/x", EVIL), 403);
-    let command = format!(
-        "'{}' --config '{}'",
-        env!("CARGO_BIN_EXE_mcp-cors-tui"),
-        s(&server.config)
-    );
-    let tmux = Tmux::start(&command);
+    let tmux = Tmux::ui(&[], &server.config);
     tmux.wait_for_row(&[
         "DENY",
         "meta",
@@ -331,10 +323,7 @@ fn an_origin_refused_on_a_route_is_allowed_on_that_route_from_the_ui() {
         "{}",
         server.policy_text()
     );
-    tmux.keys(&["q"]);
-    wait_for(Duration::from_secs(5), "the UI to quit on q", || {
-        !tmux.running()
-    });
+    tmux.quit();
 }
 
 #[test]
@@ -345,8 +334,7 @@ fn an_edit_from_the_ui_is_audited_with_the_ui_as_its_peer() {
     let server = Server::start(&policy);
     assert_eq!(post_to(&server, "/meta/x", EVIL), 403);
     let binary = std::fs::canonicalize(env!("CARGO_BIN_EXE_mcp-cors-tui")).expect("binary");
-    let command = format!("'{}' --config '{}'", binary.display(), s(&server.config));
-    let tmux = Tmux::start(&command);
+    let tmux = Tmux::ui(&[], &server.config);
     tmux.wait_for_row(&[
         "DENY",
         "meta",
@@ -383,8 +371,5 @@ fn an_edit_from_the_ui_is_audited_with_the_ui_as_its_peer() {
     let running = std::fs::read_link(format!("/proc/{pid}/exe")).expect("the UI is running");
     assert_eq!(running, binary);
 
-    tmux.keys(&["q"]);
-    wait_for(Duration::from_secs(5), "the UI to quit on q", || {
-        !tmux.running()
-    });
+    tmux.quit();
 }

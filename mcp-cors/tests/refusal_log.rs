@@ -2,34 +2,15 @@
 //! real actix app: what a line says, and that a flood of refusals gives a handful of
 //! lines, not one per request.
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
+mod common;
 
 use actix_web::{App, HttpResponse, test, web};
+use common::log::Captured;
 use mcp_cors::{McpCors, Policy};
 
-/// Everything logged, as text.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Captured {
-    fn lines(&self) -> Vec<String> {
-        let text = String::from_utf8(self.0.lock().unwrap().clone()).unwrap();
-        text.lines()
-            .filter(|l| l.contains("request refused"))
-            .map(str::to_owned)
-            .collect()
-    }
+/// The refusal lines logged so far.
+fn refusals(captured: &Captured) -> Vec<String> {
+    captured.lines_with("request refused")
 }
 
 fn post(origin: Option<&str>, host: &str) -> test::TestRequest {
@@ -45,13 +26,7 @@ fn post(origin: Option<&str>, host: &str) -> test::TestRequest {
 #[actix_web::test]
 async fn a_refusal_is_explained_at_warn_and_a_flood_gives_a_few_lines() {
     let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .with_max_level(tracing::Level::WARN)
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let _guard = tracing::subscriber::set_default(captured.subscriber(tracing::Level::WARN));
     let policy = Policy::from_toml_str(r#"allowed_origins = ["https://app.example"]"#).unwrap();
     let app = test::init_service(
         App::new()
@@ -69,9 +44,9 @@ async fn a_refusal_is_explained_at_warn_and_a_flood_gives_a_few_lines() {
         assert_eq!(res.status(), 200);
     }
     assert!(
-        captured.lines().is_empty(),
+        refusals(&captured).is_empty(),
         "allows are not logged: {:?}",
-        captured.lines()
+        refusals(&captured)
     );
 
     for _ in 0..500 {
@@ -82,7 +57,7 @@ async fn a_refusal_is_explained_at_warn_and_a_flood_gives_a_few_lines() {
         .await;
         assert_eq!(res.status(), 403);
     }
-    let lines = captured.lines();
+    let lines = refusals(&captured);
     assert!(
         (1..=5).contains(&lines.len()),
         "500 refusals gave {} lines: {lines:?}",
@@ -114,7 +89,7 @@ async fn a_refusal_is_explained_at_warn_and_a_flood_gives_a_few_lines() {
     assert_eq!(res.status(), 403);
     let res = test::call_service(&app, post(None, "evil.example:8080").to_request()).await;
     assert_eq!(res.status(), 403);
-    let lines = captured.lines();
+    let lines = refusals(&captured);
     assert!(
         lines
             .iter()
@@ -134,13 +109,7 @@ async fn a_refusal_is_explained_at_warn_and_a_flood_gives_a_few_lines() {
 #[actix_web::test]
 async fn a_refusal_line_names_the_client_through_trusted_and_untrusted_proxies() {
     let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .with_max_level(tracing::Level::WARN)
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let _guard = tracing::subscriber::set_default(captured.subscriber(tracing::Level::WARN));
     let policy = Policy::from_toml_str(
         "allowed_origins = [\"https://app.example\"]\ntrusted_proxies = [\"10.0.0.0/8\"]\n",
     )
@@ -184,7 +153,7 @@ async fn a_refusal_line_names_the_client_through_trusted_and_untrusted_proxies()
         let res = test::call_service(&app, req.to_request()).await;
         assert_eq!(res.status(), 403);
     }
-    let lines = captured.lines();
+    let lines = refusals(&captured);
     for (origin, from, _, client) in cases {
         let line = lines
             .iter()

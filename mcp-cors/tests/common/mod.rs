@@ -3,6 +3,7 @@
 
 pub mod client;
 pub mod inotify;
+pub mod log;
 pub mod server;
 
 use std::sync::Arc;
