@@ -61,6 +61,7 @@ impl OriginCounter {
     }
 
     /// Counts one decision at `at_ms`, with the reason of a refusal.
+    #[inline]
     pub(crate) fn count(
         &self,
         verdict: Verdict,

@@ -151,6 +151,7 @@ impl Decision {
 const ACRPN: HeaderName = HeaderName::from_static("access-control-request-private-network");
 
 /// The value of a header that must appear at most once. `Err` when repeated or not text.
+#[inline(always)]
 fn single<'a>(headers: &'a HeaderMap, name: &HeaderName) -> Result<Option<&'a HeaderValue>, ()> {
     let mut values = headers.get_all(name);
     match (values.next(), values.next()) {
@@ -223,6 +224,11 @@ impl Policy {
 
     /// [`Policy::decide`], and which exact entry of the policy the origin matched, if one
     /// did: the middleware counts with the counter bound to it, lock-free.
+    ///
+    /// Inlined into the middleware, and kept to the usual request's steps: a `Host` this
+    /// thread admitted last (or the guard off), an `Origin` listed exactly. Every other
+    /// step is a function of its own, out of the way.
+    #[inline(always)]
     pub(crate) fn decide_listed(
         &self,
         method: &Method,
@@ -232,63 +238,43 @@ impl Policy {
         let c = self.compiled();
         let preflight = method == Method::OPTIONS
             && headers.contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
-        let refuse = |reason| Decision::Refuse {
-            reason,
-            preflight,
-            enforced: self.settings().mode == Mode::Enforce,
-        };
-
-        // While no policy has loaded, every origin refusal says so instead.
-        let refuse_origin = |reason| match self.unloaded_reason() {
-            Some(why) => refuse(DenyReason::NoPolicyLoaded(Arc::clone(why))),
-            None => refuse(reason),
-        };
 
         // With the guard off (`allowed_hosts = ["*"]`) `Host` is not looked at at all.
         let mut checked_host: Option<&[u8]> = None;
         if !c.hosts.is_off() {
             let host = match authority {
                 // Userinfo in a target is an error (RFC 9110 §4.2.4), not part of a host.
-                Some(a) if a.contains('@') => return (refuse(DenyReason::HostMalformed), None),
-                Some(a) => Some(a.as_bytes()),
-                None => match single(headers, &header::HOST) {
-                    Ok(Some(v)) => Some(v.as_bytes()),
-                    Ok(None) => None,
-                    Err(()) => return (refuse(DenyReason::HostMalformed), None),
-                },
+                Some(a) if a.contains('@') => Err(()),
+                Some(a) => Ok(Some(a.as_bytes())),
+                None => single(headers, &header::HOST).map(|v| v.map(HeaderValue::as_bytes)),
             };
             // The same bytes as this thread's last admitted Host, for this policy: they
             // passed the text check and the guard then, so they pass now.
-            let admitted_before = host.is_some_and(|h| memo::host_admitted(c.id, h));
+            let admitted_before = matches!(host, Ok(Some(h)) if memo::host_admitted(c.id, h));
             if !admitted_before {
-                let text = match host.map(visible_text) {
-                    Some(Some(text)) => Some(text),
-                    Some(None) => return (refuse(DenyReason::HostMalformed), None),
-                    None => None,
-                };
-                if let Err(refusal) = c.hosts.check(text) {
-                    let reason = match refusal {
-                        HostRefusal::Missing => DenyReason::HostMissing,
-                        HostRefusal::Malformed => DenyReason::HostMalformed,
-                        HostRefusal::NotAllowed(h) => DenyReason::HostNotAllowed(h),
-                    };
-                    return (refuse(reason), None);
-                }
-                if let Some(h) = host {
-                    memo::remember_host(c.id, h);
+                if let Err(reason) = self.admit_host(host) {
+                    return (self.refusal(reason, preflight), None);
                 }
             }
-            checked_host = host;
+            checked_host = host.ok().flatten();
         }
 
         let origin = match single(headers, &header::ORIGIN) {
             Ok(None) => return (Decision::NoOrigin, None),
             Ok(Some(v)) => v,
-            Err(()) => return (refuse_origin(DenyReason::OriginMalformed), None),
+            Err(()) => {
+                return (
+                    self.origin_refusal(DenyReason::OriginMalformed, preflight),
+                    None,
+                );
+            }
         };
         // Longer than any browser sends: malformed, and not even hashed for the lookup.
         if origin.len() > MAX_ORIGIN_LEN {
-            return (refuse_origin(DenyReason::OriginMalformed), None);
+            return (
+                self.origin_refusal(DenyReason::OriginMalformed, preflight),
+                None,
+            );
         }
         // An exact entry first, on the raw bytes: every entry is a valid origin, so a hit
         // needs no text check; anything else is checked as text, then against patterns.
@@ -298,28 +284,8 @@ impl Policy {
             // without parsing the origin again.
             None if memo::origin_allowed(c.id, origin.as_bytes()) => None,
             None => {
-                let Ok(origin_text) = origin.to_str() else {
-                    return (refuse_origin(DenyReason::OriginMalformed), None);
-                };
-                let reason = match c.origins.check_pattern(origin_text) {
-                    OriginMatch::Allowed => {
-                        memo::remember_origin(c.id, origin.as_bytes());
-                        None
-                    }
-                    OriginMatch::NotAllowed
-                        if self.settings().allow_same_origin
-                            && checked_host
-                                .and_then(visible_text)
-                                .is_some_and(|h| same_origin(origin_text, h)) =>
-                    {
-                        None
-                    }
-                    OriginMatch::NotAllowed => Some(DenyReason::OriginNotAllowed),
-                    OriginMatch::NullRefused => Some(DenyReason::NullOrigin),
-                    OriginMatch::Malformed => Some(DenyReason::OriginMalformed),
-                };
-                if let Some(reason) = reason {
-                    return (refuse_origin(reason), None);
+                if let Err(reason) = self.admit_unlisted(origin, checked_host) {
+                    return (self.origin_refusal(reason, preflight), None);
                 }
                 None
             }
@@ -332,15 +298,98 @@ impl Policy {
         if !preflight {
             return (Decision::Allow { allow_origin }, listed);
         }
-        let decision = match self.check_preflight(headers) {
+        (self.decide_preflight(headers, allow_origin), listed)
+    }
+
+    /// The `Host` guard's full check, for a `Host` this thread did not admit last under
+    /// this policy: `host` is the request target's authority or the `Host` header (`Err`:
+    /// malformed; `Ok(None)`: none sent). Admitted, it is remembered.
+    #[inline(never)]
+    fn admit_host(&self, host: Result<Option<&[u8]>, ()>) -> Result<(), DenyReason> {
+        let c = self.compiled();
+        let text = match host {
+            Err(()) => return Err(DenyReason::HostMalformed),
+            Ok(host) => match host.map(visible_text) {
+                Some(Some(text)) => Some(text),
+                Some(None) => return Err(DenyReason::HostMalformed),
+                None => None,
+            },
+        };
+        if let Err(refusal) = c.hosts.check(text) {
+            return Err(match refusal {
+                HostRefusal::Missing => DenyReason::HostMissing,
+                HostRefusal::Malformed => DenyReason::HostMalformed,
+                HostRefusal::NotAllowed(h) => DenyReason::HostNotAllowed(h),
+            });
+        }
+        if let Ok(Some(h)) = host {
+            memo::remember_host(c.id, h);
+        }
+        Ok(())
+    }
+
+    /// Whether an origin that no exact entry lists, nor this thread's memo, is allowed: by
+    /// a pattern, or as the server's own (`allow_same_origin`,
+    /// with the `checked_host` the guard admitted).
+    #[inline(never)]
+    fn admit_unlisted(
+        &self,
+        origin: &HeaderValue,
+        checked_host: Option<&[u8]>,
+    ) -> Result<(), DenyReason> {
+        let c = self.compiled();
+        let Ok(origin_text) = origin.to_str() else {
+            return Err(DenyReason::OriginMalformed);
+        };
+        match c.origins.check_pattern(origin_text) {
+            OriginMatch::Allowed => {
+                memo::remember_origin(c.id, origin.as_bytes());
+                Ok(())
+            }
+            OriginMatch::NotAllowed
+                if self.settings().allow_same_origin
+                    && checked_host
+                        .and_then(visible_text)
+                        .is_some_and(|h| same_origin(origin_text, h)) =>
+            {
+                Ok(())
+            }
+            OriginMatch::NotAllowed => Err(DenyReason::OriginNotAllowed),
+            OriginMatch::NullRefused => Err(DenyReason::NullOrigin),
+            OriginMatch::Malformed => Err(DenyReason::OriginMalformed),
+        }
+    }
+
+    /// An allowed origin's preflight, answered or refused by its rows.
+    #[inline(never)]
+    fn decide_preflight(&self, headers: &HeaderMap, allow_origin: HeaderValue) -> Decision {
+        match self.check_preflight(headers) {
             Ok((allow_headers, private_network)) => Decision::Preflight {
                 allow_origin,
                 allow_headers,
                 private_network,
             },
-            Err(reason) => refuse(reason),
-        };
-        (decision, listed)
+            Err(reason) => self.refusal(reason, true),
+        }
+    }
+
+    /// A refusal for `reason`, enforced or reported by the mode.
+    #[cold]
+    fn refusal(&self, reason: DenyReason, preflight: bool) -> Decision {
+        Decision::Refuse {
+            reason,
+            preflight,
+            enforced: self.settings().mode == Mode::Enforce,
+        }
+    }
+
+    /// An origin refusal; while no policy has loaded, every one says so instead.
+    #[cold]
+    fn origin_refusal(&self, reason: DenyReason, preflight: bool) -> Decision {
+        match self.unloaded_reason() {
+            Some(why) => self.refusal(DenyReason::NoPolicyLoaded(Arc::clone(why)), preflight),
+            None => self.refusal(reason, preflight),
+        }
     }
 
     /// The preflight rows: method, each requested header, Private Network Access.

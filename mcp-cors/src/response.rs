@@ -99,6 +99,7 @@ pub(crate) struct CorsHeaders {
 }
 
 impl CorsHeaders {
+    #[inline]
     pub(crate) fn new(policy: &Policy, allow_origin: HeaderValue) -> Self {
         CorsHeaders {
             allow_origin,

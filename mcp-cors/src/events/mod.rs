@@ -188,7 +188,46 @@ impl EventBus {
     // One argument per part of the request the event reports; a struct would only be
     // built to be taken apart again on the request path.
     #[allow(clippy::too_many_arguments)]
+    #[inline]
     pub(crate) fn record_routed(
+        &self,
+        worker: &WorkerEvents,
+        decision: &Decision,
+        bound: Option<&OriginCounter>,
+        headers: &HeaderMap,
+        method: &Method,
+        path: &str,
+        route: Option<&Arc<str>>,
+        peer: Peer<'_>,
+    ) {
+        // The usual request, here in the caller: allowed, with nobody listening, from an
+        // origin the policy lists (its counter at hand) or the one a pattern allowed last on
+        // this worker (its counter remembered, compared on the raw bytes): counted, and
+        // nothing else to do.
+        if let Decision::Allow { allow_origin } = decision {
+            if !self.fanout.is_listened() {
+                if let Some(counter) = bound {
+                    counter.count(Verdict::Allow, None, clock::now_ms());
+                    return;
+                }
+                let last = worker.last_seen();
+                if let Some(counter) = last
+                    .as_deref()
+                    .filter(|c| c.origin.as_bytes() == allow_origin.as_bytes())
+                {
+                    counter.count(Verdict::Allow, None, clock::now_ms());
+                    return;
+                }
+            }
+        }
+        self.record_in_full(worker, decision, bound, headers, method, path, route, peer);
+    }
+
+    /// [`EventBus::record_routed`] for every other decision: an event to publish, a
+    /// refusal to log, a counter to find by the origin's text.
+    #[allow(clippy::too_many_arguments)]
+    #[inline(never)]
+    fn record_in_full(
         &self,
         worker: &WorkerEvents,
         decision: &Decision,
@@ -201,7 +240,16 @@ impl EventBus {
     ) {
         // The `Origin` header is looked up again only when its text is needed: not for an
         // allowed request from a listed origin (the usual case), whose counter has it.
-        let origin = || headers.get(header::ORIGIN);
+        // An allowed origin is the one the decision echoes (unless that is `*`): no second
+        // lookup of the header.
+        let origin = || match decision {
+            Decision::Allow { allow_origin } | Decision::Preflight { allow_origin, .. }
+                if allow_origin.as_bytes() != b"*" =>
+            {
+                Some(allow_origin)
+            }
+            _ => headers.get(header::ORIGIN),
+        };
         let verdict = decision.verdict();
         let at_ms = clock::now_ms();
         let text = || origin().map(|o| clip(header_text(o), MAX_ORIGIN_TEXT));
