@@ -367,18 +367,22 @@ where
             ),
         };
         if !matches!(decision, Decision::NoOrigin) {
-            self.store.events().record_routed(
-                &self.events,
-                &decision,
-                listed.and_then(|l| policy.counter(l)),
-                req.headers(),
-                req.method(),
-                req.path(),
-                route.map(|r| &r.name),
-                // The top level's proxies, for every route: the client belongs to the
-                // connection, not to the path. Only copied here; read when needed.
-                Peer::new(req.peer_addr(), &top.compiled().proxies),
-            );
+            let events = self.store.events();
+            let bound = listed.and_then(|l| policy.counter(l));
+            if !events.counted_quietly(&self.events, &decision, bound) {
+                events.record_routed(
+                    &self.events,
+                    &decision,
+                    bound,
+                    req.headers(),
+                    req.method(),
+                    req.path(),
+                    route.map(|r| &r.name),
+                    // The top level's proxies, for every route: the client belongs to the
+                    // connection, not to the path. Only copied here; read when needed.
+                    Peer::new(req.peer_addr(), &top.compiled().proxies),
+                );
+            }
             #[cfg(feature = "metrics")]
             policy.count_metrics(&decision);
         }

@@ -180,35 +180,24 @@ impl EventBus {
         self.counters.unguarded()
     }
 
-    /// Records a decision on a request (called by the middleware for every request that
-    /// carried `Origin`, and every `Host` refusal), made on the worker that owns `worker`
-    /// by `route`'s policy (`None`: the top level). `bound` is the origin's counter when
-    /// the policy lists it exactly. `peer` gives the client's address, resolved only for
-    /// an event or a log line.
-    // One argument per part of the request the event reports; a struct would only be
-    // built to be taken apart again on the request path.
-    #[allow(clippy::too_many_arguments)]
+    /// Counts the usual request, in the caller, and says whether it did: allowed, with
+    /// nobody listening, from an origin the policy lists (`bound`, its counter at hand) or
+    /// the one a pattern allowed last on this worker. Anything else (`false`) goes to
+    /// [`EventBus::record_routed`].
     #[inline]
-    pub(crate) fn record_routed(
+    pub(crate) fn counted_quietly(
         &self,
         worker: &WorkerEvents,
         decision: &Decision,
         bound: Option<&OriginCounter>,
-        headers: &HeaderMap,
-        method: &Method,
-        path: &str,
-        route: Option<&Arc<str>>,
-        peer: Peer<'_>,
-    ) {
-        // The usual request, here in the caller: allowed, with nobody listening, from an
-        // origin the policy lists (its counter at hand) or the one a pattern allowed last on
-        // this worker (its counter remembered, compared on the raw bytes): counted, and
-        // nothing else to do.
+    ) -> bool {
+        // The last unlisted origin's counter is compared on the raw bytes: no lookup of
+        // `Origin` and no UTF-8 pass, which finding it by its text would cost.
         if let Decision::Allow { allow_origin } = decision {
             if !self.fanout.is_listened() {
                 if let Some(counter) = bound {
                     counter.count(Verdict::Allow, None, clock::now_ms());
-                    return;
+                    return true;
                 }
                 let last = worker.last_seen();
                 if let Some(counter) = last
@@ -216,18 +205,24 @@ impl EventBus {
                     .filter(|c| c.origin.as_bytes() == allow_origin.as_bytes())
                 {
                     counter.count(Verdict::Allow, None, clock::now_ms());
-                    return;
+                    return true;
                 }
             }
         }
-        self.record_in_full(worker, decision, bound, headers, method, path, route, peer);
+        false
     }
 
-    /// [`EventBus::record_routed`] for every other decision: an event to publish, a
-    /// refusal to log, a counter to find by the origin's text.
+    /// Records a decision on a request (called by the middleware for every request that
+    /// carried `Origin` and [`EventBus::counted_quietly`] did not count, and every `Host`
+    /// refusal), made on the worker that owns `worker`
+    /// by `route`'s policy (`None`: the top level). `bound` is the origin's counter when
+    /// the policy lists it exactly. `peer` gives the client's address, resolved only for
+    /// an event or a log line.
+    // One argument per part of the request the event reports; a struct would only be
+    // built to be taken apart again on the request path.
     #[allow(clippy::too_many_arguments)]
     #[inline(never)]
-    fn record_in_full(
+    pub(crate) fn record_routed(
         &self,
         worker: &WorkerEvents,
         decision: &Decision,

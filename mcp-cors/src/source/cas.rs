@@ -43,6 +43,7 @@ pub struct EditRefused {
 /// This is what `mcp-cors-tui --source URI origins add …` does with no server running.
 ///
 /// ```no_run
+/// # #[cfg(feature = "etcd")] mod example {
 /// use mcp_cors::{EtcdBackend, Source, protocol::Request};
 ///
 /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
@@ -55,6 +56,7 @@ pub struct EditRefused {
 /// let done = mcp_cors::edit_remote(&backend, &request).await?;
 /// assert_eq!(done.entry, "https://app.example.com");
 /// # Ok(()) }
+/// # }
 /// ```
 pub async fn edit_remote(
     backend: &dyn PolicyBackend,
