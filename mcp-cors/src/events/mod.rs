@@ -147,7 +147,8 @@ impl EventBus {
         self.counters.listed_counter(origin)
     }
 
-    /// [`EventBus::record_routed`] for a decision by the top-level policy.
+    /// A decision by the top-level policy, recorded as the middleware records it:
+    /// [`EventBus::counted_quietly`], else [`EventBus::record_routed`].
     #[cfg(test)]
     pub(crate) fn record(
         &self,
@@ -158,6 +159,9 @@ impl EventBus {
         method: &Method,
         path: &str,
     ) {
+        if self.counted_quietly(worker, decision, bound) {
+            return;
+        }
         self.record_routed(
             worker,
             decision,

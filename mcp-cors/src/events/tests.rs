@@ -476,6 +476,38 @@ fn each_workers_run_reaches_listeners_and_none_is_lost_when_a_worker_goes() {
 }
 
 #[test]
+fn only_allows_nobody_listens_to_are_counted_quietly_and_into_the_right_counter() {
+    let bus = Arc::new(EventBus::new());
+    let w = bus.worker();
+    let listed = bus.listed_counter("https://listed.example");
+    let (allow_a, a) = allow("https://a.example");
+    let (allow_b, _) = allow("https://b.example");
+    // A listed origin's counter is at hand.
+    assert!(bus.counted_quietly(&w, &allow_a, Some(&listed)));
+    // An unlisted one is not, until the worker remembers it (the full path does that).
+    assert!(!bus.counted_quietly(&w, &allow_a, None));
+    record_allow(&bus, &w, &a, Method::POST, "/mcp");
+    assert!(bus.counted_quietly(&w, &allow_a, None));
+    assert!(!bus.counted_quietly(&w, &allow_b, None));
+    // Refusals always go the full way (a log line, an event).
+    assert!(!bus.counted_quietly(&w, &refuse(), None));
+    assert!(!bus.counted_quietly(&w, &refuse(), Some(&listed)));
+    // So do allows while someone listens: they are events then.
+    let (_replay, _subscription) = bus.subscribe(0);
+    assert!(!bus.counted_quietly(&w, &allow_a, Some(&listed)));
+    assert!(!bus.counted_quietly(&w, &allow_a, None));
+    let stats = bus.origin_stats(usize::MAX);
+    let allowed = |o: &str| stats.iter().find(|s| s.origin == o).map(|s| s.allowed);
+    assert_eq!(
+        (
+            allowed("https://listed.example"),
+            allowed("https://a.example")
+        ),
+        (Some(1), Some(2))
+    );
+}
+
+#[test]
 fn a_worker_remembers_the_counter_of_the_last_unlisted_origin_and_counts_stay_exact() {
     let bus = EventBus::new();
     let (one, two) = (bus.worker(), bus.worker());
