@@ -197,9 +197,9 @@ pub enum SourceParseError {
     /// Nothing was given.
     #[error("the policy source is empty: give a file path or etcd://HOST:PORT/KEY")]
     Empty,
-    /// A `scheme://` other than `etcd://`.
+    /// A `scheme://` other than `etcd://` and `etcds://`.
     #[error(
-        "{uri}: unknown source scheme; a source is a file path or etcd://HOST:PORT[,HOST:PORT…]/KEY"
+        "{uri}: unknown source scheme; a source is a file path, etcd://HOST:PORT[,HOST:PORT…]/KEY or etcds://… (TLS)"
     )]
     UnknownScheme {
         /// The URI as given.
@@ -222,7 +222,9 @@ pub enum SourceParseError {
         reason: String,
     },
     /// A query parameter this version does not know (a typo, most often).
-    #[error("{uri}: unknown parameter {name:?}; known: cache, user, password, password_file")]
+    #[error(
+        "{uri}: unknown parameter {name:?}; known: cache, user, password, password_file, ca_file, cert_file, key_file, server_name"
+    )]
     UnknownParameter {
         /// The URI as given.
         uri: String,
@@ -251,5 +253,35 @@ pub enum SourceParseError {
         /// The operating system's reason.
         #[source]
         source: std::io::Error,
+    },
+    /// `cert_file` without `key_file`, or `key_file` without `cert_file`.
+    #[error(
+        "{uri}: cert_file and key_file (the client identity) go together; give both or neither"
+    )]
+    HalfIdentity {
+        /// The URI as given.
+        uri: String,
+    },
+    /// A TLS file (`ca_file`, `cert_file`, `key_file`) could not be read.
+    #[error("cannot read the etcd {name} {}: {source}", path.display())]
+    TlsFile {
+        /// The parameter that names it.
+        name: String,
+        /// The file.
+        path: PathBuf,
+        /// The operating system's reason.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A TLS file that does not hold the PEM it should (its contents are never shown:
+    /// it may be a key).
+    #[error("the etcd {name} {} is not {expected}", path.display())]
+    NotPem {
+        /// The parameter that names it.
+        name: String,
+        /// The file.
+        path: PathBuf,
+        /// What it should hold, e.g. "a PEM certificate".
+        expected: &'static str,
     },
 }

@@ -94,5 +94,7 @@ pub use source::{
     BackendError, BoxFuture, Change, ChangeStream, EditOutcome, EditRefused, PolicyBackend,
     Snapshot, edit_remote,
 };
-pub use source::{ETCD_DEFAULT_PORT, EtcdSource, Source, remote_socket_folder, remote_socket_path};
+pub use source::{
+    ETCD_DEFAULT_PORT, EtcdSource, EtcdTls, Source, remote_socket_folder, remote_socket_path,
+};
 pub use status::{ReloadError, ReloadStatus};

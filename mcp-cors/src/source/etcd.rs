@@ -7,12 +7,14 @@
 use std::time::Duration;
 
 use etcd_client::{
-    Client, Compare, CompareOp, ConnectOptions, EventType, Txn, TxnOp, WatchOptions,
+    Certificate, Client, Compare, CompareOp, ConnectOptions, EventType, Identity, TlsOptions, Txn,
+    TxnOp, WatchOptions,
 };
 use futures_util::StreamExt;
 
 use super::backend::{BackendError, BoxFuture, Change, ChangeStream, PolicyBackend, Snapshot};
 use super::spec::EtcdSource;
+use super::tls::EtcdTls;
 
 /// How long connecting to an endpoint may take before it counts as down.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
@@ -59,6 +61,9 @@ impl EtcdBackend {
             .with_keep_alive_while_idle(true);
         if let Some((user, password)) = self.source.user() {
             options = options.with_user(user, password);
+        }
+        if let Some(tls) = self.source.tls() {
+            options = options.with_tls(tls_options(tls));
         }
         let connecting = Client::connect(self.source.endpoints(), Some(options));
         match tokio::time::timeout(CONNECT_TIMEOUT + CALL_TIMEOUT, connecting).await {
@@ -172,6 +177,22 @@ impl EtcdBackend {
         let revision = answer.header().map_or(0, |h| h.revision());
         Ok(Some(revision.max(0) as u64))
     }
+}
+
+/// The client's TLS options for `tls`: a CA of its own replaces the system's roots (a
+/// private CA must not be widened to every public one).
+fn tls_options(tls: &EtcdTls) -> TlsOptions {
+    let mut options = match tls.ca_pem() {
+        Some(pem) => TlsOptions::new().ca_certificate(Certificate::from_pem(pem)),
+        None => TlsOptions::new().with_native_roots(),
+    };
+    if let Some((cert, key)) = tls.identity() {
+        options = options.identity(Identity::from_pem(cert, key));
+    }
+    if let Some(name) = tls.server_name() {
+        options = options.domain_name(name);
+    }
+    options
 }
 
 /// The changes in one watch answer; `None` when the watch was cancelled because the

@@ -29,6 +29,7 @@ mod registry;
 pub(crate) mod remote;
 mod socket;
 mod spec;
+mod tls;
 #[cfg(feature = "server")]
 mod watch;
 
@@ -40,6 +41,7 @@ pub use cas::{EditOutcome, EditRefused, edit_remote};
 pub use etcd::EtcdBackend;
 pub use socket::{remote_socket_folder, remote_socket_path};
 pub use spec::{ETCD_DEFAULT_PORT, EtcdSource, Source};
+pub use tls::EtcdTls;
 
 #[cfg(feature = "server")]
 pub(crate) use file::FileSource;

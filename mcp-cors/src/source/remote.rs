@@ -176,10 +176,11 @@ fn serve_admin(
     }
 }
 
-/// The key part of `etcd://HOST:PORT/KEY` (the whole name for another backend), as the
-/// socket's name is made of.
+/// The key part of `etcd://HOST:PORT/KEY` or `etcds://…` (the whole name for another
+/// backend), as the socket's name is made of.
 fn name_key(name: &str) -> &str {
     name.strip_prefix("etcd://")
+        .or_else(|| name.strip_prefix("etcds://"))
         .and_then(|rest| rest.find('/').map(|i| &rest[i..]))
         .unwrap_or(name)
 }
