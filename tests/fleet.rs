@@ -47,9 +47,11 @@ struct Replica {
 impl Replica {
     fn start(etcd: &Etcd) -> Replica {
         let dir = tempfile::tempdir().expect("a replica's folder");
+        let base = etcd.uri(KEY);
+        // A TLS etcd's URI has parameters already.
+        let then = if base.contains('?') { '&' } else { '?' };
         let uri = format!(
-            "{}?cache={}",
-            etcd.uri(KEY),
+            "{base}{then}cache={}",
             dir.path().join("cache/cors.toml").display()
         );
         let mut replica = Replica {
@@ -308,6 +310,37 @@ fn concurrent_cli_adds_all_land() {
         }
     }
     assert!(etcd.get(KEY).unwrap().starts_with("# The fleet's policy"));
+}
+
+#[test]
+fn over_mutual_tls_a_cli_edit_reaches_a_replica_and_a_cli_without_its_certificate_is_refused() {
+    const C: &str = "https://c.example.com";
+    let _serial = one_at_a_time();
+    let etcd = Etcd::start_tls(true);
+    etcd.put(KEY, &policy(&[A]));
+    let replicas = vec![Replica::start(&etcd)];
+    served(&replicas, A, true, BOUND);
+
+    // `--source etcd://…?ca_file=…&cert_file=…&key_file=…`, the CA and client identity of
+    // an etcd started with --client-cert-auth.
+    cli(&etcd, &["origins", "add", B]);
+    served(&replicas, B, true, BOUND);
+    let listed = String::from_utf8(cli(&etcd, &["origins", "list"]).stdout).unwrap();
+    assert_eq!(listed.lines().collect::<Vec<_>>(), [A, B], "{listed}");
+
+    let without = format!(
+        "etcd://{}{KEY}?ca_file={}",
+        etcd.endpoint(),
+        etcd.pki().file("ca.crt").display()
+    );
+    let output = Command::new(probe_binary())
+        .args(["--source", &without, "origins", "add", C])
+        .output()
+        .expect("run mcp-cors-tui");
+    let said = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{said}");
+    assert!(said.contains(&etcd.endpoint()), "{said}");
+    assert!(!etcd.get(KEY).unwrap().contains(C));
 }
 
 #[test]

@@ -3,7 +3,7 @@
 //! Without a subcommand it starts the interactive UI; the subcommands are for scripts and
 //! CI. Every subcommand but `check` talks to the server's admin socket, found from
 //! `--config` (as the server derives it) or given with `--socket`. With `--source
-//! etcd://…`, `origins`, `hosts`, `check` and `status` work on the policy in etcd itself,
+//! etcd://…` (or `etcds://…`, over TLS), `origins`, `hosts`, `check` and `status` work on the policy in etcd itself,
 //! no server needed, and the rest find the server's socket by the library's rule.
 
 mod check;
@@ -56,7 +56,10 @@ struct TargetArgs {
     socket: Option<PathBuf>,
     /// Where the policy lives: a file (like --config), or
     /// etcd://HOST:PORT[,HOST:PORT…]/KEY[?cache=…&user=…&password_file=…], edited there
-    /// directly (no server needed) by `origins`, `hosts`, `check` and `status`.
+    /// directly (no server needed) by `origins`, `hosts`, `check` and `status`. TLS:
+    /// etcds://… (the system's roots), or any of ca_file=PATH (a private CA),
+    /// cert_file=PATH&key_file=PATH (a client certificate, for --client-cert-auth) and
+    /// server_name=NAME (the name the certificate is for).
     #[arg(long, global = true, value_name = "URI", value_parser = parse_source, conflicts_with_all = ["config", "socket"])]
     source: Option<Source>,
 }
