@@ -108,8 +108,8 @@ impl Source {
     ///     unreachable!()
     /// };
     /// assert_eq!(tls.endpoints(), ["https://etcd.example.com:2379"]);
-    /// let err = Source::parse("etcds://h/k?cert_file=/etc/tls/tls.crt").unwrap_err();
-    /// assert!(err.to_string().contains("key_file"));
+    /// let err = Source::parse("etcds://h/k?ca_file=/nonexistent/ca.crt").unwrap_err();
+    /// assert!(err.to_string().contains("ca_file /nonexistent/ca.crt"), "{err}");
     /// # Ok::<(), mcp_cors::SourceParseError>(())
     /// ```
     pub fn parse(text: &str) -> Result<Source, SourceParseError> {
