@@ -8,11 +8,7 @@
 //! credentials (root may connect). A socket file left by a crashed process is replaced;
 //! one that a live process still answers on is never taken over.
 
-mod edit;
 mod peer;
-mod temp;
-
-pub(crate) use temp::{create as create_temp, remove_stale as remove_stale_temps};
 
 use std::cell::Cell;
 use std::fs;
@@ -39,6 +35,7 @@ use crate::protocol::{
 };
 use crate::source::EditTarget;
 use crate::store::PolicyStore;
+use crate::temp::{self, remove_stale as remove_stale_temps};
 use peer::Peer;
 
 /// Connections served at once; more are told `busy` and closed.
@@ -546,7 +543,7 @@ impl Connection {
         // Two clients' edits may interleave only while one waits for a file being
         // written to settle; each replaces the file only if it still holds what it read.
         let changed = match &*self.config {
-            EditTarget::File(config) => edit::change_list(store, config, edit).await,
+            EditTarget::File(config) => crate::edit::change_list(&**store, config, edit).await,
             EditTarget::Remote(remote) => remote.change_list(edit).await,
         };
         match changed {
