@@ -15,7 +15,7 @@ use toml_edit::{Array, DocumentMut, Item, TableLike, Value};
 use crate::host;
 use crate::origin;
 use crate::policy::Policy;
-use crate::protocol::{ErrorCode, Request};
+use crate::protocol::{AuditAction, AuditRecord, ErrorCode, Request};
 
 /// An entry to add or remove.
 #[derive(Debug, Clone, Copy)]
@@ -188,6 +188,25 @@ impl<'a> Edit<'a> {
             }
         };
         Ok(Edit::new(key, change, force).on_route(route.as_deref()))
+    }
+}
+
+impl Edit<'_> {
+    /// The audit record of this edit, served with `entry` as stored, made at `at_ms` (who
+    /// made it is the caller's to fill in).
+    pub(crate) fn audit_record(&self, entry: &str, at_ms: u64) -> AuditRecord {
+        let (action, origin, host) = match (self.key, &self.change) {
+            (ListKey::Origins, Change::Add(_)) => (AuditAction::AddOrigin, Some(entry), None),
+            (ListKey::Origins, Change::Remove(_)) => (AuditAction::RemoveOrigin, Some(entry), None),
+            (ListKey::Hosts, Change::Add(_)) => (AuditAction::AddHost, None, Some(entry)),
+            (ListKey::Hosts, Change::Remove(_)) => (AuditAction::RemoveHost, None, Some(entry)),
+        };
+        AuditRecord {
+            origin: origin.map(str::to_owned),
+            host: host.map(str::to_owned),
+            route: self.route.map(str::to_owned),
+            ..AuditRecord::new(at_ms, action)
+        }
     }
 }
 

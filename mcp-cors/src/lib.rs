@@ -33,7 +33,7 @@
 #[cfg(feature = "server")]
 mod admin;
 mod allow_headers;
-#[cfg(feature = "server")]
+#[cfg(feature = "edit")]
 mod audit;
 // The TOML text edit of admin edits; also for a client built without the server that
 // edits a policy itself (`mcp-cors-tui … origins add` with no server, or an etcd source).

@@ -30,8 +30,8 @@ use tokio_util::codec::{FramedRead, LinesCodec, LinesCodecError};
 use crate::change::{Change, Edit, ListKey};
 use crate::events::{self, Subscription};
 use crate::protocol::{
-    AuditAction, AuditRecord, ErrorCode, Event, MAX_LINE, PROTOCOL, PolicyReply, Request,
-    ServerLine, Stats, VERSION, unix_millis,
+    AuditRecord, ErrorCode, Event, MAX_LINE, PROTOCOL, PolicyReply, Request, ServerLine, Stats,
+    VERSION, unix_millis,
 };
 use crate::source::EditTarget;
 use crate::store::PolicyStore;
@@ -577,20 +577,11 @@ impl Connection {
 
     /// The audit record of `edit`, served with `entry` as stored, made by this peer.
     fn audit_record(&self, edit: &Edit<'_>, entry: &str) -> AuditRecord {
-        let (action, origin, host) = match (edit.key, &edit.change) {
-            (ListKey::Origins, Change::Add(_)) => (AuditAction::AddOrigin, Some(entry), None),
-            (ListKey::Origins, Change::Remove(_)) => (AuditAction::RemoveOrigin, Some(entry), None),
-            (ListKey::Hosts, Change::Add(_)) => (AuditAction::AddHost, None, Some(entry)),
-            (ListKey::Hosts, Change::Remove(_)) => (AuditAction::RemoveHost, None, Some(entry)),
-        };
         AuditRecord {
-            origin: origin.map(str::to_owned),
-            host: host.map(str::to_owned),
-            route: edit.route.map(str::to_owned),
             uid: self.peer.uid,
             pid: self.peer.pid,
             exe: self.peer.exe.clone(),
-            ..AuditRecord::new(unix_millis(std::time::SystemTime::now()), action)
+            ..edit.audit_record(entry, unix_millis(std::time::SystemTime::now()))
         }
     }
 

@@ -2,20 +2,22 @@
 //! server answers on the admin socket): the same exchange as the server's edits, so that
 //! a hand save landing meanwhile is never lost, and editors of one file take turns.
 
+use std::cell::RefCell;
 use std::fs;
 use std::io;
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use super::{Held, Serving, cannot};
+use crate::audit::log::{WriteError, open_log, write_line};
 use crate::change::{Edit, EditError, EditOutcome, EditRefused, refuse};
 use crate::error::PolicyError;
-use crate::policy::Policy;
 use crate::policy::file as policy_file;
-use crate::protocol::{ErrorCode, Request};
+use crate::policy::{Policy, audit_log_path};
+use crate::protocol::{AuditRecord, ErrorCode, Request, unix_millis};
 
 /// How long an edit waits for the editors before it (other processes editing a file of
 /// the same folder) before refusing. Each takes some tens of milliseconds.
@@ -31,7 +33,8 @@ const TURN_STEP: Duration = Duration::from_millis(5);
 /// comments and layout kept, validated as the server validates, written to a temporary
 /// file with the file's owner, group and mode, and exchanged into place; a hand save that
 /// lands meanwhile is put back and the edit made again over it. Processes editing files
-/// of the same folder take turns (an `flock` on the folder). A server that watches the
+/// of the same folder take turns (an `flock` on the folder). A changed policy is recorded
+/// in its `[admin] audit_log`, with this process as who made it. A server that watches the
 /// file picks the edit up like any save. A symlink is refused: the file is managed
 /// elsewhere (a Kubernetes ConfigMap).
 ///
@@ -65,7 +68,15 @@ pub async fn edit_file(
     let path = path.as_ref();
     let edit = Edit::from_request(request)?;
     let _turn = FolderTurn::take(path).await?;
-    let (entry, changed) = super::change_list(&Alone, path, edit).await?;
+    let alone = Alone::default();
+    let (entry, changed) = super::change_list(&alone, path, edit).await?;
+    if let (true, Some(written)) = (changed, alone.written.take()) {
+        audit(
+            path,
+            &written,
+            edit.audit_record(&entry, unix_millis(SystemTime::now())),
+        )?;
+    }
     Ok(EditOutcome {
         entry,
         changed,
@@ -73,27 +84,70 @@ pub async fn edit_file(
     })
 }
 
-/// No server: an edit is validated, nothing else.
-struct Alone;
+/// Appends `record`, made by this process, to the `[admin] audit_log` the edited policy
+/// `written` names, if any: an edit made without a server is on the trail like one made
+/// through it. The edit is made by then; a record that cannot be written says so.
+fn audit(path: &Path, written: &Policy, record: AuditRecord) -> Result<(), EditError> {
+    let Some(log) = audit_log_path(path, &written.settings().admin) else {
+        return Ok(());
+    };
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let uid = unsafe { libc::geteuid() };
+    let record = AuditRecord {
+        uid: Some(uid),
+        pid: Some(std::process::id()),
+        exe: fs::read_link("/proc/self/exe")
+            .ok()
+            .map(|e| e.display().to_string()),
+        ..record
+    };
+    let written = open_log(&log)
+        .map_err(|source| WriteError::Open {
+            path: log.clone(),
+            source,
+        })
+        .and_then(|mut file| write_line(&mut file, &log, &record));
+    written.map_err(|e| {
+        refuse(
+            ErrorCode::Conflict,
+            format!(
+                "{} was edited, but the edit is not on the audit trail: {e}; fix the log's \
+                 folder or permissions ([admin] audit_log)",
+                path.display()
+            ),
+        )
+    })
+}
 
-/// What [`Alone`] holds: nothing (the editors' turns are taken for the whole edit).
-struct Validating;
+/// No server: an edit is validated, and the policy written kept for its audit record.
+#[derive(Default)]
+struct Alone {
+    written: RefCell<Option<Policy>>,
+}
+
+/// What [`Alone`] holds: no lock (the editors' turns are taken for the whole edit).
+struct Validating<'a> {
+    written: &'a RefCell<Option<Policy>>,
+}
 
 impl Serving for Alone {
-    type Held<'a> = Validating;
+    type Held<'a> = Validating<'a>;
 
-    fn hold(&self) -> Validating {
-        Validating
+    fn hold(&self) -> Validating<'_> {
+        Validating {
+            written: &self.written,
+        }
     }
 }
 
-impl Held for Validating {
+impl Held for Validating<'_> {
     fn read(&mut self, bytes: &[u8], path: &Path) -> Result<Arc<Policy>, PolicyError> {
         policy_file::parse(bytes, path).map(Arc::new)
     }
 
     fn apply_edit(&mut self, content: &[u8], path: &Path) -> Result<(), PolicyError> {
-        policy_file::parse(content, path).map(drop)
+        *self.written.borrow_mut() = Some(policy_file::parse(content, path)?);
+        Ok(())
     }
 }
 
@@ -217,7 +271,7 @@ mod tests {
         let (_dir, path) = policy_file();
         let hand = "# hand\nallowed_origins = [\"https://hand.example\"]\n";
         let edit = Edit::origins(Change::Add("https://b.example"));
-        let (entry, changed) = run(change_list_with(&Alone, &path, edit, |stage| {
+        let (entry, changed) = run(change_list_with(&Alone::default(), &path, edit, |stage| {
             if stage == Stage::Read && fs::read_to_string(&path).unwrap() == POLICY {
                 fs::write(&path, hand).unwrap();
             }
@@ -305,6 +359,59 @@ mod tests {
             done >= released,
             "edited after {:?}, before the other editor let go",
             done - started
+        );
+    }
+
+    #[test]
+    fn an_edit_is_on_the_audit_trail_with_this_process_as_who_made_it() {
+        let (dir, path) = policy_file();
+        fs::write(
+            &path,
+            format!("{POLICY}[admin]\naudit_log = \"audit.jsonl\"\n"),
+        )
+        .unwrap();
+        run(edit_file(&path, &add("https://b.example"))).unwrap();
+        run(edit_file(&path, &add("https://b.example"))).unwrap();
+        let log = fs::read_to_string(dir.path().join("audit.jsonl")).unwrap();
+        let lines: Vec<serde_json::Value> = log
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(
+            lines.len(),
+            1,
+            "only the edit that changed something: {log}"
+        );
+        let record = &lines[0];
+        assert_eq!(record["action"], "add-origin", "{record}");
+        assert_eq!(record["origin"], "https://b.example");
+        assert_eq!(record["uid"], unsafe { libc::geteuid() });
+        assert_eq!(record["pid"], std::process::id());
+        assert!(
+            record["exe"].as_str().is_some_and(|e| !e.is_empty()),
+            "{record}"
+        );
+        let mode = fs::metadata(dir.path().join("audit.jsonl")).unwrap().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+
+    #[test]
+    fn an_edit_whose_record_cannot_be_written_says_so() {
+        let (_dir, path) = policy_file();
+        let policy = format!("{POLICY}[admin]\naudit_log = \"no/such/folder/audit.jsonl\"\n");
+        fs::write(&path, &policy).unwrap();
+        let err = run(edit_file(&path, &add("https://b.example"))).unwrap_err();
+        assert!(
+            err.message
+                .contains("was edited, but the edit is not on the audit trail")
+                && err.message.contains("no/such/folder/audit.jsonl"),
+            "{}",
+            err.message
+        );
+        assert!(
+            fs::read_to_string(&path)
+                .unwrap()
+                .contains("https://b.example")
         );
     }
 }
