@@ -28,6 +28,11 @@ fn policy_file(policy: &str) -> (tempfile::TempDir, std::path::PathBuf) {
     (dir, config)
 }
 
+/// `origins add https://b.example` on `config`.
+fn add_b(config: &Path) -> Output {
+    run(&["--config", s(config), "origins", "add", "https://b.example"])
+}
+
 fn ok(out: &Output) -> String {
     assert_eq!(
         out.status.code(),
@@ -110,13 +115,7 @@ fn a_socket_a_stopped_server_left_behind_is_no_server() {
     // Bound, then nobody listens: connecting is refused, as after a crash.
     drop(UnixListener::bind(&socket).unwrap());
     assert!(socket.exists());
-    let out = run(&[
-        "--config",
-        s(&config),
-        "origins",
-        "add",
-        "https://b.example",
-    ]);
+    let out = add_b(&config);
     assert_eq!(ok(&out), "allowed https://b.example\n");
     assert!(
         fs::read_to_string(&config)
@@ -128,13 +127,7 @@ fn a_socket_a_stopped_server_left_behind_is_no_server() {
 #[test]
 fn with_a_server_running_the_edit_goes_through_it() {
     let server = Server::start(POLICY);
-    let out = run(&[
-        "--config",
-        s(&server.config),
-        "origins",
-        "add",
-        "https://b.example",
-    ]);
+    let out = add_b(&server.config);
     assert_eq!(ok(&out), "allowed https://b.example\n");
     assert!(!stderr(&out).contains("directly"), "{}", stderr(&out));
     assert_eq!(server.post("https://b.example"), 200, "served at once");
@@ -205,13 +198,7 @@ fn two_operators_adding_twenty_origins_each_at_once_lose_none_and_keep_owner_and
 fn an_invalid_file_is_refused_naming_where_and_left_byte_for_byte() {
     let broken = "# half-saved\nallowed_origins = [\"https://a.example\"\n";
     let (_dir, config) = policy_file(broken);
-    let out = run(&[
-        "--config",
-        s(&config),
-        "origins",
-        "add",
-        "https://b.example",
-    ]);
+    let out = add_b(&config);
     assert_eq!(out.status.code(), Some(1));
     assert!(stdout(&out).is_empty(), "{}", stdout(&out));
     let err = stderr(&out);
@@ -229,13 +216,7 @@ fn a_file_managed_elsewhere_through_a_symlink_is_refused() {
     fs::write(&real, POLICY).unwrap();
     let config = dir.path().join("cors.toml");
     std::os::unix::fs::symlink(Path::new("..data/cors.toml"), &config).unwrap();
-    let out = run(&[
-        "--config",
-        s(&config),
-        "origins",
-        "add",
-        "https://b.example",
-    ]);
+    let out = add_b(&config);
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
     assert!(
@@ -249,13 +230,7 @@ fn a_file_managed_elsewhere_through_a_symlink_is_refused() {
 fn an_edit_with_no_server_is_on_the_audit_trail() {
     let policy = format!("{POLICY}\n[admin]\naudit_log = \"audit.jsonl\"\n");
     let (_dir, config) = policy_file(&policy);
-    ok(&run(&[
-        "--config",
-        s(&config),
-        "origins",
-        "add",
-        "https://b.example",
-    ]));
+    ok(&add_b(&config));
     let trail = ok(&run(&["--config", s(&config), "audit", "--json"]));
     let records: Vec<serde_json::Value> = trail
         .lines()
