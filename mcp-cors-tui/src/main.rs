@@ -2,9 +2,11 @@
 //!
 //! Without a subcommand it starts the interactive UI; the subcommands are for scripts and
 //! CI. Every subcommand but `check` talks to the server's admin socket, found from
-//! `--config` (as the server derives it) or given with `--socket`. With `--source
-//! etcd://…` (or `etcds://…`, over TLS), `origins`, `hosts`, `check` and `status` work on the policy in etcd itself,
-//! no server needed, and the rest find the server's socket by the library's rule.
+//! `--config` (as the server derives it) or given with `--socket`. When no server answers
+//! there, `origins`, `hosts` and `status` work on the `--config` file itself (edits as
+//! safe as the server's). With `--source etcd://…` (or `etcds://…`, over TLS), `origins`,
+//! `hosts`, `check` and `status` work on the policy in etcd itself, no server needed, and
+//! the rest find the server's socket by the library's rule.
 
 mod check;
 mod cli;
@@ -79,19 +81,20 @@ enum Command {
         #[arg(long, default_value_t = 0, value_name = "N")]
         replay: usize,
     },
-    /// List or change the allowed origins (the policy file is edited in place).
+    /// List or change the allowed origins (the policy file is edited in place: through the
+    /// server, or directly when no server answers on its socket).
     Origins {
         #[command(subcommand)]
         command: OriginsCommand,
     },
     /// List or change the allowed hosts: the DNS-rebinding guard on `Host` (the policy
-    /// file is edited in place).
+    /// file is edited in place: through the server, or directly when none answers).
     Hosts {
         #[command(subcommand)]
         command: HostsCommand,
     },
     /// Totals, mode, listeners, reloads, the last reload error, per-origin counters and
-    /// the hosts refused.
+    /// the hosts refused. With no server answering: the policy file's validity.
     Status {
         /// One JSON document: the server's `stats` and `policy` replies as sent.
         #[arg(long)]
@@ -266,16 +269,26 @@ fn main() -> ExitCode {
             json: args.json,
         }),
         Some(Command::Tail { json, replay }) => cli::execute(cli::tail::run(&socket, json, replay)),
-        Some(Command::Status { json }) => cli::execute(cli::status::run(&socket, json)),
+        Some(Command::Status { json }) => {
+            let at = cli::origins::Where {
+                socket: &socket,
+                file: has_file.then_some(target.config.as_path()),
+            };
+            cli::execute(cli::status::run_at(at, json))
+        }
         Some(Command::Audit { json }) => {
             let log = has_file.then(|| target.audit_log_path()).flatten();
             cli::execute(cli::audit::run(&socket, log, json))
         }
         Some(Command::Origins { command }) => cli::execute(async {
             use cli::origins::{self as edit, List};
+            let socket = edit::Where {
+                socket: &socket,
+                file: has_file.then_some(target.config.as_path()),
+            };
             match command {
                 OriginsCommand::List { route } => {
-                    edit::list(&socket, List::Origins, route.route.as_deref()).await
+                    edit::list(socket, List::Origins, route.route.as_deref()).await
                 }
                 OriginsCommand::Add {
                     origin,
@@ -283,7 +296,7 @@ fn main() -> ExitCode {
                     route,
                 } => {
                     edit::add(
-                        &socket,
+                        socket,
                         List::Origins,
                         &origin,
                         force,
@@ -292,21 +305,25 @@ fn main() -> ExitCode {
                     .await
                 }
                 OriginsCommand::Remove { origin, route } => {
-                    edit::remove(&socket, List::Origins, &origin, route.route.as_deref()).await
+                    edit::remove(socket, List::Origins, &origin, route.route.as_deref()).await
                 }
             }
         }),
         Some(Command::Hosts { command }) => cli::execute(async {
             use cli::origins::{self as edit, List};
+            let socket = edit::Where {
+                socket: &socket,
+                file: has_file.then_some(target.config.as_path()),
+            };
             match command {
                 HostsCommand::List { route } => {
-                    edit::list(&socket, List::Hosts, route.route.as_deref()).await
+                    edit::list(socket, List::Hosts, route.route.as_deref()).await
                 }
                 HostsCommand::Add { host, force, route } => {
-                    edit::add(&socket, List::Hosts, &host, force, route.route.as_deref()).await
+                    edit::add(socket, List::Hosts, &host, force, route.route.as_deref()).await
                 }
                 HostsCommand::Remove { host, route } => {
-                    edit::remove(&socket, List::Hosts, &host, route.route.as_deref()).await
+                    edit::remove(socket, List::Hosts, &host, route.route.as_deref()).await
                 }
             }
         }),

@@ -105,20 +105,32 @@ fn a_socket_squatted_by_another_user_is_refused_naming_its_uid() {
         panic!("the squatter did not bind {}", socket.display());
     }
 
-    let out = run(&["--socket", s(&socket), "origins", "remove", common::APP]);
+    // With the policy file named too, a squatted socket is no reason to go around the
+    // server and edit the file directly: that is not "no server running".
+    let config = dir.path().join("cors.toml");
+    std::fs::write(&config, common::POLICY).unwrap();
+    let outs = [
+        run(&["--socket", s(&socket), "origins", "remove", common::APP]),
+        run(&["--config", s(&config), "origins", "remove", common::APP]),
+        run(&["--config", s(&config), "status"]),
+    ];
     let _ = squatter.kill();
     let _ = squatter.wait();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "stdout {stdout:?} stderr {stderr:?}"
-    );
-    assert!(!stdout.contains("removed"), "{stdout}");
-    assert!(!stderr.contains("removed"), "{stderr}");
-    assert!(stderr.contains(&format!("uid {uid}")), "{stderr}");
-    assert!(stderr.contains(s(&socket)), "{stderr}");
+    for out in outs {
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "stdout {stdout:?} stderr {stderr:?}"
+        );
+        assert!(!stdout.contains("removed"), "{stdout}");
+        assert!(!stderr.contains("removed"), "{stderr}");
+        assert!(!stderr.contains("directly"), "{stderr}");
+        assert!(stderr.contains(&format!("uid {uid}")), "{stderr}");
+        assert!(stderr.contains(s(&socket)), "{stderr}");
+    }
+    assert_eq!(std::fs::read_to_string(&config).unwrap(), common::POLICY);
 }
 
 /// Not a test on its own: the squatter of the test above, run as another user. Binds the

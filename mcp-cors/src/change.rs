@@ -15,7 +15,7 @@ use toml_edit::{Array, DocumentMut, Item, TableLike, Value};
 use crate::host;
 use crate::origin;
 use crate::policy::Policy;
-use crate::protocol::ErrorCode;
+use crate::protocol::{AuditAction, AuditRecord, ErrorCode, Request};
 
 /// An entry to add or remove.
 #[derive(Debug, Clone, Copy)]
@@ -158,6 +158,88 @@ impl<'a> Edit<'a> {
             ));
         }
         Ok(wanted)
+    }
+}
+
+impl<'a> Edit<'a> {
+    /// The edit `request` asks for (`add_origin`, `remove_origin`, `add_host`,
+    /// `remove_host`), or a refusal for any other request.
+    pub(crate) fn from_request(request: &'a Request) -> Result<Edit<'a>, EditError> {
+        let (key, change, force, route) = match request {
+            Request::AddOrigin {
+                origin,
+                force,
+                route,
+            } => (ListKey::Origins, Change::Add(origin), *force, route),
+            Request::RemoveOrigin { origin, route } => {
+                (ListKey::Origins, Change::Remove(origin), false, route)
+            }
+            Request::AddHost { host, force, route } => {
+                (ListKey::Hosts, Change::Add(host), *force, route)
+            }
+            Request::RemoveHost { host, route } => {
+                (ListKey::Hosts, Change::Remove(host), false, route)
+            }
+            _ => {
+                return Err(refuse(
+                    ErrorCode::BadRequest,
+                    "not an edit: only add/remove of an origin or a host changes a policy",
+                ));
+            }
+        };
+        Ok(Edit::new(key, change, force).on_route(route.as_deref()))
+    }
+}
+
+impl Edit<'_> {
+    /// The audit record of this edit, served with `entry` as stored, made at `at_ms` (who
+    /// made it is the caller's to fill in).
+    pub(crate) fn audit_record(&self, entry: &str, at_ms: u64) -> AuditRecord {
+        let (action, origin, host) = match (self.key, &self.change) {
+            (ListKey::Origins, Change::Add(_)) => (AuditAction::AddOrigin, Some(entry), None),
+            (ListKey::Origins, Change::Remove(_)) => (AuditAction::RemoveOrigin, Some(entry), None),
+            (ListKey::Hosts, Change::Add(_)) => (AuditAction::AddHost, None, Some(entry)),
+            (ListKey::Hosts, Change::Remove(_)) => (AuditAction::RemoveHost, None, Some(entry)),
+        };
+        AuditRecord {
+            origin: origin.map(str::to_owned),
+            host: host.map(str::to_owned),
+            route: self.route.map(str::to_owned),
+            ..AuditRecord::new(at_ms, action)
+        }
+    }
+}
+
+/// What an edit of a policy made without a server ([`edit_file`](crate::edit_file)) or
+/// of a remote policy ([`edit_remote`](crate::edit_remote)) did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EditOutcome {
+    /// The entry, normalised as the policy stores it.
+    pub entry: String,
+    /// `false` when there was nothing to do (added an entry already there).
+    pub changed: bool,
+    /// The revision written, when something was written to a store that has revisions
+    /// (etcd); `None` for a file.
+    pub revision: Option<u64>,
+}
+
+/// Why an edit made without a server, or of a remote policy, was refused: the admin
+/// protocol's code and a sentence for the operator.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct EditRefused {
+    /// What kind of refusal, as the admin socket would answer it.
+    pub code: ErrorCode,
+    /// What was wrong, and what to do.
+    pub message: String,
+}
+
+impl From<EditError> for EditRefused {
+    fn from(e: EditError) -> EditRefused {
+        EditRefused {
+            code: e.code,
+            message: e.message,
+        }
     }
 }
 

@@ -33,17 +33,19 @@
 #[cfg(feature = "server")]
 mod admin;
 mod allow_headers;
-#[cfg(feature = "server")]
+#[cfg(feature = "edit")]
 mod audit;
 // The TOML text edit of admin edits; also for a client built without the server that
-// edits a remote policy itself (`mcp-cors-tui --source etcd://…`).
-#[cfg(any(feature = "server", feature = "etcd"))]
+// edits a policy itself (`mcp-cors-tui … origins add` with no server, or an etcd source).
+#[cfg(feature = "edit")]
 mod change;
 pub mod client;
 #[cfg(feature = "server")]
 mod counters;
 #[cfg(feature = "server")]
 mod decision;
+#[cfg(feature = "edit")]
+mod edit;
 mod error;
 #[cfg(feature = "server")]
 mod events;
@@ -68,6 +70,8 @@ mod status;
 mod store;
 #[cfg(feature = "server")]
 mod sync;
+#[cfg(feature = "edit")]
+mod temp;
 #[cfg(feature = "server")]
 mod text;
 #[cfg(feature = "server")]
@@ -75,8 +79,12 @@ mod vary;
 
 #[cfg(feature = "server")]
 pub use admin::AdminError;
+#[cfg(feature = "edit")]
+pub use change::{EditOutcome, EditRefused};
 #[cfg(feature = "server")]
 pub use decision::{Decision, DenyReason};
+#[cfg(feature = "edit")]
+pub use edit::edit_file;
 #[cfg(feature = "server")]
 pub use error::WatchError;
 pub use error::{Diagnostic, Error, PolicyError, SourceParseError};
@@ -91,8 +99,7 @@ pub use protocol::Verdict;
 pub use source::EtcdBackend;
 #[cfg(any(feature = "server", feature = "etcd"))]
 pub use source::{
-    BackendError, BoxFuture, Change, ChangeStream, EditOutcome, EditRefused, PolicyBackend,
-    Snapshot, edit_remote,
+    BackendError, BoxFuture, Change, ChangeStream, PolicyBackend, Snapshot, edit_remote,
 };
 pub use source::{
     ETCD_DEFAULT_PORT, EtcdSource, EtcdTls, Source, remote_socket_folder, remote_socket_path,

@@ -451,13 +451,13 @@ fn is_one(n: &u64) -> bool {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum AuditAction {
-    /// An origin was added through the admin socket.
+    /// An origin was added (through the admin socket, or by a client with no server).
     AddOrigin,
-    /// An origin was removed through the admin socket.
+    /// An origin was removed (through the admin socket, or by a client with no server).
     RemoveOrigin,
-    /// A host was added through the admin socket.
+    /// A host was added (through the admin socket, or by a client with no server).
     AddHost,
-    /// A host was removed through the admin socket.
+    /// A host was removed (through the admin socket, or by a client with no server).
     RemoveHost,
     /// The policy changed from its source: a hand edit, a ConfigMap swap, an etcd put (not
     /// an admin edit of this server, which has its own record).

@@ -306,6 +306,11 @@ impl Applying<'_> {
         self.state.last_bytes.as_deref() == Some(bytes)
     }
 
+    /// The policy serving requests.
+    pub(crate) fn serving(&self) -> Arc<Policy> {
+        self.store.load_full()
+    }
+
     /// [`PolicyStore::apply_source`], under the lock already held.
     pub(crate) fn apply_source(&mut self, bytes: &[u8]) -> Result<Applied, PolicyError> {
         self.apply(bytes, Cause::Source)

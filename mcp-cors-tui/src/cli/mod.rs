@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod origins;
+mod reach;
 pub mod source;
 pub mod status;
 pub mod tail;
@@ -22,10 +23,11 @@ pub enum CliError {
     /// The route named is not one whose list can be shown.
     #[error(transparent)]
     Route(#[from] crate::lists::RouteError),
-    /// A policy kept in etcd could not be read, or is not valid.
+    /// A policy (kept in etcd, or a file worked on with no server) could not be read, or
+    /// is not valid.
     #[error("{0}")]
     Source(String),
-    /// An edit of a policy kept in etcd was refused.
+    /// An edit of a policy kept in etcd, or of a file with no server, was refused.
     #[error(transparent)]
     Remote(#[from] mcp_cors::EditRefused),
     /// The audit trail could not be read from the server nor from its file.

@@ -69,40 +69,13 @@ pub async fn status(etcd: &EtcdSource, socket: &Path, json: bool) -> Result<(), 
     }
     let backend = EtcdBackend::new(etcd.clone());
     let snapshot = read(&backend).await?;
-    let (valid, origins) = match parse(&backend, &snapshot) {
-        Ok(policy) => ("yes".to_owned(), policy.settings().allowed_origins.len()),
-        Err(e) => (format!("no: {}", escaped(&e.to_string())), 0),
+    let status = super::status::Offline {
+        policy: backend.name(),
+        revision: Some(snapshot.mod_revision),
+        parsed: parse(&backend, &snapshot).map_err(|e| e.to_string()),
+        socket,
     };
-    if json {
-        let doc = serde_json::json!({
-            "policy": backend.name(),
-            "revision": snapshot.mod_revision,
-            "valid": valid == "yes",
-            "origins": origins,
-            "server": null,
-        });
-        writeln!(std::io::stdout().lock(), "{doc}")?;
-        return Ok(());
-    }
-    let rows = [
-        ("policy", escaped(&backend.name()).into_owned()),
-        ("revision", snapshot.mod_revision.to_string()),
-        ("valid", valid),
-        ("origins", origins.to_string()),
-        (
-            "server",
-            format!(
-                "none answering at {}",
-                escaped(&socket.display().to_string())
-            ),
-        ),
-    ];
-    let text: String = rows
-        .iter()
-        .map(|(k, v)| format!("{:<18} {v}\n", format!("{k}:")))
-        .collect();
-    std::io::stdout().lock().write_all(text.as_bytes())?;
-    Ok(())
+    super::status::offline(&status, json)
 }
 
 /// `check` of the value: exit 0 when the servers would accept it, 1 otherwise.

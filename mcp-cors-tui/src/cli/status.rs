@@ -4,21 +4,99 @@
 use std::io::Write;
 use std::path::Path;
 
+use mcp_cors::Policy;
 use mcp_cors::protocol::{PolicyReply, Stats};
 
 use super::CliError;
+use super::reach::{Reached, Where};
 use crate::clock;
 use crate::conn::Client;
 use crate::escape::escaped;
 
 /// Prints the server's status as `key: value` lines, or as JSON.
 pub async fn run(socket: &Path, json: bool) -> Result<(), CliError> {
-    let mut client = Client::connect(socket).await?;
+    let client = Client::connect(socket).await?;
+    report(socket, client, json).await
+}
+
+/// [`run`], or, when no server answers and the policy file is known, the file's status
+/// ([`offline`]).
+pub async fn run_at(at: Where<'_>, json: bool) -> Result<(), CliError> {
+    match at.reach().await? {
+        Reached::Server(client) => report(at.socket, *client, json).await,
+        Reached::File(file) => offline(
+            &Offline {
+                policy: file.display().to_string(),
+                revision: None,
+                parsed: Policy::from_file(file).map_err(|e| e.to_string()),
+                socket: at.socket,
+            },
+            json,
+        ),
+    }
+}
+
+async fn report(socket: &Path, mut client: Client, json: bool) -> Result<(), CliError> {
     let stats = client.stats().await?;
     let policy = client.policy().await?;
     let text = match json {
         false => render(socket, client.server_version(), &stats, &policy),
         true => render_json(socket, client.server_version(), &stats, &policy),
+    };
+    std::io::stdout().lock().write_all(text.as_bytes())?;
+    Ok(())
+}
+
+/// A policy's status with no server running: where it is, and whether it is valid.
+pub struct Offline<'a> {
+    /// The file, or the source's name (`etcd://…/KEY`).
+    pub policy: String,
+    /// The value's revision, for a store that has them.
+    pub revision: Option<u64>,
+    /// The policy, or why it is not valid.
+    pub parsed: Result<Policy, String>,
+    /// The admin socket where no server answers.
+    pub socket: &'a Path,
+}
+
+/// Prints `status` as `key: value` lines (or one JSON document, `server` null).
+pub fn offline(status: &Offline<'_>, json: bool) -> Result<(), CliError> {
+    let origins = status
+        .parsed
+        .as_ref()
+        .map_or(0, |p| p.settings().allowed_origins.len());
+    let text = if json {
+        let mut doc = serde_json::json!({
+            "policy": status.policy,
+            "valid": status.parsed.is_ok(),
+            "origins": origins,
+            "server": null,
+        });
+        if let Some(revision) = status.revision {
+            doc["revision"] = revision.into();
+        }
+        format!("{doc}\n")
+    } else {
+        let valid = match &status.parsed {
+            Ok(_) => "yes".to_owned(),
+            Err(e) => format!("no: {}", escaped(e)),
+        };
+        let mut rows = vec![("policy", escaped(&status.policy).into_owned())];
+        rows.extend(status.revision.map(|r| ("revision", r.to_string())));
+        rows.extend([
+            ("valid", valid),
+            ("origins", origins.to_string()),
+            (
+                "server",
+                format!(
+                    "none answering at {}",
+                    escaped(&status.socket.display().to_string())
+                ),
+            ),
+        ]);
+        rows.iter()
+            .map(|(k, v)| format!("{:<18} {v}\n", format!("{k}:")))
+            .collect()
     };
     std::io::stdout().lock().write_all(text.as_bytes())?;
     Ok(())

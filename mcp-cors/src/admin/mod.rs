@@ -8,11 +8,7 @@
 //! credentials (root may connect). A socket file left by a crashed process is replaced;
 //! one that a live process still answers on is never taken over.
 
-mod edit;
 mod peer;
-mod temp;
-
-pub(crate) use temp::{create as create_temp, remove_stale as remove_stale_temps};
 
 use std::cell::Cell;
 use std::fs;
@@ -34,11 +30,12 @@ use tokio_util::codec::{FramedRead, LinesCodec, LinesCodecError};
 use crate::change::{Change, Edit, ListKey};
 use crate::events::{self, Subscription};
 use crate::protocol::{
-    AuditAction, AuditRecord, ErrorCode, Event, MAX_LINE, PROTOCOL, PolicyReply, Request,
-    ServerLine, Stats, VERSION, unix_millis,
+    AuditRecord, ErrorCode, Event, MAX_LINE, PROTOCOL, PolicyReply, Request, ServerLine, Stats,
+    VERSION, unix_millis,
 };
 use crate::source::EditTarget;
 use crate::store::PolicyStore;
+use crate::temp::{self, remove_stale as remove_stale_temps};
 use peer::Peer;
 
 /// Connections served at once; more are told `busy` and closed.
@@ -546,7 +543,7 @@ impl Connection {
         // Two clients' edits may interleave only while one waits for a file being
         // written to settle; each replaces the file only if it still holds what it read.
         let changed = match &*self.config {
-            EditTarget::File(config) => edit::change_list(store, config, edit).await,
+            EditTarget::File(config) => crate::edit::change_list(&**store, config, edit).await,
             EditTarget::Remote(remote) => remote.change_list(edit).await,
         };
         match changed {
@@ -580,20 +577,11 @@ impl Connection {
 
     /// The audit record of `edit`, served with `entry` as stored, made by this peer.
     fn audit_record(&self, edit: &Edit<'_>, entry: &str) -> AuditRecord {
-        let (action, origin, host) = match (edit.key, &edit.change) {
-            (ListKey::Origins, Change::Add(_)) => (AuditAction::AddOrigin, Some(entry), None),
-            (ListKey::Origins, Change::Remove(_)) => (AuditAction::RemoveOrigin, Some(entry), None),
-            (ListKey::Hosts, Change::Add(_)) => (AuditAction::AddHost, None, Some(entry)),
-            (ListKey::Hosts, Change::Remove(_)) => (AuditAction::RemoveHost, None, Some(entry)),
-        };
         AuditRecord {
-            origin: origin.map(str::to_owned),
-            host: host.map(str::to_owned),
-            route: edit.route.map(str::to_owned),
             uid: self.peer.uid,
             pid: self.peer.pid,
             exe: self.peer.exe.clone(),
-            ..AuditRecord::new(unix_millis(std::time::SystemTime::now()), action)
+            ..edit.audit_record(entry, unix_millis(std::time::SystemTime::now()))
         }
     }
 

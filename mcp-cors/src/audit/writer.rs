@@ -1,47 +1,21 @@
 //! The audit log's one writer: a thread that appends each record as a JSON line to the
 //! `[admin] audit_log` file and fsyncs it, so a record the trail reported is on disk.
 //!
-//! The file is opened `O_APPEND`: several servers (or a rotation tool's new file) can share
-//! it and no line lands in another's middle. A file the writer creates is mode 0600 (it
-//! records who changed the policy, and from which program) and its folder is fsynced so
-//! the file survives a crash; an existing file keeps the mode its operator gave it. A
-//! failed write is logged at error and the next record opens the file again.
+//! The file is written as [`log`](super::log) says. A failed write is logged at error and
+//! the next record opens the file again.
 
-use std::fs::{File, OpenOptions};
-use std::io::{self, Write};
-use std::os::unix::fs::OpenOptionsExt;
+use std::fs::File;
+use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
 use std::thread::{self, JoinHandle};
 
+use super::log::{WriteError, open_log, write_line};
 use crate::protocol::AuditRecord;
 
 /// Records waiting for the writer, at most; more are logged and not written, so that a
 /// stuck disk never holds an edit (or a reload) back.
 const QUEUED: usize = 1024;
-
-/// Why a record could not be appended.
-#[derive(Debug, thiserror::Error)]
-pub(crate) enum WriteError {
-    /// Opening (or creating) the file failed.
-    #[error("cannot open audit log {}: {source}", path.display())]
-    Open {
-        /// The file.
-        path: PathBuf,
-        /// Why.
-        #[source]
-        source: io::Error,
-    },
-    /// Appending the line or syncing it failed.
-    #[error("cannot append to audit log {}: {source}", path.display())]
-    Append {
-        /// The file.
-        path: PathBuf,
-        /// Why.
-        #[source]
-        source: io::Error,
-    },
-}
 
 /// The handle of the writer thread; dropping it lets the thread write what is queued and
 /// waits for it.
@@ -115,35 +89,7 @@ fn append(
             &mut open.insert((path.to_path_buf(), file)).1
         }
     };
-    let mut line = serde_json::to_vec(record).map_err(|e| WriteError::Append {
-        path: path.to_path_buf(),
-        source: e.into(),
-    })?;
-    line.push(b'\n');
-    // One write of the whole line: with O_APPEND it lands whole at the end.
-    file.write_all(&line)
-        .and_then(|()| file.sync_data())
-        .map_err(|source| WriteError::Append {
-            path: path.to_path_buf(),
-            source,
-        })
-}
-
-/// Opens the log for appending, creating it mode 0600 when missing (and then syncing its
-/// folder, so the new file's name is as durable as its lines).
-pub(crate) fn open_log(path: &Path) -> io::Result<File> {
-    let mut options = OpenOptions::new();
-    options.append(true).mode(0o600);
-    match options.clone().create_new(true).open(path) {
-        Ok(file) => {
-            if let Some(folder) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-                File::open(folder)?.sync_all()?;
-            }
-            Ok(file)
-        }
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => options.open(path),
-        Err(e) => Err(e),
-    }
+    write_line(file, path, record)
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@ use std::io::{self, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
-use crate::admin::create_temp;
+use crate::temp::create as create_temp;
 
 /// Writes `bytes` to `path`, replacing it atomically. Skipped when it holds them already.
 pub(crate) fn write(path: &Path, bytes: &[u8]) -> io::Result<()> {

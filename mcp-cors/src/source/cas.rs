@@ -8,35 +8,13 @@ use std::path::Path;
 use std::time::Duration;
 
 use super::backend::PolicyBackend;
-use crate::change::{self, Change as EntryChange, Edit, EditError, ListKey, refuse};
+use crate::change::{self, Edit, EditError, EditOutcome, EditRefused, refuse};
 use crate::policy::{Policy, file};
 use crate::protocol::{ErrorCode, Request};
 
 /// Compare-and-swap attempts before an edit gives up (each lost one means another write
 /// landed in between, so this takes a storm of concurrent edits).
 const ATTEMPTS: u32 = 200;
-
-/// What an edit of a remote policy did.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EditOutcome {
-    /// The entry, normalised as the policy stores it.
-    pub entry: String,
-    /// `false` when there was nothing to do (added an entry already there).
-    pub changed: bool,
-    /// The revision written, when something was.
-    pub revision: Option<u64>,
-}
-
-/// Why an edit of a remote policy was refused: the admin protocol's code and a sentence
-/// for the operator.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{message}")]
-pub struct EditRefused {
-    /// What kind of refusal, as the admin socket would answer it.
-    pub code: ErrorCode,
-    /// What was wrong, and what to do.
-    pub message: String,
-}
 
 /// Makes the edit `request` asks for (`add_origin`, `remove_origin`, `add_host`,
 /// `remove_host`) on the policy in `backend`, by compare-and-swap, retried on conflict.
@@ -62,36 +40,8 @@ pub async fn edit_remote(
     backend: &dyn PolicyBackend,
     request: &Request,
 ) -> Result<EditOutcome, EditRefused> {
-    let edit = match request {
-        Request::AddOrigin {
-            origin,
-            force,
-            route,
-        } => {
-            Edit::new(ListKey::Origins, EntryChange::Add(origin), *force).on_route(route.as_deref())
-        }
-        Request::RemoveOrigin { origin, route } => {
-            Edit::new(ListKey::Origins, EntryChange::Remove(origin), false)
-                .on_route(route.as_deref())
-        }
-        Request::AddHost { host, force, route } => {
-            Edit::new(ListKey::Hosts, EntryChange::Add(host), *force).on_route(route.as_deref())
-        }
-        Request::RemoveHost { host, route } => {
-            Edit::new(ListKey::Hosts, EntryChange::Remove(host), false).on_route(route.as_deref())
-        }
-        _ => {
-            return Err(EditRefused {
-                code: ErrorCode::BadRequest,
-                message: "not an edit: only add/remove of an origin or a host changes a policy"
-                    .into(),
-            });
-        }
-    };
-    edit_list(backend, edit).await.map_err(|e| EditRefused {
-        code: e.code,
-        message: e.message,
-    })
+    let edit = Edit::from_request(request)?;
+    Ok(edit_list(backend, edit).await?)
 }
 
 /// [`edit_remote`] for an [`Edit`] already made (the admin socket's).

@@ -36,7 +36,7 @@ mod watch;
 #[cfg(any(feature = "server", feature = "etcd"))]
 pub use backend::{BackendError, BoxFuture, Change, ChangeStream, PolicyBackend, Snapshot};
 #[cfg(any(feature = "server", feature = "etcd"))]
-pub use cas::{EditOutcome, EditRefused, edit_remote};
+pub use cas::edit_remote;
 #[cfg(feature = "etcd")]
 pub use etcd::EtcdBackend;
 pub use socket::{remote_socket_folder, remote_socket_path};

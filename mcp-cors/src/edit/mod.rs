@@ -1,7 +1,9 @@
 //! Adding and removing entries of the policy file's lists (`allowed_origins`,
 //! `allowed_hosts`), the way an operator would: comments, order and formatting kept
 //! (`toml_edit`), written atomically, and only replied to once the new policy serves
-//! requests. Both lists go through the same exchange and race machinery below.
+//! requests. Both lists go through the same exchange and race machinery below, whoever
+//! makes the edit: the server's admin socket (applied to its store: `served`), or a client
+//! with no server running (`alone`: [`edit_file`]).
 //!
 //! An edit never loses a hand save, nor writes a file that is empty, partial or invalid:
 //! - It is built on a read that parses, and replaces the file only if the file still holds
@@ -28,13 +30,18 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use super::temp;
+mod alone;
+#[cfg(feature = "server")]
+mod served;
+
+pub use alone::edit_file;
+
 use crate::change::{self, Edit, EditError, ListKey, refuse};
 use crate::error::PolicyError;
 use crate::policy::Policy;
 use crate::policy::file as policy_file;
 use crate::protocol::ErrorCode;
-use crate::store::{Applied, Applying, PolicyStore};
+use crate::temp;
 
 /// How many times an edit starts again when the file changes underneath it.
 const ATTEMPTS: usize = 5;
@@ -82,24 +89,50 @@ enum Swap {
     Rename,
 }
 
-/// Applies `edit` to the policy file at `path` and to `store`. Returns the entry as
-/// stored and whether anything changed.
+/// What serves the policy file while it is edited: the server's store, whose appliers'
+/// lock keeps the watcher from applying the file's previous content after an edit; or,
+/// for an edit made with no server running, nothing but the validation.
+pub(crate) trait Serving {
+    /// Held while a read is applied, and from the last check of the file until its
+    /// replacement is applied.
+    type Held<'a>: Held
+    where
+        Self: 'a;
+
+    /// Takes the appliers' lock (or nothing).
+    fn hold(&self) -> Self::Held<'_>;
+}
+
+/// What [`Serving::hold`] gives: the policy applied while it is held.
+pub(crate) trait Held {
+    /// The policy of `bytes`, just read from the file at `path`, applied as the watcher
+    /// would apply it.
+    fn read(&mut self, bytes: &[u8], path: &Path) -> Result<Arc<Policy>, PolicyError>;
+
+    /// Validates the edited `content`, about to be put in place, and applies it. An edit
+    /// is audited by whoever asked for it (the admin connection, with the peer), so this
+    /// applies it without a `reload` record.
+    fn apply_edit(&mut self, content: &[u8], path: &Path) -> Result<(), PolicyError>;
+}
+
+/// Applies `edit` to the policy file at `path` and to what serves it. Returns the entry
+/// as stored and whether anything changed.
 pub(crate) async fn change_list(
-    store: &PolicyStore,
+    serving: &impl Serving,
     path: &Path,
     edit: Edit<'_>,
 ) -> Result<(String, bool), EditError> {
-    change_list_with(store, path, edit, |_| {}).await
+    change_list_with(serving, path, edit, |_| {}).await
 }
 
 /// [`change_list`], calling `hook` at each [`Stage`].
 pub(crate) async fn change_list_with(
-    store: &PolicyStore,
+    serving: &impl Serving,
     path: &Path,
     edit: Edit<'_>,
     hook: impl FnMut(Stage<'_>),
 ) -> Result<(String, bool), EditError> {
-    edit_file(store, path, edit, Swap::Exchange, hook).await
+    edit_in_place(serving, path, edit, Swap::Exchange, hook).await
 }
 
 /// A read of the policy file that parses, and its policy.
@@ -108,8 +141,8 @@ struct Base {
     policy: Arc<Policy>,
 }
 
-async fn edit_file(
-    store: &PolicyStore,
+async fn edit_in_place(
+    serving: &impl Serving,
     path: &Path,
     change: Edit<'_>,
     mut swap: Swap,
@@ -124,7 +157,7 @@ async fn edit_file(
         let (base, expected) = match recovering.take() {
             Some(pair) => pair,
             None => {
-                let base = read_valid(store, path).await?;
+                let base = read_valid(serving, path).await?;
                 let expected = base.bytes.clone();
                 (base, expected)
             }
@@ -139,7 +172,7 @@ async fn edit_file(
             // Their content already has the change, or refuses it: it goes back as it is.
             Ok(None) | Err(_) => base.bytes.clone(),
         };
-        let replaced = replace(store, path, &expected, &content, &owner, swap, &mut hook)
+        let replaced = replace(serving, path, &expected, &content, &owner, swap, &mut hook)
             .map_err(|e| refused_for(change.key, e))?;
         match replaced {
             // Changed meanwhile (a hand save, put back if it had been replaced): start
@@ -228,11 +261,11 @@ impl Owner {
 /// missing) may be being written (an editor truncates, then writes; or moves the file
 /// away, then writes a new one): it is read again for up to [`SETTLE_WAIT`], then
 /// refused. An edit is never built on, nor written over, a file that is invalid.
-async fn read_valid(store: &PolicyStore, path: &Path) -> Result<Base, EditError> {
+async fn read_valid(serving: &impl Serving, path: &Path) -> Result<Base, EditError> {
     let start = Instant::now();
     loop {
         let waited = start.elapsed() >= SETTLE_WAIT;
-        match read_and_apply(store, path) {
+        match read_and_apply(serving, path) {
             Ok(base) => return Ok(base),
             Err(Unsettled::Missing(_) | Unsettled::Invalid(_)) if !waited => {}
             Err(Unsettled::Missing(e) | Unsettled::Unreadable(e)) => {
@@ -241,7 +274,11 @@ async fn read_valid(store: &PolicyStore, path: &Path) -> Result<Base, EditError>
             Err(Unsettled::Invalid(e)) => {
                 return Err(refuse(
                     ErrorCode::Conflict,
-                    format!("the file is being changed or is invalid: {e}"),
+                    format!(
+                        "the file is being changed or is invalid: {e} (nothing was changed; \
+                         fix the file, `mcp-cors-tui check FILE` shows what is wrong, and try \
+                         again)"
+                    ),
                 ));
             }
         }
@@ -256,11 +293,9 @@ enum Unsettled {
     Invalid(PolicyError),
 }
 
-/// Reads the file and applies it, under the appliers' lock, as the watcher does. Usually
-/// these are the bytes the store applied last, which costs no parse at all: the serving
-/// policy is the file's. (Parsing a 100 000-origin file takes a good part of a second.)
-fn read_and_apply(store: &PolicyStore, path: &Path) -> Result<Base, Unsettled> {
-    let mut applying = store.applying();
+/// Reads the file and applies it, under the appliers' lock, as the watcher does.
+fn read_and_apply(serving: &impl Serving, path: &Path) -> Result<Base, Unsettled> {
+    let mut held = serving.hold();
     // The one reader: a FIFO, a device or a huge file at the path is refused, not read.
     let bytes = policy_file::read(path).map_err(|e| match e {
         PolicyError::Read { source, .. } if source.kind() == io::ErrorKind::NotFound => {
@@ -269,11 +304,8 @@ fn read_and_apply(store: &PolicyStore, path: &Path) -> Result<Base, Unsettled> {
         PolicyError::Read { source, .. } => Unsettled::Unreadable(source),
         other => Unsettled::Invalid(other),
     })?;
-    if let Applied::Swapped(diff) = applying.apply_source(&bytes).map_err(Unsettled::Invalid)? {
-        tracing::info!(file = %path.display(), change = %diff, "policy reloaded before an edit");
-    }
-    let policy = store.load_full();
-    drop(applying);
+    let policy = held.read(&bytes, path).map_err(Unsettled::Invalid)?;
+    drop(held);
     Ok(Base { bytes, policy })
 }
 
@@ -320,7 +352,7 @@ enum Replaced {
     Detached(fs::File),
     /// Written, and applied (or refused, for content being restored that a hand edit
     /// left invalid: the watcher deals with it like with any other write).
-    Done(Result<Applied, PolicyError>),
+    Done(Result<(), PolicyError>),
 }
 
 /// A file's device and inode.
@@ -335,7 +367,7 @@ fn id_of(meta: &fs::Metadata) -> FileId {
 /// the store's appliers' lock, so the watcher cannot apply the file's previous content
 /// after ours.
 fn replace(
-    store: &PolicyStore,
+    serving: &impl Serving,
     path: &Path,
     expected: &[u8],
     content: &[u8],
@@ -344,7 +376,7 @@ fn replace(
     hook: &mut impl FnMut(Stage<'_>),
 ) -> Result<Replaced, EditError> {
     let mut temp = TempFile::write(path, content, owner, hook)?;
-    let mut applying = store.applying();
+    let mut held = serving.hold();
     // Kept open: after the replacement it still reads the replaced file.
     // Without blocking: whatever was put at the path since it was read may be a FIFO.
     let mut old = fs::OpenOptions::new()
@@ -365,14 +397,14 @@ fn replace(
     // applies it once it is put back.
     // The edit is audited by the connection that asked for it, with who asked: no
     // `reload` record for it too.
-    let applied = applying.apply_unaudited(content).map_err(|e| {
+    held.apply_edit(content, path).map_err(|e| {
         refuse(
             ErrorCode::InvalidOrigin,
             format!("the policy would be invalid: {e}"),
         )
     })?;
     if swap == Swap::Rename {
-        return rename_into_place(temp, path, applying, old, expected, applied);
+        return rename_into_place(temp, path, held, old, expected);
     }
     match exchange(&temp.path, path) {
         Ok(()) => {}
@@ -400,9 +432,9 @@ fn replace(
         put_back(&mut temp, path, Some(old_id), ours)?;
         return Ok(Replaced::Changed);
     }
-    drop(applying);
+    drop(held);
     drop(temp); // The replaced file, now at the temporary name.
-    Ok(Replaced::Done(Ok(applied)))
+    Ok(Replaced::Done(Ok(())))
 }
 
 /// The fallback where files cannot be exchanged: a plain rename. A hand save written into
@@ -411,20 +443,19 @@ fn replace(
 fn rename_into_place(
     mut temp: TempFile,
     path: &Path,
-    applying: Applying<'_>,
+    held: impl Held,
     mut old: fs::File,
     expected: &[u8],
-    applied: Applied,
 ) -> Result<Replaced, EditError> {
     fs::rename(&temp.path, path).map_err(|e| cannot("replace", path, e))?;
     temp.keep();
-    drop(applying);
+    drop(held);
     let renamed = Instant::now();
     sync_folder(path);
     thread::sleep(REPLACED_WATCH.saturating_sub(renamed.elapsed()));
     Ok(match reread(&mut old) {
         Ok(after) if after != expected => Replaced::Detached(old),
-        _ => Replaced::Done(Ok(applied)),
+        _ => Replaced::Done(Ok(())),
     })
 }
 
@@ -678,10 +709,11 @@ fn edit(
     change::edited(text, &base.policy, change, wanted, &path.display())
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "server"))]
 mod tests {
     use super::*;
     use crate::change::Change;
+    use crate::store::PolicyStore;
 
     fn base(source: &str) -> Base {
         let bytes = source.as_bytes().to_vec();
@@ -790,7 +822,7 @@ mod tests {
     fn in_place_save_before_the_replacement(swap: Swap) {
         let (_dir, path, store) = file_store();
         let mut writer = None;
-        let result = run(edit_file(
+        let result = run(edit_in_place(
             &store,
             &path,
             Edit::origins(Change::Add("https://b.example")),
