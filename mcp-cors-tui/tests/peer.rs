@@ -152,6 +152,8 @@ fn agree_to_everything(mut stream: UnixStream) {
         protocol: PROTOCOL.into(),
         version: VERSION,
         server: "0.1.0".into(),
+        hostname: None,
+        pid: None,
     };
     let _ = writeln!(stream, "{}", serde_json::to_string(&hello).unwrap());
     let reader = BufReader::new(stream.try_clone().expect("clone the stream"));

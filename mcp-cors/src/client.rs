@@ -28,8 +28,8 @@ use tokio::net::UnixStream;
 use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
 
 use crate::protocol::{
-    AuditRecord, ErrorCode, Event, MAX_SERVER_LINE, PROTOCOL, PolicyReply, Request, ServerLine,
-    Stats, VERSION,
+    AuditRecord, ErrorCode, Event, MAX_SERVER_LINE, PROTOCOL, PolicyReply, ReplicaId, Request,
+    ServerLine, Stats, VERSION,
 };
 
 /// How long the server may take to say hello: a socket file that accepts but never
@@ -147,6 +147,7 @@ pub enum ClientError {
 pub struct Client {
     path: PathBuf,
     server: String,
+    replica: ReplicaId,
     reader: BufReader<OwnedReadHalf>,
     /// The part of a line read so far: kept here so that a `recv` cancelled (in a
     /// `select!`) loses nothing.
@@ -169,6 +170,7 @@ impl Client {
         let mut client = Client {
             path: path.to_path_buf(),
             server: String::new(),
+            replica: ReplicaId::default(),
             reader: BufReader::new(read),
             partial: Vec::new(),
             out,
@@ -189,6 +191,8 @@ impl Client {
                 protocol,
                 version,
                 server,
+                hostname,
+                pid,
             } if protocol == PROTOCOL => {
                 if version != VERSION {
                     return Err(ClientError::Version {
@@ -198,6 +202,7 @@ impl Client {
                     });
                 }
                 self.server = server;
+                self.replica = ReplicaId { hostname, pid };
                 Ok(())
             }
             ServerLine::Hello { protocol, .. } => {
@@ -217,6 +222,11 @@ impl Client {
     /// The server's mcp-cors version, from its hello.
     pub fn server_version(&self) -> &str {
         &self.server
+    }
+
+    /// Which process answers (host name and pid), from its hello.
+    pub fn replica(&self) -> &ReplicaId {
+        &self.replica
     }
 
     /// Sends one request line.
@@ -474,6 +484,8 @@ mod tests {
             protocol: PROTOCOL.into(),
             version,
             server: "9.9.9".into(),
+            hostname: Some("web-1".into()),
+            pid: Some(42),
         };
         format!("{}\n", serde_json::to_string(&line).unwrap())
     }
@@ -505,11 +517,23 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_hello_without_hostname_and_pid_is_accepted_and_labels_nothing() {
+        let old = format!(
+            "{{\"type\":\"hello\",\"protocol\":\"{PROTOCOL}\",\"version\":{VERSION},\"server\":\"0.1.0\"}}\n"
+        );
+        let ok = "{\"type\":\"hello_ok\"}\n".to_owned();
+        let (_dir, path, _seen) = peer(vec![old, ok]);
+        let client = Client::connect(&path).await.unwrap();
+        assert_eq!(client.replica(), &ReplicaId::default());
+    }
+
+    #[tokio::test]
     async fn the_handshake_states_our_version_and_needs_hello_ok() {
         let ok = "{\"type\":\"hello_ok\"}\n".to_owned();
         let (_dir, path, seen) = peer(vec![hello(VERSION), ok]);
         let client = Client::connect(&path).await.unwrap();
         assert_eq!(client.server_version(), "9.9.9");
+        assert_eq!(client.replica().label().as_deref(), Some("web-1:42"));
         drop(client);
         assert_eq!(
             seen.await.unwrap(),

@@ -45,6 +45,10 @@
 //! or a reload that changed it) is an [`Event::Audit`] event carrying an [`AuditRecord`],
 //! which a version 5 client could not parse (its `Event` has no `audit` kind); the new
 //! command `audit` answers [`ServerLine::Audit`], the recent records.
+//!
+//! Within version 6, the hello gained two optional fields, `hostname` and `pid`: which
+//! replica of a fleet answers (a client that does not know them ignores them, and a
+//! server that does not send them is labelled by its socket).
 
 use std::path::PathBuf;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -202,6 +206,36 @@ fn is_false(b: &bool) -> bool {
     !*b
 }
 
+/// Which process answers on an admin socket, as its hello says: what labels a replica of
+/// a fleet. Both parts are optional (a server of an earlier 6 sends neither).
+///
+/// ```
+/// use mcp_cors::protocol::ReplicaId;
+///
+/// let id = ReplicaId { hostname: Some("web-1".into()), pid: Some(42) };
+/// assert_eq!(id.label().as_deref(), Some("web-1:42"));
+/// assert_eq!(ReplicaId::default().label(), None);
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReplicaId {
+    /// The server's host name.
+    pub hostname: Option<String>,
+    /// The server's process id.
+    pub pid: Option<u32>,
+}
+
+impl ReplicaId {
+    /// `HOST:PID`, or whichever part is known (`pid PID` alone); `None` when neither is.
+    pub fn label(&self) -> Option<String> {
+        match (&self.hostname, self.pid) {
+            (Some(host), Some(pid)) => Some(format!("{host}:{pid}")),
+            (Some(host), None) => Some(host.clone()),
+            (None, Some(pid)) => Some(format!("pid {pid}")),
+            (None, None) => None,
+        }
+    }
+}
+
 /// A line from the server.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -214,6 +248,12 @@ pub enum ServerLine {
         version: u32,
         /// The server's mcp-cors version.
         server: String,
+        /// The host the server runs on, to label a replica of a fleet.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        hostname: Option<String>,
+        /// The server's process id, to tell replicas on one host apart.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pid: Option<u32>,
     },
     /// Reply to `hello`.
     HelloOk,

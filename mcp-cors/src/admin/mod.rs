@@ -343,6 +343,22 @@ fn euid() -> u32 {
     unsafe { libc::geteuid() }
 }
 
+/// This host's name, for the hello: with the pid, it labels this replica in a client
+/// that watches several (a fleet). `None` when the kernel will not say or it is not UTF-8.
+fn hostname() -> Option<String> {
+    let mut buf = [0u8; 256];
+    // SAFETY: the buffer is valid for its length; gethostname writes at most that much.
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+    if rc != 0 {
+        return None;
+    }
+    let len = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+    std::str::from_utf8(&buf[..len])
+        .ok()
+        .filter(|name| !name.is_empty())
+        .map(str::to_owned)
+}
+
 struct Connection {
     lines: FramedRead<tokio::net::unix::OwnedReadHalf, LinesCodec>,
     out: OwnedWriteHalf,
@@ -393,6 +409,8 @@ impl Connection {
             protocol: PROTOCOL.into(),
             version: VERSION,
             server: env!("CARGO_PKG_VERSION").into(),
+            hostname: hostname(),
+            pid: Some(std::process::id()),
         };
         if self.send(&hello).await.is_err() {
             return;
