@@ -127,7 +127,7 @@ pub fn app_with_denied_hosts() -> App {
     let mut app = streaming_app();
     let mut stats = stats();
     stats.hosts = host_stats();
-    app.update(Msg::Net(NetMsg::Stats(stats)));
+    app.update(Msg::Replica(0, NetMsg::Stats(stats)));
     app
 }
 
@@ -166,7 +166,7 @@ pub fn routed_policy() -> PolicyReply {
 /// [`streaming_app`] serving [`routed_policy`].
 pub fn routed_app() -> App {
     let mut app = streaming_app();
-    app.update(Msg::Net(NetMsg::Policy(routed_policy())));
+    app.update(Msg::Replica(0, NetMsg::Policy(routed_policy())));
     app
 }
 
@@ -187,6 +187,7 @@ pub fn streaming_app() -> App {
     for msg in [
         NetMsg::Connected {
             server: "0.1.0".into(),
+            replica: mcp_cors::protocol::ReplicaId::default(),
         },
         NetMsg::Replay(vec![
             decision(9, Verdict::Allow, "https://app.example.com", "/mcp"),
@@ -212,7 +213,83 @@ pub fn streaming_app() -> App {
         NetMsg::Stats(stats()),
         NetMsg::Policy(policy()),
     ] {
-        app.update(Msg::Net(msg));
+        app.update(Msg::Replica(0, msg));
+    }
+    app
+}
+
+/// A fleet of three replicas found by a pattern: `web-1:101` and `web-2:202` connected,
+/// each with its own counters and events, and the third down since its socket refused.
+pub fn fleet_app() -> App {
+    use mcp_cors::protocol::ReplicaId;
+    let mut app = App::for_fleet(PathBuf::from("/run/mcp/*/cors.sock"), NOW);
+    for r in ["r1", "r2", "r3"] {
+        app.join(PathBuf::from(format!("/run/mcp/{r}/cors.sock")));
+    }
+    let hello = |host: &str, pid: u32| NetMsg::Connected {
+        server: "0.1.0".into(),
+        replica: ReplicaId {
+            hostname: Some(host.into()),
+            pid: Some(pid),
+        },
+    };
+    let mut second = stats();
+    second.allowed = 8;
+    second.origins.truncate(2);
+    second.origins[1].denied = 2;
+    let msgs = [
+        (0, hello("web-1", 101)),
+        (1, hello("web-2", 202)),
+        (
+            2,
+            NetMsg::Disconnected {
+                reason:
+                    "admin socket /run/mcp/r3/cors.sock: connect: Connection refused (os error 111)"
+                        .into(),
+                retry_in: std::time::Duration::from_millis(3500),
+            },
+        ),
+        (
+            0,
+            NetMsg::Replay(vec![
+                decision(9, Verdict::Allow, "https://app.example.com", "/mcp"),
+                decision(8, Verdict::Deny, "https://evil.example", "/mcp"),
+            ]),
+        ),
+        (
+            1,
+            NetMsg::Replay(vec![decision(
+                7,
+                Verdict::Deny,
+                "https://evil.example",
+                "/mcp",
+            )]),
+        ),
+        (
+            0,
+            NetMsg::Event(decision(
+                3,
+                Verdict::WouldDeny,
+                "http://localhost:3000",
+                "/sse",
+            )),
+        ),
+        (
+            1,
+            NetMsg::Event(decision(
+                2,
+                Verdict::Allow,
+                "https://app.example.com",
+                "/mcp",
+            )),
+        ),
+        (0, NetMsg::Stats(stats())),
+        (1, NetMsg::Stats(second)),
+        (0, NetMsg::Policy(policy())),
+        (1, NetMsg::Policy(policy())),
+    ];
+    for (replica, msg) in msgs {
+        app.update(Msg::Replica(replica, msg));
     }
     app
 }

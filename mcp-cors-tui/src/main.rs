@@ -6,7 +6,8 @@
 //! there, `origins`, `hosts` and `status` work on the `--config` file itself (edits as
 //! safe as the server's). With `--source etcd://…` (or `etcds://…`, over TLS), `origins`,
 //! `hosts`, `check` and `status` work on the policy in etcd itself, no server needed, and
-//! the rest find the server's socket by the library's rule.
+//! the rest find the server's socket by the library's rule. The interactive UI also
+//! watches a fleet: several `--socket`s, or a pattern such as `'/run/mcp/*/cors.sock'`.
 
 mod check;
 mod cli;
@@ -27,9 +28,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::error::ErrorKind;
-use clap::{Args, Parser, Subcommand};
+use clap::{ArgAction, Args, Parser, Subcommand};
 
 use conn::Target;
+use conn::sockets::SocketArg;
 use mcp_cors::{EtcdSource, Source};
 
 /// Operate an mcp-cors guarded MCP server: watch decisions live, allow or remove origins
@@ -53,9 +55,11 @@ struct TargetArgs {
     /// The policy file the server watches; its admin socket is found from it.
     #[arg(long, global = true, default_value = "cors.toml", value_name = "FILE")]
     config: PathBuf,
-    /// The admin socket itself (overrides --config).
-    #[arg(long, global = true, value_name = "PATH", conflicts_with = "config")]
-    socket: Option<PathBuf>,
+    /// The admin socket itself (overrides --config). The interactive UI takes several
+    /// (repeat it) or a pattern (`*`, `?` in any part of the path, quoted so that the
+    /// shell leaves it alone): a fleet view over every replica, joined as they appear.
+    #[arg(long, global = true, value_name = "PATH", conflicts_with = "config", action = ArgAction::Append)]
+    socket: Vec<PathBuf>,
     /// Where the policy lives: a file (like --config), or
     /// etcd://HOST:PORT[,HOST:PORT…]/KEY[?cache=…&user=…&password_file=…], edited there
     /// directly (no server needed) by `origins`, `hosts`, `check` and `status`. TLS:
@@ -230,6 +234,20 @@ fn main() -> ExitCode {
         );
         return ExitCode::FAILURE;
     }
+    let sockets: Vec<SocketArg> = cli.target.socket.into_iter().map(SocketArg::new).collect();
+    let fleet = sockets.len() > 1 || sockets.iter().any(SocketArg::is_pattern);
+    if fleet && cli.command.is_some() {
+        // Worded like clap's own usage errors, which scripts may match.
+        eprintln!(
+            "error: several --socket, or a pattern, are for the interactive UI; a subcommand \
+             talks to one server: give one --socket PATH\n\n\
+             Usage: mcp-cors-tui [--socket PATH]... (the interactive UI over a fleet)"
+        );
+        return ExitCode::FAILURE;
+    }
+    if fleet {
+        return ui::run(ui::Watch::Fleet(sockets), cli.read_only);
+    }
     let (config, etcd) = match cli.target.source {
         Some(Source::File(path)) => (path, None),
         Some(Source::Etcd(etcd)) => (cli.target.config, Some(etcd)),
@@ -237,7 +255,7 @@ fn main() -> ExitCode {
     };
     let target = Target {
         config,
-        socket: cli.target.socket,
+        socket: sockets.first().map(|s| s.as_path().to_path_buf()),
     };
     let socket = match &etcd {
         Some(etcd) => etcd_socket(etcd),
@@ -250,7 +268,7 @@ fn main() -> ExitCode {
         return on_etcd(&etcd, &socket, cli.command);
     }
     match cli.command {
-        None => ui::run(socket, cli.read_only),
+        None => ui::run(ui::Watch::One(socket), cli.read_only),
         Some(Command::Check { file: Some(file) }) => check::run(&file),
         Some(Command::Check { file: None }) => {
             // Worded like clap's own usage errors, which scripts may match.

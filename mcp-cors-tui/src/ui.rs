@@ -1,7 +1,8 @@
 //! The interactive UI's run loop: terminal keys, connection messages and a clock tick all
 //! become [`Msg`]s for [`App::update`]; the screen is redrawn from the model after each
-//! batch.
+//! batch. One connection session runs per server: one, or each replica of a fleet.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -10,10 +11,11 @@ use crossterm::event::{Event as TermEvent, EventStream};
 use futures_util::StreamExt;
 use mcp_cors::protocol::Request;
 use tokio::sync::mpsc;
-use tokio::task::{JoinError, JoinHandle};
+use tokio::task::{self, JoinError, JoinSet};
 
 use crate::clock;
-use crate::conn::{NetMsg, run_session};
+use crate::conn::sockets::{self, SocketArg};
+use crate::conn::{Outbox, Tagged, run_session};
 use crate::input::map_key;
 use crate::state::{Action, App, Effect, Msg, Notice};
 use crate::terminal::{self, Tui};
@@ -25,6 +27,18 @@ const BATCH: usize = 512;
 /// Capacity of the connection → UI channel. When full, the connection stops reading and
 /// the server drops events for this client (and says how many).
 const CHANNEL: usize = 4096;
+/// How often a fleet's patterns are expanded again, so that a replica started later
+/// joins: a glance at a folder or two, cheap, and quick enough for a rollout.
+const RESCAN: Duration = Duration::from_secs(2);
+
+/// What the UI watches.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Watch {
+    /// One server, at this admin socket.
+    One(PathBuf),
+    /// A fleet: every socket these arguments name, as they come and go.
+    Fleet(Vec<SocketArg>),
+}
 
 /// Why the UI stopped abnormally.
 #[derive(Debug, thiserror::Error)]
@@ -38,9 +52,9 @@ enum UiError {
     Session(String),
 }
 
-/// Runs the UI against the admin socket at `socket` until the operator quits; with
-/// `read_only`, edit keys are refused.
-pub fn run(socket: PathBuf, read_only: bool) -> ExitCode {
+/// Runs the UI on what `watch` names until the operator quits; with `read_only`, edit
+/// keys are refused.
+pub fn run(watch: Watch, read_only: bool) -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -52,7 +66,7 @@ pub fn run(socket: PathBuf, read_only: bool) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run_async(socket, read_only)) {
+    match runtime.block_on(run_async(watch, read_only)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("mcp-cors-tui: {e}");
@@ -61,20 +75,27 @@ pub fn run(socket: PathBuf, read_only: bool) -> ExitCode {
     }
 }
 
-async fn run_async(socket: PathBuf, read_only: bool) -> Result<(), UiError> {
+async fn run_async(watch: Watch, read_only: bool) -> Result<(), UiError> {
     let (net_tx, mut net_rx) = mpsc::channel(CHANNEL);
-    let (cmd_tx, cmd_rx) = mpsc::channel::<Request>(16);
-    let mut session = tokio::spawn(run_session(socket.clone(), net_tx, cmd_rx));
-    let mut app = if read_only {
-        App::read_only(socket, clock::now_ms())
-    } else {
-        App::new(socket, clock::now_ms())
+    let mut sessions = Sessions::new(net_tx);
+    let mut app = match &watch {
+        Watch::One(socket) => {
+            sessions.start(socket.clone());
+            App::new(socket.clone(), clock::now_ms())
+        }
+        Watch::Fleet(args) => App::for_fleet(fleet_label(args), clock::now_ms()),
     };
+    app.read_only = read_only;
+    let patterns = match watch {
+        Watch::One(_) => Vec::new(),
+        Watch::Fleet(args) => args,
+    };
+    sessions.discover(&patterns, &mut app);
     let outcome = {
         let (mut term, _restore) = terminal::enter()?;
-        event_loop(&mut term, &mut app, &mut net_rx, &cmd_tx, &mut session).await
+        event_loop(&mut term, &mut app, &mut net_rx, &mut sessions, &patterns).await
     };
-    session.abort();
+    sessions.tasks.abort_all();
     outcome?;
     match app.fatal {
         Some(reason) => Err(UiError::Fatal(reason)),
@@ -82,29 +103,117 @@ async fn run_async(socket: PathBuf, read_only: bool) -> Result<(), UiError> {
     }
 }
 
+/// The arguments of a fleet, as the header names them.
+fn fleet_label(args: &[SocketArg]) -> PathBuf {
+    let names: Vec<String> = args
+        .iter()
+        .map(|a| a.as_path().display().to_string())
+        .collect();
+    PathBuf::from(names.join(", "))
+}
+
+/// The connection sessions, one per server, in the order they started: a session's index
+/// is the replica index its messages carry and the model knows it by.
+struct Sessions {
+    tasks: JoinSet<()>,
+    commands: Vec<mpsc::Sender<Request>>,
+    sockets: Vec<PathBuf>,
+    by_task: HashMap<task::Id, PathBuf>,
+    tx: mpsc::Sender<Tagged>,
+}
+
+impl Sessions {
+    fn new(tx: mpsc::Sender<Tagged>) -> Sessions {
+        Sessions {
+            tasks: JoinSet::new(),
+            commands: Vec::new(),
+            sockets: Vec::new(),
+            by_task: HashMap::new(),
+            tx,
+        }
+    }
+
+    /// Starts the session of `socket`; returns its index.
+    fn start(&mut self, socket: PathBuf) -> usize {
+        let index = self.sockets.len();
+        let (cmd_tx, cmd_rx) = mpsc::channel::<Request>(16);
+        let outbox = Outbox::new(index, self.tx.clone());
+        let handle = self
+            .tasks
+            .spawn(run_session(socket.clone(), outbox, cmd_rx));
+        self.by_task.insert(handle.id(), socket.clone());
+        self.commands.push(cmd_tx);
+        self.sockets.push(socket);
+        index
+    }
+
+    /// Starts a session for each socket `patterns` name now that has none, and has the
+    /// model take it in.
+    fn discover(&mut self, patterns: &[SocketArg], app: &mut App) {
+        for socket in sockets::expand(patterns) {
+            if !self.sockets.contains(&socket) {
+                let index = self.start(socket.clone());
+                let joined = app.join(socket);
+                debug_assert_eq!(index, joined, "sessions and replicas join in step");
+            }
+        }
+    }
+
+    /// Hands `request` to the session of `replica`; one change at a time is plenty for
+    /// an operator, so a full queue is reported rather than waited for (the UI must stay
+    /// responsive).
+    fn send(&self, app: &mut App, replica: usize, request: Request) {
+        let sent = self
+            .commands
+            .get(replica)
+            .is_some_and(|tx| tx.try_send(request).is_ok());
+        if !sent {
+            app.notice = Some(Notice {
+                text: "busy: a change is still being applied; try again".into(),
+                error: true,
+            });
+        }
+    }
+
+    /// Why a session ended, if it was not a normal end, naming its socket when there are
+    /// several.
+    fn failure(&self, ended: Result<task::Id, JoinError>) -> Option<UiError> {
+        let error = ended.err()?;
+        let socket = self.by_task.get(&error.id()).cloned();
+        let failure = session_failure(Err(error))?;
+        match (failure, socket) {
+            (UiError::Session(reason), Some(socket)) if self.sockets.len() > 1 => {
+                Some(UiError::Session(format!("{}: {reason}", socket.display())))
+            }
+            (failure, _) => Some(failure),
+        }
+    }
+}
+
 async fn event_loop(
     term: &mut Tui,
     app: &mut App,
-    net_rx: &mut mpsc::Receiver<NetMsg>,
-    cmd_tx: &mpsc::Sender<Request>,
-    session: &mut JoinHandle<()>,
+    net_rx: &mut mpsc::Receiver<Tagged>,
+    sessions: &mut Sessions,
+    patterns: &[SocketArg],
 ) -> Result<(), UiError> {
     let mut keys = EventStream::new();
     let mut tick = tokio::time::interval(Duration::from_millis(500));
-    let mut session_over = false;
+    let mut rescan = tokio::time::interval(RESCAN);
+    rescan.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let rescanning = patterns.iter().any(SocketArg::is_pattern);
     loop {
         // A panic anywhere has already restored the terminal (the panic hook): drawing
         // now would scribble over the shell. Stop; the task's end says why.
         if terminal::restored_by_panic() {
-            return Err(panic_elsewhere(session, session_over).await);
+            return Err(panic_elsewhere(sessions).await);
         }
         term.draw(|frame| view::render(frame, app))?;
         let msgs = tokio::select! {
             // First, so that a dead connection is noticed before anything is drawn.
             biased;
-            ended = &mut *session, if !session_over => {
-                session_over = true;
-                match session_failure(ended) {
+            Some(ended) = sessions.tasks.join_next_with_id(), if !sessions.tasks.is_empty() => {
+                match sessions.failure(ended.map(|(id, ())| id)) {
                     Some(error) => return Err(error),
                     // It ends by itself only after a fatal message, still in the channel.
                     None => Vec::new(),
@@ -120,11 +229,18 @@ async fn event_loop(
             },
             Some(first) = net_rx.recv() => drain(first, net_rx),
             _ = tick.tick() => vec![Msg::Tick { now_ms: clock::now_ms() }],
+            _ = rescan.tick(), if rescanning => {
+                sessions.discover(patterns, app);
+                Vec::new()
+            }
         };
         for msg in msgs {
             match app.update(msg) {
                 Some(Effect::Quit) => return Ok(()),
-                Some(Effect::Send(request)) => send(app, cmd_tx, request),
+                Some(Effect::Send(request)) => {
+                    let replica = app.edit_target();
+                    sessions.send(app, replica, request);
+                }
                 None => {}
             }
         }
@@ -133,14 +249,16 @@ async fn event_loop(
 
 /// The error for a panic the hook reported: the connection task's, with its message,
 /// when that task is what panicked (it finishes unwinding within moments).
-async fn panic_elsewhere(session: &mut JoinHandle<()>, session_over: bool) -> UiError {
+async fn panic_elsewhere(sessions: &mut Sessions) -> UiError {
     let generic = || UiError::Session("a panic; its message is above".into());
-    if session_over {
+    if sessions.tasks.is_empty() {
         return generic();
     }
-    match tokio::time::timeout(Duration::from_secs(1), session).await {
-        Ok(ended) => session_failure(ended).unwrap_or_else(generic),
-        Err(_) => generic(),
+    match tokio::time::timeout(Duration::from_secs(1), sessions.tasks.join_next_with_id()).await {
+        Ok(Some(ended)) => sessions
+            .failure(ended.map(|(id, ())| id))
+            .unwrap_or_else(generic),
+        _ => generic(),
     }
 }
 
@@ -162,23 +280,13 @@ fn session_failure(ended: Result<(), JoinError>) -> Option<UiError> {
     Some(UiError::Session(reason))
 }
 
-/// Hands `request` to the connection; one change at a time is plenty for an operator,
-/// so a full queue is reported rather than waited for (the UI must stay responsive).
-fn send(app: &mut App, cmd_tx: &mpsc::Sender<Request>, request: Request) {
-    if cmd_tx.try_send(request).is_err() {
-        app.notice = Some(Notice {
-            text: "busy: a change is still being applied; try again".into(),
-            error: true,
-        });
-    }
-}
-
 /// `first` and whatever else is already waiting, up to [`BATCH`] messages.
-fn drain(first: NetMsg, rx: &mut mpsc::Receiver<NetMsg>) -> Vec<Msg> {
-    let mut msgs = vec![Msg::Net(first)];
+fn drain(first: Tagged, rx: &mut mpsc::Receiver<Tagged>) -> Vec<Msg> {
+    let tag = |t: Tagged| Msg::Replica(t.replica, t.msg);
+    let mut msgs = vec![tag(first)];
     while msgs.len() < BATCH {
         match rx.try_recv() {
-            Ok(msg) => msgs.push(Msg::Net(msg)),
+            Ok(msg) => msgs.push(tag(msg)),
             Err(_) => break,
         }
     }

@@ -695,3 +695,25 @@ fn check_agrees_with_the_server_on_empty_odd_and_misspelt_files() {
     );
     assert!(err.contains(":2:") && err.contains("max_agee"), "{err}");
 }
+
+#[test]
+fn several_sockets_or_a_pattern_are_for_the_interactive_ui_only() {
+    for args in [
+        &[
+            "--socket",
+            "/tmp/a.sock",
+            "--socket",
+            "/tmp/b.sock",
+            "status",
+        ][..],
+        &["--socket", "/run/mcp/*/cors.sock", "origins", "list"][..],
+    ] {
+        let out = run(args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains("several --socket, or a pattern, are for the interactive UI"),
+            "{args:?}: {stderr}"
+        );
+    }
+}

@@ -1,18 +1,19 @@
 //! The connection to a server's admin socket: finding the socket from `--config` or
-//! `--socket`, and the interactive UI's session. The client itself (peer check, hello and
+//! `--socket` (several, or patterns, for a fleet), and the interactive UI's sessions. The client itself (peer check, hello and
 //! version check, requests) is the library's, [`mcp_cors::client`], shared by the UI, the
 //! scriptable subcommands and the tests.
 
 mod backoff;
 mod locate;
 mod session;
+pub mod sockets;
 
 use std::path::PathBuf;
 
 pub use backoff::Backoff;
 pub use locate::lenient_admin;
 pub use mcp_cors::client::{Client, ClientError};
-pub use session::{NetMsg, describe, run_session};
+pub use session::{NetMsg, Outbox, Tagged, describe, run_session};
 
 /// Where to find the admin socket, as given on the command line.
 #[derive(Debug, Clone, PartialEq, Eq)]

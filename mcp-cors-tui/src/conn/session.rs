@@ -1,11 +1,13 @@
-//! The interactive UI's connection: two admin connections (one subscribed to events, one
-//! for requests, so replies never interleave with events), polled every second, and
-//! re-established with backoff whenever the server goes away.
+//! The interactive UI's connection to one server: two admin connections (one subscribed
+//! to events, one for requests, so replies never interleave with events), polled every
+//! second, and re-established with backoff whenever the server goes away. A fleet view
+//! runs one session per replica, all sending to the same UI, each message tagged with its
+//! replica.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
-use mcp_cors::protocol::{Event, PolicyReply, Request, ServerLine, Stats};
+use mcp_cors::protocol::{Event, PolicyReply, ReplicaId, Request, ServerLine, Stats};
 use tokio::sync::mpsc;
 
 use super::{Backoff, Client, ClientError};
@@ -22,6 +24,8 @@ pub enum NetMsg {
     Connected {
         /// The server's version, from its hello.
         server: String,
+        /// Which process answers (host name and pid), from its hello.
+        replica: ReplicaId,
     },
     /// The events replayed right after subscribing (possibly already seen before a
     /// reconnect).
@@ -50,6 +54,43 @@ pub enum NetMsg {
     Fatal(String),
 }
 
+/// A [`NetMsg`] and the replica it is about: the index of its session, in the order the
+/// sessions were started.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tagged {
+    /// The replica's index.
+    pub replica: usize,
+    /// What its session says.
+    pub msg: NetMsg,
+}
+
+/// Where a session sends: the UI's channel, each message tagged with the session's
+/// replica.
+#[derive(Debug, Clone)]
+pub struct Outbox {
+    replica: usize,
+    tx: mpsc::Sender<Tagged>,
+}
+
+/// The UI is gone: its receiver was dropped.
+#[derive(Debug)]
+struct UiGone;
+
+impl Outbox {
+    /// An outbox for replica `replica` onto `tx`.
+    pub fn new(replica: usize, tx: mpsc::Sender<Tagged>) -> Outbox {
+        Outbox { replica, tx }
+    }
+
+    async fn send(&self, msg: NetMsg) -> Result<(), UiGone> {
+        let tagged = Tagged {
+            replica: self.replica,
+            msg,
+        };
+        self.tx.send(tagged).await.map_err(|_| UiGone)
+    }
+}
+
 /// Why a session ended.
 enum End {
     /// The UI is gone.
@@ -60,11 +101,7 @@ enum End {
 
 /// Keeps the UI connected to `path` until the UI drops its receiver: reports every state
 /// change on `tx`, runs the requests received on `commands`.
-pub async fn run_session(
-    path: PathBuf,
-    tx: mpsc::Sender<NetMsg>,
-    mut commands: mpsc::Receiver<Request>,
-) {
+pub async fn run_session(path: PathBuf, tx: Outbox, mut commands: mpsc::Receiver<Request>) {
     let mut backoff = Backoff::default();
     loop {
         let error = match serve(&path, &tx, &mut commands, &mut backoff).await {
@@ -90,11 +127,7 @@ pub async fn run_session(
 }
 
 /// Sleeps `delay`, refusing the commands that arrive meanwhile; `false` if the UI is gone.
-async fn wait(
-    delay: Duration,
-    tx: &mpsc::Sender<NetMsg>,
-    commands: &mut mpsc::Receiver<Request>,
-) -> bool {
+async fn wait(delay: Duration, tx: &Outbox, commands: &mut mpsc::Receiver<Request>) -> bool {
     let sleep = tokio::time::sleep(delay);
     tokio::pin!(sleep);
     loop {
@@ -116,7 +149,7 @@ async fn wait(
 /// One connected session, until it fails or the UI goes away.
 async fn serve(
     path: &std::path::Path,
-    tx: &mpsc::Sender<NetMsg>,
+    tx: &Outbox,
     commands: &mut mpsc::Receiver<Request>,
     backoff: &mut Backoff,
 ) -> End {
@@ -132,9 +165,16 @@ async fn serve(
     };
     backoff.reset();
     let server = events.server_version().to_owned();
-    if send_all(tx, [NetMsg::Connected { server }, NetMsg::Replay(replay)])
-        .await
-        .is_err()
+    let replica = events.replica().clone();
+    if send_all(
+        tx,
+        [
+            NetMsg::Connected { server, replica },
+            NetMsg::Replay(replay),
+        ],
+    )
+    .await
+    .is_err()
     {
         return End::UiClosed;
     }
@@ -155,7 +195,7 @@ async fn serve(
     }
 }
 
-async fn send_all<const N: usize>(tx: &mpsc::Sender<NetMsg>, msgs: [NetMsg; N]) -> Result<(), End> {
+async fn send_all<const N: usize>(tx: &Outbox, msgs: [NetMsg; N]) -> Result<(), End> {
     for msg in msgs {
         tx.send(msg).await.map_err(|_| End::UiClosed)?;
     }
@@ -163,10 +203,7 @@ async fn send_all<const N: usize>(tx: &mpsc::Sender<NetMsg>, msgs: [NetMsg; N]) 
 }
 
 /// Passes an event line on to the UI.
-async fn forward(
-    line: Result<ServerLine, ClientError>,
-    tx: &mpsc::Sender<NetMsg>,
-) -> Result<(), End> {
+async fn forward(line: Result<ServerLine, ClientError>, tx: &Outbox) -> Result<(), End> {
     let msg = match line.map_err(End::Failed)? {
         ServerLine::Event(event) => NetMsg::Event(event),
         ServerLine::Dropped { count, .. } => NetMsg::Dropped { count },
@@ -180,7 +217,7 @@ async fn forward(
 }
 
 /// Reads counters and policy for the header, the denied panel and the policy view.
-async fn refresh(requests: &mut Client, tx: &mpsc::Sender<NetMsg>) -> Result<(), End> {
+async fn refresh(requests: &mut Client, tx: &Outbox) -> Result<(), End> {
     let stats = requests.stats().await.map_err(End::Failed)?;
     let policy = requests.policy().await.map_err(End::Failed)?;
     send_all(tx, [NetMsg::Stats(stats), NetMsg::Policy(policy)]).await
@@ -188,11 +225,7 @@ async fn refresh(requests: &mut Client, tx: &mpsc::Sender<NetMsg>) -> Result<(),
 
 /// Runs an add/remove request, reports its outcome, and refreshes the views at once so
 /// the change shows without waiting for the next poll.
-async fn execute(
-    requests: &mut Client,
-    request: &Request,
-    tx: &mpsc::Sender<NetMsg>,
-) -> Result<(), End> {
+async fn execute(requests: &mut Client, request: &Request, tx: &Outbox) -> Result<(), End> {
     let outcome = match requests.change_entry(request).await {
         Ok((origin, changed)) => Ok(describe(request, &origin, changed)),
         Err(ClientError::Refused { message, .. }) => Err(message),

@@ -13,6 +13,8 @@ pub const CAPACITY: usize = 10_000;
 pub struct Entry {
     /// Arrival number, from 1, never reused.
     pub seq: u64,
+    /// The replica that sent it (its index in the fleet; 0 for a single server).
+    pub replica: usize,
     /// The event.
     pub event: Event,
 }
@@ -41,31 +43,34 @@ impl EventRing {
         }
     }
 
-    /// Appends an event, forgetting the oldest when full.
-    pub fn push(&mut self, event: Event) {
+    /// Appends an event from `replica`, forgetting the oldest when full.
+    pub fn push(&mut self, replica: usize, event: Event) {
         if self.entries.len() == self.capacity {
             self.entries.pop_front();
         }
         self.entries.push_back(Entry {
             seq: self.next_seq,
+            replica,
             event,
         });
         self.next_seq += 1;
     }
 
-    /// Appends the events replayed after a (re)connect, skipping those already held: if
-    /// the newest held event is among them (same server, connection re-established), only
-    /// what follows it is new; otherwise (a restarted server) all are. Returns the new
-    /// ones (cloned), for what counts them.
-    pub fn merge_replay(&mut self, replay: Vec<Event>) -> Vec<Event> {
+    /// Appends the events `replica` replayed after a (re)connect, skipping those already
+    /// held: if the newest event held from it is among them (same server, connection
+    /// re-established), only what follows it is new; otherwise (a restarted server) all
+    /// are. Returns the new ones (cloned), for what counts them.
+    pub fn merge_replay(&mut self, replica: usize, replay: Vec<Event>) -> Vec<Event> {
         let skip = self
             .entries
-            .back()
+            .iter()
+            .rev()
+            .find(|entry| entry.replica == replica)
             .and_then(|last| replay.iter().rposition(|e| *e == last.event))
             .map_or(0, |pos| pos + 1);
         let new: Vec<Event> = replay.into_iter().skip(skip).collect();
         for event in &new {
-            self.push(event.clone());
+            self.push(replica, event.clone());
         }
         new
     }
@@ -116,7 +121,7 @@ mod tests {
     fn keeps_only_the_newest_events() {
         let mut ring = EventRing::with_capacity(3);
         for t in 1..=5 {
-            ring.push(ev(t));
+            ring.push(0, ev(t));
         }
         assert_eq!(times(&ring), [3, 4, 5]);
         assert_eq!(ring.last_seq(), 5);
@@ -126,11 +131,26 @@ mod tests {
     #[test]
     fn replay_after_reconnect_skips_what_was_seen() {
         let mut ring = EventRing::with_capacity(10);
-        ring.merge_replay(vec![ev(1), ev(2)]);
-        ring.merge_replay(vec![ev(1), ev(2), ev(3)]);
+        ring.merge_replay(0, vec![ev(1), ev(2)]);
+        ring.merge_replay(0, vec![ev(1), ev(2), ev(3)]);
         assert_eq!(times(&ring), [1, 2, 3]);
         // A restarted server replays only its own events: all are new.
-        ring.merge_replay(vec![ev(7)]);
+        ring.merge_replay(0, vec![ev(7)]);
         assert_eq!(times(&ring), [1, 2, 3, 7]);
+    }
+
+    #[test]
+    fn each_replica_s_replay_is_matched_against_its_own_events() {
+        let mut ring = EventRing::with_capacity(10);
+        ring.merge_replay(0, vec![ev(1), ev(2)]);
+        // Another replica's replay holds an event equal to one of replica 0's: it is
+        // its own all the same, and nothing of it was held.
+        ring.merge_replay(1, vec![ev(2), ev(5)]);
+        assert_eq!(times(&ring), [1, 2, 2, 5]);
+        // Replica 0 reconnects: only what follows its own newest is new.
+        ring.merge_replay(0, vec![ev(1), ev(2), ev(6)]);
+        assert_eq!(times(&ring), [1, 2, 2, 5, 6]);
+        let from: Vec<usize> = ring.iter().map(|e| e.replica).collect();
+        assert_eq!(from, [0, 0, 1, 1, 0]);
     }
 }

@@ -6,18 +6,22 @@
 
 use mcp_cors::protocol::{DecisionEvent, HostStats, OriginStats, Stats, Verdict};
 
-/// Adds `d` to `stats` if the server counted it after `stats` was read.
+/// Whether the server counted `d` after it read `stats`, so that `stats` do not hold it
+/// yet and [`count`] must add it.
 ///
 /// The server stamps its counters with the time it read them ([`Stats::at_ms`], on the
 /// clock decisions are stamped with); a decision stamped later is not in them yet. One
 /// stamped in the same millisecond may or may not be: it is left out, and the next poll
 /// counts it. A server that does not stamp its counters gets the old behaviour: the
 /// counters move at each poll only.
-pub fn add_decision(stats: &mut Stats, d: &DecisionEvent) {
-    let Some(read_at) = stats.at_ms else { return };
-    if d.at_ms <= read_at {
-        return;
-    }
+pub fn is_new(stats: &Stats, d: &DecisionEvent) -> bool {
+    stats.at_ms.is_some_and(|read_at| d.at_ms > read_at)
+}
+
+/// Adds `d` to `stats`, with no check of when they were read: for a fleet's totals,
+/// whose replicas each read their counters at their own time (each decision is checked
+/// against its own replica's counters first).
+pub fn count(stats: &mut Stats, d: &DecisionEvent) {
     let n = d.count;
     match d.verdict {
         Verdict::Allow => stats.allowed += n,
@@ -88,6 +92,12 @@ fn entry<T>(items: &mut Vec<T>, is: impl Fn(&T) -> bool, new: impl FnOnce() -> T
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn add_decision(stats: &mut Stats, d: &DecisionEvent) {
+        if is_new(stats, d) {
+            count(stats, d);
+        }
+    }
 
     fn decision(at_ms: u64, verdict: Verdict, origin: &str, reason: Option<&str>) -> DecisionEvent {
         DecisionEvent {

@@ -6,6 +6,7 @@
 pub mod dialog;
 pub mod events;
 pub mod filter;
+pub mod fleet;
 pub mod live;
 pub mod rate;
 
@@ -20,6 +21,7 @@ use crate::lists::List;
 pub use dialog::{AddEntry, Dialog, Validation};
 pub use events::{Entry, EventRing};
 pub use filter::Filter;
+pub use fleet::{Fleet, Replica};
 pub use rate::Rate;
 
 /// How many lines PageUp/PageDown move.
@@ -106,6 +108,12 @@ pub enum ConnStatus {
         /// When the next attempt starts (Unix ms).
         retry_at_ms: u64,
     },
+    /// A replica of a fleet that cannot work at all (a protocol version mismatch): not
+    /// retried, while the others go on. A single server stops the UI instead.
+    Failed {
+        /// Why.
+        reason: String,
+    },
 }
 
 /// Where keys go, which decides how they are read.
@@ -185,8 +193,8 @@ pub enum Action {
 pub enum Msg {
     /// The operator's action.
     Action(Action),
-    /// News from the connection.
-    Net(NetMsg),
+    /// News from the connection of the replica at this index (0 for a single server).
+    Replica(usize, NetMsg),
     /// Time passed; `now_ms` is the wall clock in Unix ms.
     Tick {
         /// Now.
@@ -215,15 +223,18 @@ pub struct Notice {
 /// The whole state of the interactive UI.
 #[derive(Debug, Clone)]
 pub struct App {
-    /// The admin socket path, shown in the header.
+    /// The admin socket path (or, for a fleet, the arguments), shown in the header.
     pub socket: PathBuf,
-    /// The connection.
+    /// The connection: of the server; for a fleet, of the replica edits go to (or the
+    /// first one, while none is connected).
     pub conn: ConnStatus,
+    /// The replicas watched (one, unless a fleet).
+    pub fleet: Fleet,
     /// Recent events.
     pub events: EventRing,
-    /// Last counters received.
+    /// Last counters received (for a fleet, the replicas' totals).
     pub stats: Option<Stats>,
-    /// Last policy received.
+    /// Last policy received (for a fleet, from the replica edits go to).
     pub policy: Option<PolicyReply>,
     /// The refused policy file, shown as a banner until a good reload.
     pub reload_error: Option<ReloadError>,
@@ -271,8 +282,31 @@ struct LastVerdicts {
 impl App {
     /// A fresh model for the socket at `socket`, at time `now_ms`.
     pub fn new(socket: PathBuf, now_ms: u64) -> App {
+        App::watching(socket.clone(), Fleet::single(socket), now_ms)
+    }
+
+    /// A fresh model for a fleet, described in the header by `label` (the arguments):
+    /// its replicas [`join`](App::join) as they are found.
+    pub fn for_fleet(label: PathBuf, now_ms: u64) -> App {
+        App::watching(label, Fleet::empty(), now_ms)
+    }
+
+    /// Adds the replica at `socket` to the fleet; returns the index its session's
+    /// messages ([`Msg::Replica`]) must carry.
+    pub fn join(&mut self, socket: PathBuf) -> usize {
+        self.fleet.join(socket)
+    }
+
+    /// The replica the next edit goes to: the first connected one (the first one while
+    /// none is, whose session refuses the edit until it is back).
+    pub fn edit_target(&self) -> usize {
+        self.fleet.editor().unwrap_or(0)
+    }
+
+    fn watching(socket: PathBuf, fleet: Fleet, now_ms: u64) -> App {
         App {
             socket,
+            fleet,
             conn: ConnStatus::Connecting,
             events: EventRing::default(),
             stats: None,
@@ -294,14 +328,6 @@ impl App {
             read_only: false,
             rate: Rate::default(),
             last_verdicts: HashMap::new(),
-        }
-    }
-
-    /// [`App::new`] for an on-call viewer: every edit key is refused.
-    pub fn read_only(socket: PathBuf, now_ms: u64) -> App {
-        App {
-            read_only: true,
-            ..App::new(socket, now_ms)
         }
     }
 
@@ -390,7 +416,7 @@ impl App {
     pub fn update(&mut self, msg: Msg) -> Option<Effect> {
         match msg {
             Msg::Action(action) => self.act(action),
-            Msg::Net(net) => self.receive(net),
+            Msg::Replica(replica, net) => self.receive(replica, net),
             Msg::Tick { now_ms } => {
                 self.now_ms = now_ms;
                 None
@@ -694,29 +720,74 @@ impl App {
         });
     }
 
-    fn receive(&mut self, msg: NetMsg) -> Option<Effect> {
+    fn receive(&mut self, replica: usize, msg: NetMsg) -> Option<Effect> {
+        // A replica that never joined is nothing of ours.
+        self.fleet.get(replica)?;
         match msg {
-            NetMsg::Connected { server } => self.conn = ConnStatus::Connected { server },
+            NetMsg::Connected {
+                server,
+                replica: id,
+            } => {
+                if let Some(r) = self.fleet.get_mut(replica) {
+                    r.conn = ConnStatus::Connected { server };
+                    r.id = id;
+                }
+                self.editor_changed();
+            }
             NetMsg::Replay(events) => {
-                for event in self.events.merge_replay(events) {
+                for event in self.events.merge_replay(replica, events) {
                     if let Event::Decision(d) = &event {
-                        self.count(d);
+                        self.count(replica, d);
                     }
                 }
             }
-            NetMsg::Event(event) => self.observe(event),
-            NetMsg::Dropped { count } => self.dropped_here += count,
-            NetMsg::Stats(stats) => self.set_stats(stats),
-            NetMsg::Policy(policy) => self.set_policy(policy),
+            NetMsg::Event(event) => self.observe(replica, event),
+            NetMsg::Dropped { count } => {
+                if let Some(r) = self.fleet.get_mut(replica) {
+                    r.dropped_here += count;
+                }
+                self.dropped_here += count;
+            }
+            NetMsg::Stats(stats) => {
+                if let Some(r) = self.fleet.get_mut(replica) {
+                    r.stats = Some(stats);
+                }
+                if let Some(totals) = self.fleet.totals() {
+                    self.set_stats(totals);
+                }
+            }
+            NetMsg::Policy(policy) => {
+                let editor = self.fleet.editor();
+                if let Some(r) = self.fleet.get_mut(replica) {
+                    r.policy = Some(policy.clone());
+                }
+                if editor.is_none_or(|e| e == replica) {
+                    self.set_policy(policy);
+                }
+            }
             NetMsg::Disconnected { reason, retry_in } => {
                 let retry_ms = u64::try_from(retry_in.as_millis()).unwrap_or(u64::MAX);
-                self.conn = ConnStatus::Disconnected {
+                let down = ConnStatus::Disconnected {
                     reason,
                     retry_at_ms: self.now_ms.saturating_add(retry_ms),
                 };
+                self.replica_down(replica, down);
             }
-            NetMsg::CommandDone(Ok(text)) => self.tell(&text, false),
-            NetMsg::CommandDone(Err(text)) => self.tell(&text, true),
+            NetMsg::CommandDone(outcome) => {
+                let (text, error) = match outcome {
+                    Ok(text) => (text, false),
+                    Err(text) => (text, true),
+                };
+                let text = match self.fleet.is_shown() {
+                    true => format!("{}: {text}", self.replica_label(replica)),
+                    false => text,
+                };
+                self.tell(&text, error);
+            }
+            NetMsg::Fatal(reason) if self.fleet.is_shown() => {
+                // One replica of another version: the rest of the fleet is still shown.
+                self.replica_down(replica, ConnStatus::Failed { reason });
+            }
             NetMsg::Fatal(reason) => {
                 self.fatal = Some(reason);
                 return Some(Effect::Quit);
@@ -725,21 +796,60 @@ impl App {
         None
     }
 
+    /// The label of the replica at `index`, as the tail and the replicas panel show it.
+    pub fn replica_label(&self, index: usize) -> String {
+        self.fleet
+            .get(index)
+            .map_or_else(|| format!("replica {index}"), Replica::label)
+    }
+
+    fn replica_down(&mut self, replica: usize, status: ConnStatus) {
+        if let Some(r) = self.fleet.get_mut(replica) {
+            r.conn = status;
+        }
+        self.editor_changed();
+    }
+
+    /// After a replica came or went: the header follows the replica edits go to, and so
+    /// does the policy panel, with the policy that replica serves.
+    fn editor_changed(&mut self) {
+        let shown = self
+            .fleet
+            .editor()
+            .or(Some(0))
+            .and_then(|i| self.fleet.get(i));
+        let Some(shown) = shown else { return };
+        self.conn = shown.conn.clone();
+        if let Some(policy) = shown.policy.clone()
+            && self.policy.as_ref() != Some(&policy)
+        {
+            self.set_policy(policy);
+        }
+    }
+
     /// Reload events update the banner at once, ahead of the next stats poll; decisions
     /// move the counters and the sparklines as they come.
-    fn observe(&mut self, event: Event) {
+    fn observe(&mut self, replica: usize, event: Event) {
         match &event {
             Event::Reloaded { .. } => self.reload_error = None,
             Event::ReloadRejected(error) => self.reload_error = Some(error.clone()),
-            Event::Decision(d) => self.count(d),
+            Event::Decision(d) => self.count(replica, d),
             Event::Audit(_) => {}
         }
-        self.events.push(event);
+        self.events.push(replica, event);
     }
 
-    fn count(&mut self, d: &mcp_cors::protocol::DecisionEvent) {
-        if let Some(stats) = &mut self.stats {
-            live::add_decision(stats, d);
+    /// Counts a decision of `replica`: into its counters and the totals, if its server
+    /// counted it after it last sent them (see [`live::is_new`]).
+    fn count(&mut self, replica: usize, d: &mcp_cors::protocol::DecisionEvent) {
+        let own = self.fleet.get_mut(replica).and_then(|r| r.stats.as_mut());
+        if let Some(own) = own
+            && live::is_new(own, d)
+        {
+            live::count(own, d);
+            if let Some(totals) = &mut self.stats {
+                live::count(totals, d);
+            }
         }
         self.rate.add(d);
         let Some(origin) = &d.origin else { return };

@@ -177,12 +177,10 @@ fn escape_closes_the_prompt_without_sending() {
 fn pause_freezes_the_tail_and_end_resumes() {
     let mut app = fixtures::streaming_app();
     press(&mut app, KeyCode::Char(' '));
-    app.update(Msg::Net(NetMsg::Event(decision(
+    app.update(Msg::Replica(
         0,
-        Verdict::Deny,
-        "https://late.example",
-        "/mcp",
-    ))));
+        NetMsg::Event(decision(0, Verdict::Deny, "https://late.example", "/mcp")),
+    ));
     assert!(!origins(&app).contains(&"https://late.example".to_owned()));
     press(&mut app, KeyCode::End);
     assert_eq!(app.paused_at, None);
@@ -208,14 +206,18 @@ fn scrolling_back_pauses_and_is_bounded() {
 fn reload_events_raise_and_clear_the_banner() {
     let mut app = fixtures::streaming_app();
     let error = fixtures::reload_error();
-    app.update(Msg::Net(NetMsg::Event(Event::ReloadRejected(
-        error.clone(),
-    ))));
+    app.update(Msg::Replica(
+        0,
+        NetMsg::Event(Event::ReloadRejected(error.clone())),
+    ));
     assert_eq!(app.reload_error, Some(error));
-    app.update(Msg::Net(NetMsg::Event(Event::Reloaded {
-        at_ms: NOW,
-        diff: Default::default(),
-    })));
+    app.update(Msg::Replica(
+        0,
+        NetMsg::Event(Event::Reloaded {
+            at_ms: NOW,
+            diff: Default::default(),
+        }),
+    ));
     assert_eq!(app.reload_error, None);
 }
 
@@ -223,10 +225,13 @@ fn reload_events_raise_and_clear_the_banner() {
 fn a_disconnect_keeps_the_screen_and_a_reconnect_does_not_duplicate() {
     let mut app = fixtures::streaming_app();
     let before = app.events.len();
-    app.update(Msg::Net(NetMsg::Disconnected {
-        reason: "connection lost".into(),
-        retry_in: Duration::from_secs(2),
-    }));
+    app.update(Msg::Replica(
+        0,
+        NetMsg::Disconnected {
+            reason: "connection lost".into(),
+            retry_in: Duration::from_secs(2),
+        },
+    ));
     assert_eq!(
         app.conn,
         ConnStatus::Disconnected {
@@ -237,14 +242,14 @@ fn a_disconnect_keeps_the_screen_and_a_reconnect_does_not_duplicate() {
     assert_eq!(app.events.len(), before);
     assert!(app.stats.is_some() && app.policy.is_some());
     let replay: Vec<Event> = app.events.iter().map(|e| e.event.clone()).collect();
-    app.update(Msg::Net(NetMsg::Replay(replay)));
+    app.update(Msg::Replica(0, NetMsg::Replay(replay)));
     assert_eq!(app.events.len(), before);
 }
 
 #[test]
 fn a_version_mismatch_quits() {
     let mut app = fixtures::streaming_app();
-    let effect = app.update(Msg::Net(NetMsg::Fatal("version 2 vs 1".into())));
+    let effect = app.update(Msg::Replica(0, NetMsg::Fatal("version 2 vs 1".into())));
     assert_eq!(effect, Some(Effect::Quit));
     assert_eq!(app.fatal.as_deref(), Some("version 2 vs 1"));
 }
@@ -263,12 +268,10 @@ fn help_opens_and_closes_and_q_quits() {
 fn the_event_buffer_is_bounded() {
     let mut app = App::new("/s".into(), NOW);
     for _ in 0..events::CAPACITY + 50 {
-        app.update(Msg::Net(NetMsg::Event(decision(
+        app.update(Msg::Replica(
             0,
-            Verdict::Allow,
-            "https://a.example",
-            "/",
-        ))));
+            NetMsg::Event(decision(0, Verdict::Allow, "https://a.example", "/")),
+        ));
     }
     assert_eq!(app.events.len(), events::CAPACITY);
 }
@@ -276,7 +279,10 @@ fn the_event_buffer_is_bounded() {
 #[test]
 fn the_untracked_bucket_is_never_offered_for_allowing() {
     let mut app = fixtures::streaming_app();
-    app.update(Msg::Net(NetMsg::Stats(fixtures::stats_with_untracked())));
+    app.update(Msg::Replica(
+        0,
+        NetMsg::Stats(fixtures::stats_with_untracked()),
+    ));
     let offered: Vec<&str> = app
         .denied_origins()
         .iter()
@@ -339,7 +345,7 @@ fn allowing_a_denied_host_asks_then_sends_add_host() {
         }))
     );
     // The selection stays within the list when it shrinks.
-    app.update(Msg::Net(NetMsg::Stats(fixtures::stats())));
+    app.update(Msg::Replica(0, NetMsg::Stats(fixtures::stats())));
     assert_eq!(app.hosts_selected, 0);
     assert!(!app.shows_hosts());
     assert_eq!(
@@ -399,11 +405,10 @@ fn refused_on(route: &str, origin: &str, host: Option<&str>) -> Event {
 #[test]
 fn allowing_a_denied_origin_preselects_the_route_that_refused_it_and_tab_changes_it() {
     let mut app = fixtures::routed_app();
-    app.update(Msg::Net(NetMsg::Event(refused_on(
-        "meta",
-        "https://evil.example",
-        None,
-    ))));
+    app.update(Msg::Replica(
+        0,
+        NetMsg::Event(refused_on("meta", "https://evil.example", None)),
+    ));
     press(&mut app, KeyCode::Tab);
     press(&mut app, KeyCode::Char('a'));
     let Some(Dialog::Add(prompt)) = &app.dialog else {
@@ -442,13 +447,16 @@ fn allowing_a_denied_host_preselects_the_route_whose_guard_refused_it() {
     let mut app = fixtures::routed_app();
     let mut stats = fixtures::stats();
     stats.hosts = fixtures::host_stats();
-    app.update(Msg::Net(NetMsg::Stats(stats)));
+    app.update(Msg::Replica(0, NetMsg::Stats(stats)));
     // An origin refusal on another route does not count for the host.
-    app.update(Msg::Net(NetMsg::Event(refused_on(
-        "meta",
-        "https://x.example",
-        Some("10.1.2.3:8080"),
-    ))));
+    app.update(Msg::Replica(
+        0,
+        NetMsg::Event(refused_on(
+            "meta",
+            "https://x.example",
+            Some("10.1.2.3:8080"),
+        )),
+    ));
     press(&mut app, KeyCode::Tab);
     press(&mut app, KeyCode::Tab);
     assert_eq!(app.focus, Focus::Hosts);
@@ -474,12 +482,15 @@ fn a_host_refused_as_sent_in_capitals_is_matched_to_its_lower_cased_counter() {
     let mut app = fixtures::routed_app();
     let mut stats = fixtures::stats();
     stats.hosts = fixtures::host_stats();
-    app.update(Msg::Net(NetMsg::Stats(stats)));
-    app.update(Msg::Net(NetMsg::Event(refused_on(
-        "meta",
-        "https://x.example",
-        Some("EVIL.Example:8080"),
-    ))));
+    app.update(Msg::Replica(0, NetMsg::Stats(stats)));
+    app.update(Msg::Replica(
+        0,
+        NetMsg::Event(refused_on(
+            "meta",
+            "https://x.example",
+            Some("EVIL.Example:8080"),
+        )),
+    ));
     press(&mut app, KeyCode::Tab);
     press(&mut app, KeyCode::Tab);
     press(&mut app, KeyCode::Down);
@@ -543,7 +554,7 @@ fn app_with_stamped_counters() -> App {
     let mut app = fixtures::streaming_app();
     let mut stats = fixtures::stats();
     stats.at_ms = Some(NOW);
-    app.update(Msg::Net(NetMsg::Stats(stats)));
+    app.update(Msg::Replica(0, NetMsg::Stats(stats)));
     app
 }
 
@@ -566,9 +577,9 @@ fn the_counters_move_with_each_decision_not_a_poll_later() {
         decision(0, Verdict::Allow, "https://app.example.com", "/mcp"),
         3,
     );
-    app.update(Msg::Net(NetMsg::Event(after_now(run, 5))));
+    app.update(Msg::Replica(0, NetMsg::Event(after_now(run, 5))));
     let refusal = decision(0, Verdict::Deny, "https://new.example", "/mcp");
-    app.update(Msg::Net(NetMsg::Event(after_now(refusal, 6))));
+    app.update(Msg::Replica(0, NetMsg::Event(after_now(refusal, 6))));
     assert_eq!((stats(&app).allowed, stats(&app).denied), (45, 8));
     // The new refused origin is in the denied panel at once.
     let denied: Vec<_> = app
@@ -583,13 +594,13 @@ fn the_counters_move_with_each_decision_not_a_poll_later() {
     // A decision the counters already held (stamped before they were read) is not
     // counted twice.
     let old = decision(1, Verdict::Deny, "https://evil.example", "/mcp");
-    app.update(Msg::Net(NetMsg::Event(old)));
+    app.update(Msg::Replica(0, NetMsg::Event(old)));
     assert_eq!(stats(&app).denied, 8);
     // The next poll's numbers replace the sum.
     let mut polled = fixtures::stats();
     polled.allowed = 50;
     polled.at_ms = Some(NOW + 1000);
-    app.update(Msg::Net(NetMsg::Stats(polled)));
+    app.update(Msg::Replica(0, NetMsg::Stats(polled)));
     assert_eq!(stats(&app).allowed, 50);
 }
 
@@ -608,11 +619,11 @@ fn a_denied_origin_leaves_the_panel_once_allowed_and_comes_back_if_refused_again
     );
     // A request from it passes (someone allowed it, here or elsewhere).
     let allowed = decision(0, Verdict::Allow, "https://evil.example", "/mcp");
-    app.update(Msg::Net(NetMsg::Event(after_now(allowed, 10))));
+    app.update(Msg::Replica(0, NetMsg::Event(after_now(allowed, 10))));
     assert_eq!(denied(&app), ["http://localhost:3000"]);
     // Refused again later (removed from the policy): back in the panel.
     let refused = decision(0, Verdict::Deny, "https://evil.example", "/mcp");
-    app.update(Msg::Net(NetMsg::Event(after_now(refused, 20))));
+    app.update(Msg::Replica(0, NetMsg::Event(after_now(refused, 20))));
     assert_eq!(
         denied(&app),
         ["https://evil.example", "http://localhost:3000"]
@@ -627,7 +638,7 @@ fn an_origin_refused_for_not_being_listed_leaves_the_panel_once_listed() {
         .settings
         .allowed_origins
         .push("https://evil.example".into());
-    app.update(Msg::Net(NetMsg::Policy(policy)));
+    app.update(Msg::Replica(0, NetMsg::Policy(policy)));
     let denied: Vec<_> = app
         .denied_origins()
         .iter()
@@ -654,4 +665,143 @@ fn read_only_refuses_every_edit_and_sends_nothing() {
     // Browsing still works.
     press(&mut app, KeyCode::Char('/'));
     assert_eq!(app.input_mode(), InputMode::Filter);
+}
+
+mod fleet {
+    use super::*;
+    use mcp_cors::protocol::ReplicaId;
+
+    fn from(app: &mut App, replica: usize, msg: NetMsg) -> Option<Effect> {
+        app.update(Msg::Replica(replica, msg))
+    }
+
+    fn at(at_ms: u64, mut event: Event) -> Event {
+        if let Event::Decision(d) = &mut event {
+            d.at_ms = at_ms;
+        }
+        event
+    }
+
+    #[test]
+    fn events_are_tagged_with_their_replica_and_the_labels_come_from_the_hello() {
+        let app = fixtures::fleet_app();
+        let tags: Vec<(usize, String)> = app
+            .events
+            .iter()
+            .map(|e| (e.replica, app.replica_label(e.replica)))
+            .collect();
+        assert_eq!(tags[0], (0, "web-1:101".to_owned()));
+        assert_eq!(tags[2], (1, "web-2:202".to_owned()));
+        assert_eq!(app.replica_label(2), "/run/mcp/r3/cors.sock");
+        assert_eq!(tags.len(), 5);
+    }
+
+    #[test]
+    fn the_totals_are_the_sum_of_the_replicas_and_a_live_decision_moves_both() {
+        let mut app = fixtures::fleet_app();
+        let totals = app.stats.clone().expect("totals");
+        assert_eq!(totals.allowed, 42 + 8);
+        let mut stats = fixtures::stats();
+        stats.at_ms = Some(NOW);
+        from(&mut app, 1, NetMsg::Stats(stats));
+        let before = app.stats.as_ref().map(|s| s.denied).unwrap_or_default();
+        let refused = at(
+            NOW + 1,
+            decision(0, Verdict::Deny, "https://x.example", "/mcp"),
+        );
+        from(&mut app, 1, NetMsg::Event(refused.clone()));
+        let own = app
+            .fleet
+            .get(1)
+            .and_then(|r| r.stats.as_ref())
+            .map(|s| s.denied);
+        assert_eq!(own, Some(8), "the replica's own counters moved");
+        assert_eq!(app.stats.as_ref().map(|s| s.denied), Some(before + 1));
+        // Replica 0 never stamped its counters: its decisions wait for its next poll,
+        // and are not counted in the totals twice when it comes.
+        from(&mut app, 0, NetMsg::Event(refused));
+        assert_eq!(app.stats.as_ref().map(|s| s.denied), Some(before + 1));
+    }
+
+    #[test]
+    fn edits_go_to_the_first_connected_replica_and_follow_it_when_it_goes() {
+        let mut app = fixtures::fleet_app();
+        assert_eq!(app.edit_target(), 0);
+        let down = NetMsg::Disconnected {
+            reason: "gone".into(),
+            retry_in: Duration::from_secs(1),
+        };
+        from(&mut app, 0, down);
+        assert_eq!(app.edit_target(), 1);
+        assert!(
+            matches!(app.conn, ConnStatus::Connected { .. }),
+            "{:?}",
+            app.conn
+        );
+        // The policy panel shows the policy replica 1 serves.
+        let mut other = fixtures::policy();
+        other.settings.allowed_origins = vec!["https://only-on-2.example".into()];
+        from(&mut app, 1, NetMsg::Policy(other));
+        assert_eq!(app.allowed_origins(), ["https://only-on-2.example"]);
+        // The outcome of an edit names the replica that made it.
+        from(
+            &mut app,
+            1,
+            NetMsg::CommandDone(Ok("allowed https://b.example".into())),
+        );
+        let notice = app.notice.clone().expect("a notice");
+        assert_eq!(notice.text, "web-2:202: allowed https://b.example");
+    }
+
+    #[test]
+    fn a_replica_of_another_version_is_marked_and_the_ui_goes_on() {
+        let mut app = fixtures::fleet_app();
+        let effect = from(&mut app, 2, NetMsg::Fatal("speaks version 5".into()));
+        assert_eq!(effect, None, "the fleet view stays up");
+        assert!(app.fatal.is_none());
+        let r = app.fleet.get(2).expect("replica 2");
+        assert_eq!(
+            r.conn,
+            ConnStatus::Failed {
+                reason: "speaks version 5".into()
+            }
+        );
+        // A single server of another version still stops the UI.
+        let mut single = fixtures::streaming_app();
+        let effect = from(&mut single, 0, NetMsg::Fatal("speaks version 5".into()));
+        assert_eq!(effect, Some(Effect::Quit));
+    }
+
+    #[test]
+    fn a_restarted_replica_replaces_its_counters_in_the_totals() {
+        let mut app = fixtures::fleet_app();
+        let allowed = |app: &App| app.stats.as_ref().map(|s| s.allowed);
+        assert_eq!(allowed(&app), Some(50));
+        from(
+            &mut app,
+            1,
+            NetMsg::Connected {
+                server: "0.1.0".into(),
+                replica: ReplicaId {
+                    hostname: Some("web-2".into()),
+                    pid: Some(303),
+                },
+            },
+        );
+        from(&mut app, 1, NetMsg::Stats(Stats::default()));
+        assert_eq!(allowed(&app), Some(42));
+        assert_eq!(app.replica_label(1), "web-2:303");
+    }
+
+    #[test]
+    fn a_message_for_a_replica_that_never_joined_is_ignored() {
+        let mut app = fixtures::fleet_app();
+        let before = app.events.len();
+        from(
+            &mut app,
+            9,
+            NetMsg::Event(decision(1, Verdict::Deny, "https://x", "/")),
+        );
+        assert_eq!(app.events.len(), before);
+    }
 }

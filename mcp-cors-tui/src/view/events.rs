@@ -1,6 +1,7 @@
 //! The live event tail, newest at the bottom: a table whose columns are sized from the
 //! lines on screen, so that at 120 columns an origin is shown whole and at 80 it is
-//! elided in the middle, never cut off at its end.
+//! elided in the middle, never cut off at its end. A fleet's tail labels each event
+//! with its replica.
 
 use mcp_cors::protocol::{DecisionEvent, Event};
 use ratatui::Frame;
@@ -21,6 +22,8 @@ const VERDICT: usize = 10;
 const MAX_ROUTE: usize = 16;
 const MAX_CLIENT: usize = 39;
 const MAX_METHOD: usize = 7;
+/// Widest replica label (`HOST:PID`): a longer host name is elided in the middle.
+const MAX_REPLICA: usize = 24;
 
 /// The origin is given this many characters before the client column gives way.
 const MIN_ORIGIN: usize = 24;
@@ -28,6 +31,7 @@ const MIN_ORIGIN: usize = 24;
 const ROUTE: &str = "route";
 const CLIENT: &str = "client";
 const METHOD: &str = "method";
+const REPLICA: &str = "replica";
 
 /// Draws the tail.
 pub fn render(frame: &mut Frame, area: Rect, app: &App) {
@@ -43,9 +47,14 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
         let height = usize::from(inner.height).saturating_sub(1);
         let end = visible.len().saturating_sub(app.scroll);
         let window = &visible[end.saturating_sub(height)..end];
-        let columns = Columns::fit(window, usize::from(inner.width));
+        let labels = Labels::of(app, window);
+        let columns = Columns::fit(window, &labels, usize::from(inner.width));
         let mut lines = vec![columns.heading()];
-        lines.extend(window.iter().map(|e| columns.line(&e.event)));
+        lines.extend(
+            window
+                .iter()
+                .map(|e| columns.line(labels.of_entry(e), &e.event)),
+        );
         lines
     };
     frame.render_widget(Paragraph::new(lines).block(block), area);
@@ -83,10 +92,43 @@ fn empty_text(app: &App) -> &'static str {
     }
 }
 
+/// The replica labels of a fleet's tail (none for a single server), escaped: a host
+/// name comes from the server.
+struct Labels(Option<Vec<String>>);
+
+impl Labels {
+    fn of(app: &App, window: &[&Entry]) -> Labels {
+        if !app.fleet.is_shown() {
+            return Labels(None);
+        }
+        let last = window.iter().map(|e| e.replica).max().unwrap_or(0);
+        Labels(Some(
+            (0..=last).map(|i| owned(&app.replica_label(i))).collect(),
+        ))
+    }
+
+    fn of_entry(&self, entry: &Entry) -> Option<&str> {
+        let labels = self.0.as_ref()?;
+        Some(labels.get(entry.replica).map_or("", String::as_str))
+    }
+
+    /// The replica column's width: its longest label, 0 without a fleet.
+    fn width(&self, window: &[&Entry]) -> usize {
+        let longest = window
+            .iter()
+            .filter_map(|e| self.of_entry(e))
+            .map(|l| l.chars().count())
+            .max();
+        longest.map_or(0, |w| w.clamp(REPLICA.len(), MAX_REPLICA))
+    }
+}
+
 /// The widths of the columns after time and verdict; 0 = the column is not shown (no
 /// line on screen has a route or a client, or the client gave way to the origin).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Columns {
+    /// A fleet's replica label, right after the time.
+    replica: usize,
     route: usize,
     client: usize,
     method: usize,
@@ -98,7 +140,7 @@ struct Columns {
 
 impl Columns {
     /// What the columns would take to show every line of `window` whole.
-    fn wanted(window: &[&Entry]) -> Columns {
+    fn wanted(window: &[&Entry], labels: &Labels) -> Columns {
         let decisions: Vec<&DecisionEvent> = window
             .iter()
             .filter_map(|e| match &e.event {
@@ -120,6 +162,7 @@ impl Columns {
         let route = longest(&|d| d.route.as_deref().map_or(0, chars)).min(MAX_ROUTE);
         let client = longest(&|d| d.client.as_deref().map_or(0, chars)).min(MAX_CLIENT);
         Columns {
+            replica: labels.width(window),
             route: titled(route, ROUTE),
             client: titled(client, CLIENT),
             method: titled(longest(&|d| chars(&d.method)).min(MAX_METHOD), METHOD),
@@ -133,8 +176,8 @@ impl Columns {
     /// their longest entry needs; origin, path and reason share the rest, the origin
     /// first (what the operator acts on), then the reason (why), then the path. On a
     /// narrow terminal the client column gives way when the origin would be cut short.
-    fn fit(window: &[&Entry], width: usize) -> Columns {
-        let wanted = Columns::wanted(window);
+    fn fit(window: &[&Entry], labels: &Labels, width: usize) -> Columns {
+        let wanted = Columns::wanted(window, labels);
         let with_client = Columns::share(&wanted, wanted.client, width);
         let enough = wanted.origin.min(MIN_ORIGIN);
         if with_client.origin >= enough || wanted.client == 0 {
@@ -146,15 +189,23 @@ impl Columns {
     /// `wanted` with origin, path and reason shared out in `width`, and `client` as the
     /// client column's width.
     fn share(wanted: &Columns, client: usize, width: usize) -> Columns {
-        let fixed = [TIME, VERDICT, wanted.route, client, wanted.method]
-            .iter()
-            .filter(|&&w| w > 0)
-            .map(|w| w + 1)
-            .sum::<usize>();
+        let fixed = [
+            TIME,
+            wanted.replica,
+            VERDICT,
+            wanted.route,
+            client,
+            wanted.method,
+        ]
+        .iter()
+        .filter(|&&w| w > 0)
+        .map(|w| w + 1)
+        .sum::<usize>();
         // Two separators between origin, path and reason.
         let rest = width.saturating_sub(fixed + 2);
         let (origin, path, reason) = share(rest, wanted.origin, wanted.path, wanted.reason);
         Columns {
+            replica: wanted.replica,
             route: wanted.route,
             client,
             method: wanted.method,
@@ -166,11 +217,11 @@ impl Columns {
 
     /// The dim heading row.
     fn heading(&self) -> Line<'static> {
-        let mut text = format!(
-            "{} {} ",
-            fit::pad("time", TIME),
-            fit::pad("verdict", VERDICT)
-        );
+        let mut text = format!("{} ", fit::pad("time", TIME));
+        if self.replica > 0 {
+            text.push_str(&format!("{} ", fit::pad(REPLICA, self.replica)));
+        }
+        text.push_str(&format!("{} ", fit::pad("verdict", VERDICT)));
         for (title, width) in [
             (ROUTE, self.route),
             (CLIENT, self.client),
@@ -187,9 +238,21 @@ impl Columns {
         Line::styled(text.trim_end().to_owned(), styles::dim())
     }
 
-    /// One event as a row. What the request carried is escaped: it must not drive the
-    /// terminal.
-    fn line(&self, event: &Event) -> Line<'static> {
+    /// One event as a row, after its replica's `label` in a fleet. What the request
+    /// carried is escaped: it must not drive the terminal.
+    fn line(&self, label: Option<&str>, event: &Event) -> Line<'static> {
+        let mut line = self.row(event);
+        if let Some(label) = label.filter(|_| self.replica > 0) {
+            let cell = format!(
+                "{} ",
+                fit::pad(&fit::middle(label, self.replica), self.replica)
+            );
+            line.spans.insert(1, Span::styled(cell, styles::key()));
+        }
+        line
+    }
+
+    fn row(&self, event: &Event) -> Line<'static> {
         match event {
             Event::Decision(d) => self.decision(d),
             Event::Reloaded { at_ms, diff } => {
@@ -273,7 +336,12 @@ impl Columns {
         text: &str,
         style: ratatui::style::Style,
     ) -> Line<'static> {
-        let width = self.total().saturating_sub(TIME + VERDICT + 2);
+        let replica = if self.replica > 0 {
+            self.replica + 1
+        } else {
+            0
+        };
+        let width = self.total().saturating_sub(TIME + replica + VERDICT + 2);
         Line::from(vec![
             Span::styled(format!("{} ", clock::hms(at_ms)), styles::dim()),
             Span::styled(format!("{} ", fit::pad(label, VERDICT)), style),
@@ -283,7 +351,14 @@ impl Columns {
 
     /// The width of a whole row.
     fn total(&self) -> usize {
-        let columns = [self.route, self.client, self.method, self.origin, self.path];
+        let columns = [
+            self.replica,
+            self.route,
+            self.client,
+            self.method,
+            self.origin,
+            self.path,
+        ];
         TIME + 1
             + VERDICT
             + 1

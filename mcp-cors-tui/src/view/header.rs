@@ -43,7 +43,58 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
 }
 
 fn connection(app: &App) -> Line<'static> {
-    let status = match &app.conn {
+    let status = if app.fleet.is_shown() {
+        fleet(app)
+    } else {
+        server(app)
+    };
+    let mut spans = vec![status];
+    if let Some(stats) = &app.stats {
+        let style = match stats.mode {
+            mcp_cors::Mode::Enforce => styles::ok(),
+            mcp_cors::Mode::ReportOnly => styles::warn(),
+        };
+        spans.push(Span::raw("  mode "));
+        spans.push(Span::styled(stats.mode.as_str(), style));
+    }
+    let sockets = if app.fleet.is_shown() {
+        "sockets"
+    } else {
+        "socket"
+    };
+    spans.push(Span::styled(
+        format!("  {sockets} {}", owned(&app.socket.display().to_string())),
+        styles::dim(),
+    ));
+    Line::from(spans)
+}
+
+/// A fleet's connection: how many replicas answer, and which one edits go to.
+fn fleet(app: &App) -> Span<'static> {
+    let (up, all) = (app.fleet.connected(), app.fleet.replicas().len());
+    match app.fleet.editor() {
+        Some(editor) => Span::styled(
+            format!(
+                "● {up} of {all} replicas connected, edits via {}",
+                owned(&app.replica_label(editor))
+            ),
+            if up == all {
+                styles::ok()
+            } else {
+                styles::warn()
+            },
+        ),
+        None if all == 0 => Span::styled("○ no replica found yet", styles::warn()),
+        None => Span::styled(
+            format!("✕ none of {all} replicas connected"),
+            styles::error(),
+        ),
+    }
+}
+
+/// A single server's connection.
+fn server(app: &App) -> Span<'static> {
+    match &app.conn {
         ConnStatus::Connecting => Span::styled("○ connecting…", styles::warn()),
         ConnStatus::Connected { server } => Span::styled(
             format!("● connected (server {})", owned(server)),
@@ -59,21 +110,10 @@ fn connection(app: &App) -> Line<'static> {
                 styles::error(),
             )
         }
-    };
-    let mut spans = vec![status];
-    if let Some(stats) = &app.stats {
-        let style = match stats.mode {
-            mcp_cors::Mode::Enforce => styles::ok(),
-            mcp_cors::Mode::ReportOnly => styles::warn(),
-        };
-        spans.push(Span::raw("  mode "));
-        spans.push(Span::styled(stats.mode.as_str(), style));
+        ConnStatus::Failed { reason } => {
+            Span::styled(format!("✕ {}", owned(reason)), styles::error())
+        }
     }
-    spans.push(Span::styled(
-        format!("  socket {}", owned(&app.socket.display().to_string())),
-        styles::dim(),
-    ));
-    Line::from(spans)
 }
 
 /// The labels of the two sparklines: allowed, and refused (denied, would-deny).

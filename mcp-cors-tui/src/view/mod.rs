@@ -13,6 +13,7 @@ mod hosts;
 mod policy;
 mod rate;
 mod refused;
+mod replicas;
 pub mod styles;
 
 use ratatui::Frame;
@@ -20,13 +21,15 @@ use ratatui::layout::{Constraint, Flex, Layout, Rect};
 
 use crate::state::App;
 
-/// Draws the whole screen: the header (with the sparklines), the event tail across the whole
-/// width (its rows are the widest: time, verdict, route, client, method, origin, path,
-/// reason), and under it the denied panels and the policy side by side.
+/// Draws the whole screen: the header (with the sparklines), a fleet's replicas, the event
+/// tail across the whole width (its rows are the widest: time, replica, verdict, route,
+/// client, method, origin, path, reason), and under it the denied panels and the policy
+/// side by side.
 pub fn render(frame: &mut Frame, app: &App) {
-    let [header, banner, tail, panels, footer] = Layout::vertical([
+    let [header, banner, fleet, tail, panels, footer] = Layout::vertical([
         Constraint::Length(header::HEIGHT),
         Constraint::Length(banner::height(app)),
+        Constraint::Length(replicas::height(app)),
         Constraint::Min(5),
         Constraint::Percentage(35),
         Constraint::Length(1),
@@ -34,6 +37,7 @@ pub fn render(frame: &mut Frame, app: &App) {
     .areas(frame.area());
     header::render(frame, header, app);
     banner::render(frame, banner, app);
+    replicas::render(frame, fleet, app);
     events::render(frame, tail, app);
     if app.shows_hosts() {
         // Refused hosts beside the refused origins, once there are any.

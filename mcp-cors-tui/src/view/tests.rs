@@ -75,12 +75,10 @@ fn filtered() {
 fn paused_with_newer_events() {
     let mut app = fixtures::streaming_app();
     act(&mut app, &[Action::TogglePause]);
-    app.update(Msg::Net(NetMsg::Event(decision(
-        1,
-        Verdict::Deny,
-        "https://late.example",
-        "/mcp",
-    ))));
+    app.update(Msg::Replica(
+        0,
+        NetMsg::Event(decision(1, Verdict::Deny, "https://late.example", "/mcp")),
+    ));
     insta::assert_snapshot!(screen(&app));
 }
 
@@ -119,7 +117,7 @@ fn reload_error_banner() {
     let mut app = fixtures::streaming_app();
     let mut stats = fixtures::stats();
     stats.last_error = Some(fixtures::reload_error());
-    app.update(Msg::Net(NetMsg::Stats(stats)));
+    app.update(Msg::Replica(0, NetMsg::Stats(stats)));
     insta::assert_snapshot!(screen(&app));
 }
 
@@ -130,7 +128,7 @@ fn no_policy_loaded_banner() {
     let mut stats = fixtures::stats();
     stats.loaded = false;
     stats.last_error = Some(fixtures::reload_error());
-    app.update(Msg::Net(NetMsg::Stats(stats)));
+    app.update(Msg::Replica(0, NetMsg::Stats(stats)));
     let screen = screen(&app);
     assert!(
         screen.contains("no policy loaded: /etc/mcp/cors.toml:3:5: allowed_origins:"),
@@ -146,12 +144,15 @@ fn no_policy_loaded_banner() {
 #[test]
 fn disconnected() {
     let mut app = fixtures::streaming_app();
-    app.update(Msg::Net(NetMsg::Disconnected {
-        reason:
-            "admin socket /etc/mcp/cors.sock: connection lost: the server closed the connection"
-                .into(),
-        retry_in: Duration::from_millis(1600),
-    }));
+    app.update(Msg::Replica(
+        0,
+        NetMsg::Disconnected {
+            reason:
+                "admin socket /etc/mcp/cors.sock: connection lost: the server closed the connection"
+                    .into(),
+            retry_in: Duration::from_millis(1600),
+        },
+    ));
     insta::assert_snapshot!(screen(&app));
 }
 
@@ -243,7 +244,10 @@ fn decisions_are_drawn_in_their_verdict_colour() {
 #[test]
 fn the_untracked_bucket_is_counted_but_not_offered() {
     let mut app = fixtures::streaming_app();
-    app.update(Msg::Net(NetMsg::Stats(fixtures::stats_with_untracked())));
+    app.update(Msg::Replica(
+        0,
+        NetMsg::Stats(fixtures::stats_with_untracked()),
+    ));
     let text = screen(&app);
     assert!(
         !text.contains("(other)      "),
@@ -260,16 +264,14 @@ fn control_characters_from_a_request_are_shown_escaped() {
     // ESC [31m (C0), CSI as C1, DEL: a terminal would act on each if drawn raw.
     let hostile = "https://evil.example\x1b[31m\u{9b}2J\x7f";
     let mut app = fixtures::streaming_app();
-    app.update(Msg::Net(NetMsg::Event(decision(
-        1,
-        Verdict::Deny,
-        hostile,
-        "/mcp\u{85}x",
-    ))));
+    app.update(Msg::Replica(
+        0,
+        NetMsg::Event(decision(1, Verdict::Deny, hostile, "/mcp\u{85}x")),
+    ));
     let mut stats = fixtures::stats();
     stats.origins[1].origin = hostile.into();
     stats.origins[1].last_reason = Some("header X-\x1b]0;pwned\x07 not allowed".into());
-    app.update(Msg::Net(NetMsg::Stats(stats)));
+    app.update(Msg::Replica(0, NetMsg::Stats(stats)));
     act(&mut app, &[Action::FocusNext]);
     // Wide enough that the whole decision line shows.
     let text = screen_of(&app, 180);
@@ -328,7 +330,7 @@ fn routed_app_with_a_route_refusal() -> App {
     if let mcp_cors::protocol::Event::Decision(d) = &mut event {
         d.route = Some("meta".into());
     }
-    app.update(Msg::Net(NetMsg::Event(event)));
+    app.update(Msg::Replica(0, NetMsg::Event(event)));
     app
 }
 
@@ -402,7 +404,7 @@ fn app_with_a_long_origin() -> App {
         d.route = Some("meta".into());
         d.client = Some("2001:db8::42".into());
     }
-    app.update(Msg::Net(NetMsg::Event(event)));
+    app.update(Msg::Replica(0, NetMsg::Event(event)));
     app
 }
 
@@ -471,13 +473,13 @@ fn the_sparklines_draw_decisions_per_second() {
             decision(secs_ago, Verdict::Allow, "https://app.example.com", "/mcp"),
             10 + secs_ago,
         );
-        app.update(Msg::Net(NetMsg::Event(event)));
+        app.update(Msg::Replica(0, NetMsg::Event(event)));
     }
     let burst = fixtures::folded(
         decision(30, Verdict::Deny, "https://evil.example", "/mcp"),
         80,
     );
-    app.update(Msg::Net(NetMsg::Event(burst)));
+    app.update(Msg::Replica(0, NetMsg::Event(burst)));
     let text = screen(&app);
     let allowed = text
         .lines()
@@ -492,4 +494,64 @@ fn the_sparklines_draw_decisions_per_second() {
     assert!(refused.contains("peak 80/s"), "{refused}");
     assert!(refused.contains('█'), "the burst is a full bar: {refused}");
     insta::assert_snapshot!(text);
+}
+
+/// [`screen_of`] with room for a fleet's replicas panel.
+fn fleet_screen(app: &App, width: u16) -> String {
+    let mut terminal = Terminal::new(TestBackend::new(width, 32)).expect("test backend");
+    terminal
+        .draw(|frame| render(frame, app))
+        .expect("drawing on a test backend cannot fail");
+    let buffer = terminal.backend().buffer();
+    (0..buffer.area.height)
+        .map(|y| {
+            let row: String = (0..buffer.area.width)
+                .map(|x| buffer[(x, y)].symbol())
+                .collect();
+            format!("{}\n", row.trim_end())
+        })
+        .collect()
+}
+
+#[test]
+fn fleet_at_120_columns_labels_events_and_shows_each_replica_s_totals() {
+    let app = fixtures::fleet_app();
+    let screen = fleet_screen(&app, 120);
+    // Every event is labelled with its replica; the down one says why.
+    assert!(screen.contains("web-1:101"), "{screen}");
+    assert!(screen.contains("web-2:202"), "{screen}");
+    assert!(screen.contains("Connection refused"), "{screen}");
+    insta::assert_snapshot!(screen);
+}
+
+#[test]
+fn fleet_at_80_columns() {
+    insta::assert_snapshot!(fleet_screen(&fixtures::fleet_app(), 80));
+}
+
+#[test]
+fn fleet_whose_replicas_serve_different_policies_says_where_edits_go() {
+    let mut app = fixtures::fleet_app();
+    let mut other = fixtures::policy();
+    other
+        .settings
+        .allowed_origins
+        .push("https://new.example.com".into());
+    app.update(Msg::Replica(1, NetMsg::Policy(other)));
+    let screen = fleet_screen(&app, 120);
+    assert!(
+        screen.contains("policies differ: an edit goes to ▸ only"),
+        "{screen}"
+    );
+}
+
+#[test]
+fn fleet_before_any_socket_matches() {
+    let app = App::for_fleet("/run/mcp/*/cors.sock".into(), NOW);
+    let screen = fleet_screen(&app, 100);
+    assert!(screen.contains("no replica found yet"), "{screen}");
+    assert!(
+        screen.contains("replicas join as their sockets appear"),
+        "{screen}"
+    );
 }
