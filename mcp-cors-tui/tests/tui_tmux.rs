@@ -4,148 +4,25 @@
 
 mod common;
 
+use std::path::Path;
 use std::process::Command;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use common::tmux::{Tmux, holds_in_order};
 use common::{EVIL, POLICY, Server, s, wait_for};
 
-/// A tmux server of our own (its own socket name), killed when dropped, even when the
-/// test fails.
-struct Tmux {
-    name: String,
-}
-
-impl Tmux {
-    fn start(command: &str) -> Tmux {
-        let version = Command::new("tmux").arg("-V").output();
-        assert!(
-            version.is_ok_and(|o| o.status.success()),
-            "tmux is required for this test but was not found on PATH: install it (apt-get install -y tmux)"
-        );
-        // Unique per process and per test: tests run in parallel threads.
-        static NEXT: AtomicUsize = AtomicUsize::new(0);
-        let n = NEXT.fetch_add(1, Ordering::SeqCst);
-        let name = format!("mcp-cors-tui-test-{}-{n}", std::process::id());
-        let tmux = Tmux { name };
-        let status = tmux
-            .cmd()
-            .args([
-                "new-session",
-                "-d",
-                "-x",
-                "160",
-                "-y",
-                "48",
-                "-s",
-                "tui",
-                command,
-            ])
-            .status()
-            .expect("run tmux");
-        assert!(status.success(), "tmux new-session failed");
-        tmux
-    }
-
-    /// The interactive UI with `flags`, on the server of `config`.
-    fn ui(flags: &[&str], config: &std::path::Path) -> Tmux {
-        let binary = std::fs::canonicalize(env!("CARGO_BIN_EXE_mcp-cors-tui")).expect("binary");
-        let mut command = format!("'{}'", binary.display());
-        for flag in flags {
-            command.push_str(&format!(" {flag}"));
-        }
-        Tmux::start(&format!("{command} --config '{}'", s(config)))
-    }
-
-    fn cmd(&self) -> Command {
-        let mut cmd = Command::new("tmux");
-        cmd.args(["-L", &self.name]);
-        cmd
-    }
-
-    fn screen(&self) -> String {
-        let out = self
-            .cmd()
-            .args(["capture-pane", "-p", "-t", "tui"])
-            .output()
-            .expect("tmux capture-pane");
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    fn keys(&self, keys: &[&str]) {
-        let status = self
-            .cmd()
-            .args(["send-keys", "-t", "tui"])
-            .args(keys)
-            .status()
-            .expect("tmux send-keys");
-        assert!(status.success());
-    }
-
-    /// Waits until the screen shows `text`; on timeout, fails showing the screen.
-    fn wait_for_text(&self, text: &str) {
-        let mut last = String::new();
-        let found = (0..300).any(|_| {
-            last = self.screen();
-            if last.contains(text) {
-                return true;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-            false
-        });
-        assert!(found, "the screen never showed {text:?}; it shows:\n{last}");
-    }
-
-    /// Waits until a line of the screen holds `cells` in this order (the tail is a
-    /// table: its columns are padded to what the lines on screen need).
-    fn wait_for_row(&self, cells: &[&str]) {
-        let mut last = String::new();
-        let found = (0..300).any(|_| {
-            last = self.screen();
-            if last.lines().any(|line| holds_in_order(line, cells)) {
-                return true;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-            false
-        });
-        assert!(
-            found,
-            "the screen never showed a row {cells:?}; it shows:\n{last}"
-        );
-    }
-
-    /// Presses `q` and waits for the UI to exit.
-    fn quit(&self) {
-        self.keys(&["q"]);
-        wait_for(Duration::from_secs(5), "the UI to quit on q", || {
-            !self.running()
-        });
-    }
-
-    fn running(&self) -> bool {
-        self.cmd()
-            .args(["has-session", "-t", "tui"])
-            .output()
-            .is_ok_and(|o| o.status.success())
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        // The server is already gone when the UI quit and closed the last session.
-        let _ = self
-            .cmd()
-            .arg("kill-server")
-            .stderr(std::process::Stdio::null())
-            .status();
-    }
+/// The interactive UI with `flags`, on the server of `config`, in a tmux of its own.
+fn ui(flags: &[&str], config: &std::path::Path) -> Tmux {
+    let mut args: Vec<String> = flags.iter().map(|f| (*f).to_owned()).collect();
+    args.extend(["--config".to_owned(), s(config).to_owned()]);
+    Tmux::run(Path::new(env!("CARGO_BIN_EXE_mcp-cors-tui")), &args)
 }
 
 #[test]
 fn a_denied_origin_is_allowed_from_the_denied_panel() {
     let server = Server::start(POLICY);
     assert_eq!(server.post(EVIL), 403);
-    let tmux = Tmux::ui(&[], &server.config);
+    let tmux = ui(&[], &server.config);
 
     // The refusal arrives through the replay, the counters through the first poll.
     tmux.wait_for_text("● connected");
@@ -181,7 +58,7 @@ fn read_only_refuses_every_edit_key_and_the_file_is_untouched() {
     let server = Server::start(POLICY);
     assert_eq!(server.post(EVIL), 403);
     let before = server.policy_text();
-    let tmux = Tmux::ui(&["--read-only"], &server.config);
+    let tmux = ui(&["--read-only"], &server.config);
     tmux.wait_for_text("● connected");
     tmux.wait_for_text("READ-ONLY: no edits");
     tmux.wait_for_row(&["DENY", "POST", EVIL, "/mcp", "origin not allowed"]);
@@ -227,7 +104,7 @@ fn the_ui_reconnects_when_the_server_restarts() {
     let server = Server::start(POLICY);
     assert_eq!(server.post(EVIL), 403);
     let config = server.config.clone();
-    let tmux = Tmux::ui(&[], &config);
+    let tmux = ui(&[], &config);
     tmux.wait_for_text("● connected");
     tmux.wait_for_row(&["DENY", "POST", EVIL, "/mcp", "origin not allowed"]);
 
@@ -255,18 +132,6 @@ fn the_ui_reconnects_when_the_server_restarts() {
     );
 }
 
-/// Whether `line` holds each of `cells`, in order.
-fn holds_in_order(line: &str, cells: &[&str]) -> bool {
-    let mut rest = line;
-    cells.iter().all(|cell| match rest.find(cell) {
-        Some(at) => {
-            rest = &rest[at + cell.len()..];
-            true
-        }
-        None => false,
-    })
-}
-
 /// Status of a `POST path` from `origin` to `server`.
 fn post_to(server: &Server, path: &str, origin: &str) -> u16 {
     use std::io::{Read, Write};
@@ -292,7 +157,7 @@ fn an_origin_refused_on_a_route_is_allowed_on_that_route_from_the_ui() {
     let policy = format!("{POLICY}\n[routes.meta]\npaths = [\"/meta/*\"]\nallowed_origins = []\n");
     let server = Server::start(&policy);
     assert_eq!(post_to(&server, "/meta/x", EVIL), 403);
-    let tmux = Tmux::ui(&[], &server.config);
+    let tmux = ui(&[], &server.config);
     tmux.wait_for_row(&[
         "DENY",
         "meta",
@@ -334,7 +199,7 @@ fn an_edit_from_the_ui_is_audited_with_the_ui_as_its_peer() {
     let server = Server::start(&policy);
     assert_eq!(post_to(&server, "/meta/x", EVIL), 403);
     let binary = std::fs::canonicalize(env!("CARGO_BIN_EXE_mcp-cors-tui")).expect("binary");
-    let tmux = Tmux::ui(&[], &server.config);
+    let tmux = ui(&[], &server.config);
     tmux.wait_for_row(&[
         "DENY",
         "meta",

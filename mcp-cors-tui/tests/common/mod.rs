@@ -2,6 +2,8 @@
 //! HTTP client, and the built `mcp-cors-tui` binary.
 #![allow(dead_code)] // each test file uses its own subset
 
+pub mod tmux;
+
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::os::unix::net::UnixStream;
