@@ -102,7 +102,7 @@ pub const KEYS: &[(&str, &str)] = &[
     ("Space, p", "pause / resume the event tail"),
     (
         "/",
-        "filter by origin, path, client, route or verdict (deny, would-deny…)",
+        "filter by origin, path, client, route, verdict (deny…) or replica",
     ),
     ("Esc", "clear the filter; close the help"),
     (

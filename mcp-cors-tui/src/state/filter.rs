@@ -1,6 +1,6 @@
 //! The `/` filter on the event tail: a case-insensitive substring of the origin, the path,
 //! the client or the route, or the start of the verdict (so `deny` does not also show
-//! `would-deny`).
+//! `would-deny`); in a fleet, also of the replica's label (`web-1`, or its pid).
 
 use mcp_cors::protocol::Event;
 
@@ -34,6 +34,13 @@ impl Filter {
             Event::ReloadRejected(_) => has("reload rejected"),
             Event::Audit(r) => has("audit") || has(r.action.as_str()),
         }
+    }
+
+    /// Whether the filter names `label`, a fleet replica's (`HOST:PID`): an event from it
+    /// passes whatever it holds.
+    pub fn names(&self, label: Option<&str>) -> bool {
+        let needle = self.text.to_lowercase();
+        self.is_active() && label.is_some_and(|l| l.to_lowercase().contains(&needle))
     }
 
     /// Whether a filter is in force.

@@ -345,9 +345,17 @@ impl App {
     /// The events the tail shows: filtered, and frozen at the pause point when paused.
     pub fn visible_events(&self) -> Vec<&Entry> {
         let until = self.paused_at.unwrap_or(u64::MAX);
+        let labels: Vec<String> = match self.fleet.is_shown() && self.filter.is_active() {
+            true => self.fleet.replicas().iter().map(Replica::label).collect(),
+            false => Vec::new(),
+        };
+        let passes = |e: &Entry| {
+            self.filter.matches(&e.event)
+                || self.filter.names(labels.get(e.replica).map(String::as_str))
+        };
         self.events
             .iter()
-            .filter(|e| e.seq <= until && self.filter.matches(&e.event))
+            .filter(|e| e.seq <= until && passes(e))
             .collect()
     }
 

@@ -794,6 +794,20 @@ mod fleet {
     }
 
     #[test]
+    fn the_filter_picks_one_replica_by_its_label() {
+        let mut app = fixtures::fleet_app();
+        press(&mut app, KeyCode::Char('/'));
+        type_text(&mut app, "web-2");
+        let from: Vec<usize> = app.visible_events().iter().map(|e| e.replica).collect();
+        assert_eq!(from, [1, 1]);
+        // Its pid alone does as well; and what an event holds still matches.
+        app.filter.text = ":101".into();
+        assert_eq!(app.visible_events().len(), 3);
+        app.filter.text = "localhost:3000".into();
+        assert_eq!(app.visible_events().len(), 1);
+    }
+
+    #[test]
     fn a_message_for_a_replica_that_never_joined_is_ignored() {
         let mut app = fixtures::fleet_app();
         let before = app.events.len();

@@ -23,7 +23,12 @@ fn screen(app: &App) -> String {
 
 /// [`screen`] on a terminal `width` columns wide.
 fn screen_of(app: &App, width: u16) -> String {
-    let mut terminal = Terminal::new(TestBackend::new(width, HEIGHT)).expect("test backend");
+    screen_sized(app, width, HEIGHT)
+}
+
+/// [`screen`] on a terminal of `width` × `height`.
+fn screen_sized(app: &App, width: u16, height: u16) -> String {
+    let mut terminal = Terminal::new(TestBackend::new(width, height)).expect("test backend");
     terminal
         .draw(|frame| render(frame, app))
         .expect("drawing on a test backend cannot fail");
@@ -498,19 +503,7 @@ fn the_sparklines_draw_decisions_per_second() {
 
 /// [`screen_of`] with room for a fleet's replicas panel.
 fn fleet_screen(app: &App, width: u16) -> String {
-    let mut terminal = Terminal::new(TestBackend::new(width, 32)).expect("test backend");
-    terminal
-        .draw(|frame| render(frame, app))
-        .expect("drawing on a test backend cannot fail");
-    let buffer = terminal.backend().buffer();
-    (0..buffer.area.height)
-        .map(|y| {
-            let row: String = (0..buffer.area.width)
-                .map(|x| buffer[(x, y)].symbol())
-                .collect();
-            format!("{}\n", row.trim_end())
-        })
-        .collect()
+    screen_sized(app, width, 32)
 }
 
 #[test]
