@@ -225,10 +225,7 @@ pub struct Notice {
 pub struct App {
     /// The admin socket path (or, for a fleet, the arguments), shown in the header.
     pub socket: PathBuf,
-    /// The connection: of the server; for a fleet, of the replica edits go to (or the
-    /// first one, while none is connected).
-    pub conn: ConnStatus,
-    /// The replicas watched (one, unless a fleet).
+    /// The replicas watched (one, unless a fleet), each with its connection.
     pub fleet: Fleet,
     /// Recent events.
     pub events: EventRing,
@@ -238,8 +235,6 @@ pub struct App {
     pub policy: Option<PolicyReply>,
     /// The refused policy file, shown as a banner until a good reload.
     pub reload_error: Option<ReloadError>,
-    /// Events the server dropped for this UI.
-    pub dropped_here: u64,
     /// The tail filter.
     pub filter: Filter,
     /// The focused panel.
@@ -307,12 +302,10 @@ impl App {
         App {
             socket,
             fleet,
-            conn: ConnStatus::Connecting,
             events: EventRing::default(),
             stats: None,
             policy: None,
             reload_error: None,
-            dropped_here: 0,
             filter: Filter::default(),
             focus: Focus::default(),
             dialog: None,
@@ -740,7 +733,7 @@ impl App {
                     r.conn = ConnStatus::Connected { server };
                     r.id = id;
                 }
-                self.editor_changed();
+                self.show_editor_policy();
             }
             NetMsg::Replay(events) => {
                 for event in self.events.merge_replay(replica, events) {
@@ -754,7 +747,6 @@ impl App {
                 if let Some(r) = self.fleet.get_mut(replica) {
                     r.dropped_here += count;
                 }
-                self.dropped_here += count;
             }
             NetMsg::Stats(stats) => {
                 if let Some(r) = self.fleet.get_mut(replica) {
@@ -811,24 +803,35 @@ impl App {
             .map_or_else(|| format!("replica {index}"), Replica::label)
     }
 
+    /// The connection the header shows: of the server; for a fleet, of the replica edits
+    /// go to (the first one while none is connected).
+    pub fn conn(&self) -> &ConnStatus {
+        static CONNECTING: ConnStatus = ConnStatus::Connecting;
+        self.fleet
+            .get(self.edit_target())
+            .map_or(&CONNECTING, |r| &r.conn)
+    }
+
+    /// Events the servers dropped for this UI, over all replicas.
+    pub fn dropped_here(&self) -> u64 {
+        self.fleet.replicas().iter().map(|r| r.dropped_here).sum()
+    }
+
     fn replica_down(&mut self, replica: usize, status: ConnStatus) {
         if let Some(r) = self.fleet.get_mut(replica) {
             r.conn = status;
         }
-        self.editor_changed();
+        self.show_editor_policy();
     }
 
-    /// After a replica came or went: the header follows the replica edits go to, and so
-    /// does the policy panel, with the policy that replica serves.
-    fn editor_changed(&mut self) {
-        let shown = self
+    /// After a replica came or went: the policy panel follows the replica edits go to,
+    /// with the policy that replica serves.
+    fn show_editor_policy(&mut self) {
+        let policy = self
             .fleet
-            .editor()
-            .or(Some(0))
-            .and_then(|i| self.fleet.get(i));
-        let Some(shown) = shown else { return };
-        self.conn = shown.conn.clone();
-        if let Some(policy) = shown.policy.clone()
+            .get(self.edit_target())
+            .and_then(|r| r.policy.clone());
+        if let Some(policy) = policy
             && self.policy.as_ref() != Some(&policy)
         {
             self.set_policy(policy);

@@ -233,7 +233,7 @@ fn a_disconnect_keeps_the_screen_and_a_reconnect_does_not_duplicate() {
         },
     ));
     assert_eq!(
-        app.conn,
+        *app.conn(),
         ConnStatus::Disconnected {
             reason: "connection lost".into(),
             retry_at_ms: NOW + 2000
@@ -734,9 +734,9 @@ mod fleet {
         from(&mut app, 0, down);
         assert_eq!(app.edit_target(), 1);
         assert!(
-            matches!(app.conn, ConnStatus::Connected { .. }),
+            matches!(app.conn(), ConnStatus::Connected { .. }),
             "{:?}",
-            app.conn
+            app.conn()
         );
         // The policy panel shows the policy replica 1 serves.
         let mut other = fixtures::policy();

@@ -94,7 +94,7 @@ fn fleet(app: &App) -> Span<'static> {
 
 /// A single server's connection.
 fn server(app: &App) -> Span<'static> {
-    match &app.conn {
+    match app.conn() {
         ConnStatus::Connecting => Span::styled("○ connecting…", styles::warn()),
         ConnStatus::Connected { server } => Span::styled(
             format!("● connected (server {})", owned(server)),
@@ -153,7 +153,10 @@ fn stream(app: &App) -> Line<'static> {
     };
     let mut spans = vec![Span::raw(format!(
         "dropped {} (here {})   listeners {}   reloads {}",
-        stats.dropped_events, app.dropped_here, stats.listeners, stats.reloads
+        stats.dropped_events,
+        app.dropped_here(),
+        stats.listeners,
+        stats.reloads
     ))];
     spans.push(Span::styled(
         format!("   graphs: last {} min", rate::SPAN / 60),
