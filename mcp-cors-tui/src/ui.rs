@@ -80,7 +80,7 @@ async fn run_async(watch: Watch, read_only: bool) -> Result<(), UiError> {
     let mut sessions = Sessions::new(net_tx);
     let mut app = match &watch {
         Watch::One(socket) => {
-            sessions.start(socket.clone());
+            sessions.start(0, socket.clone());
             App::new(socket.clone(), clock::now_ms())
         }
         Watch::Fleet(args) => App::for_fleet(fleet_label(args), clock::now_ms()),
@@ -112,12 +112,11 @@ fn fleet_label(args: &[SocketArg]) -> PathBuf {
     PathBuf::from(names.join(", "))
 }
 
-/// The connection sessions, one per server, in the order they started: a session's index
-/// is the replica index its messages carry and the model knows it by.
+/// The connection sessions, one per replica of the model, in the model's order: a
+/// session's index is the replica index its messages carry.
 struct Sessions {
     tasks: JoinSet<()>,
     commands: Vec<mpsc::Sender<Request>>,
-    sockets: Vec<PathBuf>,
     by_task: HashMap<task::Id, PathBuf>,
     tx: mpsc::Sender<Tagged>,
 }
@@ -127,34 +126,34 @@ impl Sessions {
         Sessions {
             tasks: JoinSet::new(),
             commands: Vec::new(),
-            sockets: Vec::new(),
             by_task: HashMap::new(),
             tx,
         }
     }
 
-    /// Starts the session of `socket`; returns its index.
-    fn start(&mut self, socket: PathBuf) -> usize {
-        let index = self.sockets.len();
+    /// Starts the session of `socket`, the model's replica `index` (the next one).
+    fn start(&mut self, index: usize, socket: PathBuf) {
+        debug_assert_eq!(
+            index,
+            self.commands.len(),
+            "sessions start in the model's order"
+        );
         let (cmd_tx, cmd_rx) = mpsc::channel::<Request>(16);
         let outbox = Outbox::new(index, self.tx.clone());
         let handle = self
             .tasks
             .spawn(run_session(socket.clone(), outbox, cmd_rx));
-        self.by_task.insert(handle.id(), socket.clone());
+        self.by_task.insert(handle.id(), socket);
         self.commands.push(cmd_tx);
-        self.sockets.push(socket);
-        index
     }
 
-    /// Starts a session for each socket `patterns` name now that has none, and has the
-    /// model take it in.
+    /// Has the model take in each socket `patterns` name now that it does not know, and
+    /// starts its session.
     fn discover(&mut self, patterns: &[SocketArg], app: &mut App) {
         for socket in sockets::expand(patterns) {
-            if !self.sockets.contains(&socket) {
-                let index = self.start(socket.clone());
-                let joined = app.join(socket);
-                debug_assert_eq!(index, joined, "sessions and replicas join in step");
+            if !app.fleet.knows(&socket) {
+                let index = app.join(socket.clone());
+                self.start(index, socket);
             }
         }
     }
@@ -182,7 +181,7 @@ impl Sessions {
         let socket = self.by_task.get(&error.id()).cloned();
         let failure = session_failure(Err(error))?;
         match (failure, socket) {
-            (UiError::Session(reason), Some(socket)) if self.sockets.len() > 1 => {
+            (UiError::Session(reason), Some(socket)) if self.commands.len() > 1 => {
                 Some(UiError::Session(format!("{}: {reason}", socket.display())))
             }
             (failure, _) => Some(failure),

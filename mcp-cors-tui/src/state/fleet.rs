@@ -4,7 +4,7 @@
 //! here from the replicas' own counters.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use mcp_cors::protocol::{HostStats, OriginStats, PolicyReply, ReplicaId, Stats};
 
@@ -84,6 +84,11 @@ impl Fleet {
     pub fn join(&mut self, socket: PathBuf) -> usize {
         self.replicas.push(Replica::new(socket));
         self.replicas.len() - 1
+    }
+
+    /// Whether a replica at `socket` has joined.
+    pub fn knows(&self, socket: &Path) -> bool {
+        self.replicas.iter().any(|r| r.socket == socket)
     }
 
     /// Whether the UI shows a fleet.
@@ -274,6 +279,7 @@ mod tests {
         assert_eq!(fleet.editor(), None);
         fleet.join("a.sock".into());
         fleet.join("b.sock".into());
+        assert!(fleet.knows(Path::new("b.sock")) && !fleet.knows(Path::new("c.sock")));
         connected(&mut fleet, 1);
         assert_eq!(fleet.editor(), Some(1));
         connected(&mut fleet, 0);
