@@ -365,7 +365,11 @@ fn an_etcd_outage_does_not_slow_a_request() {
         }
         let ratio = down.as_secs_f64() / up.as_secs_f64();
         println!("5000 requests (best of 6, alternated): etcd up {up:?}, etcd down {down:?}, ratio {ratio:.2}");
-        assert!(ratio < 1.5, "etcd down made requests {ratio:.2}× slower");
+        // Other tests of this file run beside this one, on a machine of two cores, so
+        // the best of six still moves by up to 1.6× either way (0.71 and 1.59 were both
+        // seen with no change to the request path). A request that waited on etcd would
+        // be slower by its connect timeout, many times over, not by a fraction.
+        assert!(ratio < 2.0, "etcd down made requests {ratio:.2}× slower");
     });
 }
 
