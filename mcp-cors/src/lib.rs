@@ -64,6 +64,7 @@ pub mod protocol;
 mod refusal;
 #[cfg(feature = "server")]
 mod response;
+mod same_bytes;
 mod source;
 mod status;
 #[cfg(feature = "server")]

@@ -13,6 +13,8 @@
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use crate::same_bytes::same_bytes;
+
 /// The identity of one compiled policy, unique for the life of the process.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct PolicyId(u64);
@@ -44,7 +46,7 @@ impl Admitted {
     }
 
     fn is(&self, policy: PolicyId, value: &[u8]) -> bool {
-        self.policy == policy && self.value == value
+        self.policy == policy && same_bytes(&self.value, value)
     }
 
     /// Keeps `value`, reusing the buffer: no allocation once it is as long as the
