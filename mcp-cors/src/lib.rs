@@ -49,6 +49,7 @@ mod edit;
 mod error;
 #[cfg(feature = "server")]
 mod events;
+mod extras;
 mod forwarded;
 mod host;
 mod matcher;

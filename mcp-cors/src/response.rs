@@ -8,6 +8,7 @@ use actix_web::http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
 
 use crate::decision::DenyReason;
+use crate::extras::AllowExtras;
 use crate::policy::Policy;
 use crate::vary;
 
@@ -94,8 +95,9 @@ pub(crate) fn preflight(
 #[derive(Debug, Clone)]
 pub(crate) struct CorsHeaders {
     allow_origin: HeaderValue,
-    credentials: bool,
-    expose: Option<HeaderValue>,
+    /// The policy's own, by pointer: it travels with the handler's future, and every byte
+    /// of this struct is moved on each request's way.
+    extras: &'static AllowExtras,
 }
 
 impl CorsHeaders {
@@ -103,21 +105,41 @@ impl CorsHeaders {
     pub(crate) fn new(policy: &Policy, allow_origin: HeaderValue) -> Self {
         CorsHeaders {
             allow_origin,
-            credentials: policy.settings().allow_credentials,
-            expose: policy.compiled().expose_headers.clone(),
+            extras: policy.compiled().allow_extras,
         }
     }
 
     /// Adds the headers to a handler's response, whatever its status.
     pub(crate) fn apply(self, headers: &mut HeaderMap) {
-        headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, self.allow_origin);
-        if self.credentials {
-            headers.insert(header::ACCESS_CONTROL_ALLOW_CREDENTIALS, TRUE);
+        set(
+            headers,
+            header::ACCESS_CONTROL_ALLOW_ORIGIN,
+            self.allow_origin,
+        );
+        if self.extras.credentials {
+            set(headers, header::ACCESS_CONTROL_ALLOW_CREDENTIALS, TRUE);
         }
-        if let Some(expose) = self.expose {
-            headers.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, expose);
+        if let Some(expose) = &self.extras.expose {
+            set(
+                headers,
+                header::ACCESS_CONTROL_EXPOSE_HEADERS,
+                expose.clone(),
+            );
         }
         vary::add(headers, "Origin");
+    }
+}
+
+/// Sets `name` to `value` alone, replacing what the handler set, on every allowed
+/// response's path.
+#[inline(always)]
+fn set(headers: &mut HeaderMap, name: HeaderName, value: HeaderValue) {
+    let replaced = headers.insert(name, value);
+    if replaced.is_empty() {
+        // Right after `insert`, empty means nothing was replaced and it holds nothing to
+        // free: forgetting it skips an out-of-line call to its drop. What a handler set
+        // is dropped as usual.
+        std::mem::forget(replaced);
     }
 }
 

@@ -8,22 +8,27 @@ use actix_web::http::header::{self, HeaderMap, HeaderValue};
 /// case) is not added twice; several `Vary` lines are folded into one.
 #[inline]
 pub(crate) fn add(headers: &mut HeaderMap, name: &'static str) {
-    // The common case: the handler set no `Vary`, and ours goes in alone.
-    if !headers.contains_key(header::VARY) {
-        headers.append(header::VARY, HeaderValue::from_static(name));
+    // One lookup in the common case, where the handler set no `Vary` and ours goes in
+    // alone: inserting hands back whatever it displaced, which is then merged back in.
+    let displaced = headers.insert(header::VARY, HeaderValue::from_static(name));
+    if displaced.is_empty() {
+        // Right after `insert`, empty means nothing was replaced and it holds nothing to
+        // free: forgetting it skips an out-of-line call to its drop on every response.
+        std::mem::forget(displaced);
         return;
     }
-    merge(headers, name);
+    merge(headers, name, displaced);
 }
 
-/// [`add`] where the handler set a `Vary`: out of line, to keep the common case small.
+/// [`add`] where the handler had set `Vary` (`displaced`, now replaced by `name` alone):
+/// out of line, to keep the common case small.
 #[inline(never)]
-fn merge(headers: &mut HeaderMap, name: &'static str) {
-    let mut displaced = headers.insert(header::VARY, HeaderValue::from_static(name));
-    let Some(first) = displaced.next() else {
-        return;
-    };
-    let values: Vec<HeaderValue> = std::iter::once(first).chain(displaced).collect();
+fn merge(
+    headers: &mut HeaderMap,
+    name: &'static str,
+    displaced: impl Iterator<Item = HeaderValue>,
+) {
+    let values: Vec<HeaderValue> = displaced.collect();
     let existing: Vec<&str> = values
         .iter()
         .filter_map(|v| v.to_str().ok())
@@ -76,5 +81,7 @@ mod tests {
         );
         assert_eq!(vary_after(&["origin"]), ["origin"]);
         assert_eq!(vary_after(&["*"]), ["*"]);
+        // Only empty lines: ours alone.
+        assert_eq!(vary_after(&["", " "]), ["Origin"]);
     }
 }

@@ -273,6 +273,53 @@ async fn an_err_from_an_inner_middleware_is_rendered_with_cors_headers() {
     assert_eq!(res.headers().get("vary").unwrap(), "Origin");
 }
 
+/// A handler that sets CORS headers of its own (one value, or more than fit inline in
+/// actix's header map) has them replaced by the policy's, never doubled or kept.
+#[actix_web::test]
+async fn a_handlers_own_cors_headers_are_replaced() {
+    use actix_web::{App, HttpResponse, web};
+    let policy = Policy::from_toml_str(r#"allowed_origins = ["https://app.example.com"]"#).unwrap();
+    let app = App::new()
+        .wrap(mcp_cors::McpCors::from_policy(policy))
+        .route(
+            "/one",
+            web::post().to(|| async {
+                HttpResponse::Ok()
+                    .insert_header(("access-control-allow-origin", "https://evil.example"))
+                    .insert_header(("access-control-expose-headers", "X-Secret"))
+                    .finish()
+            }),
+        )
+        .route(
+            "/many",
+            web::post().to(|| async {
+                let mut res = HttpResponse::Ok();
+                for i in 0..6 {
+                    res.append_header(("access-control-allow-origin", format!("https://{i}.evil")));
+                }
+                res.finish()
+            }),
+        );
+    let svc = actix_web::test::init_service(app).await;
+    for path in ["/one", "/many"] {
+        let req = request(Method::POST, path)
+            .insert_header(("origin", APP))
+            .to_request();
+        let res = actix_web::test::call_service(&svc, req).await;
+        let all = |name: &str| -> Vec<String> {
+            (res.headers().get_all(name))
+                .map(|v| v.to_str().unwrap().to_owned())
+                .collect()
+        };
+        assert_eq!(all("access-control-allow-origin"), [APP], "{path}");
+        assert_eq!(
+            all("access-control-expose-headers"),
+            ["Mcp-Session-Id, Mcp-Protocol-Version, WWW-Authenticate, Last-Event-ID"],
+            "{path}"
+        );
+    }
+}
+
 /// SPEC §6: a request sees one policy from start to end. The policy is replaced while the
 /// handler of an allowed request is still running (it waits for the test to let it go):
 /// that response carries the old policy's headers, the next request the new one's.

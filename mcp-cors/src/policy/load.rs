@@ -7,6 +7,8 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use http::HeaderValue;
+
+use crate::extras::AllowExtras;
 use regex::{RegexBuilder, RegexSet, RegexSetBuilder};
 use serde::Deserialize;
 use serde::de::IgnoredAny;
@@ -598,7 +600,10 @@ fn compile_one(
         hosts: HostGuard::new(&hosts),
         headers: HeaderAllowList::new(s.allowed_headers.iter().map(String::as_str)),
         allow_methods: joined_header(&s.allowed_methods),
-        expose_headers: (!s.exposed_headers.is_empty()).then(|| joined_header(&s.exposed_headers)),
+        allow_extras: AllowExtras::interned(
+            s.allow_credentials,
+            (!s.exposed_headers.is_empty()).then(|| joined_header(&s.exposed_headers)),
+        ),
         max_age: HeaderValue::from(s.max_age),
         proxies: TrustedProxies::new(proxies.into_iter().map(|(_, r)| r).collect()),
         routes,
@@ -731,13 +736,41 @@ fn set_error(loc: &Locator<'_>, error: &regex::Error) -> Diagnostic {
 }
 
 /// `a, b, c` as a header value. Items were validated as tokens, so this cannot fail.
+/// The joined lists of the default policy whose values go out on every allowed request
+/// (`Access-Control-Expose-Headers`) or preflight (`Access-Control-Allow-Methods`). They
+/// are kept static: a static value is copied per request, where one built at load time is
+/// shared, and costs an atomic increment and decrement on every response.
+const STATIC_VALUES: &[&str] = &[
+    "Mcp-Session-Id, Mcp-Protocol-Version, WWW-Authenticate, Last-Event-ID",
+    "GET, POST, DELETE",
+];
+
 fn joined_header(items: &[String]) -> HeaderValue {
-    HeaderValue::from_str(&items.join(", ")).unwrap_or_else(|_| HeaderValue::from_static(""))
+    let text = items.join(", ");
+    if let Some(known) = STATIC_VALUES.iter().find(|known| **known == text) {
+        return HeaderValue::from_static(known);
+    }
+    HeaderValue::from_str(&text).unwrap_or_else(|_| HeaderValue::from_static(""))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_default_lists_are_the_static_values() {
+        // A default list that drifts from its static twin still works, but pays for a
+        // shared value on every request: this keeps the two in step.
+        let defaults = crate::policy::PolicySettings::default();
+        for list in [&defaults.exposed_headers, &defaults.allowed_methods] {
+            let joined = list.join(", ");
+            assert!(STATIC_VALUES.contains(&joined.as_str()), "{joined}");
+            assert_eq!(joined_header(list), joined.as_str());
+        }
+        // Anything else is built as given.
+        let custom = vec!["X-Trace".to_string(), "Mcp-Session-Id".to_string()];
+        assert_eq!(joined_header(&custom), "X-Trace, Mcp-Session-Id");
+    }
 
     #[test]
     fn the_key_holding_a_span_is_found_in_tables_too() {

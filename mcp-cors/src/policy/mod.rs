@@ -65,7 +65,8 @@ pub(crate) struct Compiled {
     pub(crate) hosts: HostGuard,
     pub(crate) headers: HeaderAllowList,
     pub(crate) allow_methods: HeaderValue,
-    pub(crate) expose_headers: Option<HeaderValue>,
+    /// What an allowed actual response gets besides its origin.
+    pub(crate) allow_extras: &'static crate::extras::AllowExtras,
     pub(crate) max_age: HeaderValue,
     /// `trusted_proxies`: whose forwarding headers name the client.
     pub(crate) proxies: TrustedProxies,
