@@ -148,6 +148,27 @@ impl Decision {
     }
 }
 
+/// What the rows of SPEC §4 up to the origin's found for a request ([`Policy::judge`]),
+/// before it becomes a [`Decision`]: small, and borrowing the request's `Origin`.
+#[derive(Debug)]
+pub(crate) enum Judged<'h> {
+    /// No `Origin`: not a browser's cross-origin request.
+    NoOrigin,
+    /// An actual request from an allowed `origin`, listed exactly as `listed` (or allowed
+    /// by a pattern or as the server's own).
+    Allow {
+        origin: &'h HeaderValue,
+        listed: Option<Listed>,
+    },
+    /// A preflight from an allowed `origin`, whose rows are still to check.
+    Preflight {
+        origin: &'h HeaderValue,
+        listed: Option<Listed>,
+    },
+    /// Refused by a row (the mode says whether the refusal is enforced).
+    Refuse { reason: DenyReason, preflight: bool },
+}
+
 const ACRPN: HeaderName = HeaderName::from_static("access-control-request-private-network");
 
 /// The value of a header that must appear at most once. `Err` when repeated or not text.
@@ -224,17 +245,62 @@ impl Policy {
 
     /// [`Policy::decide`], and which exact entry of the policy the origin matched, if one
     /// did: the middleware counts with the counter bound to it, lock-free.
-    ///
-    /// Inlined into the middleware, and kept to the usual request's steps: a `Host` this
-    /// thread admitted last (or the guard off), an `Origin` listed exactly. Every other
-    /// step is a function of its own, out of the way.
-    #[inline(always)]
     pub(crate) fn decide_listed(
         &self,
         method: &Method,
         headers: &HeaderMap,
         authority: Option<&str>,
     ) -> (Decision, Option<Listed>) {
+        let judged = self.judge(method, headers, authority);
+        self.decision_of(judged, headers)
+    }
+
+    /// What [`Policy::judge`] found, as the [`Decision`] it makes (and the exact entry the
+    /// origin matched): a preflight's rows are checked here.
+    pub(crate) fn decision_of(
+        &self,
+        judged: Judged<'_>,
+        headers: &HeaderMap,
+    ) -> (Decision, Option<Listed>) {
+        match judged {
+            Judged::NoOrigin => (Decision::NoOrigin, None),
+            Judged::Allow { origin, listed } => {
+                let allow_origin = self.allow_origin(origin);
+                (Decision::Allow { allow_origin }, listed)
+            }
+            Judged::Preflight { origin, listed } => {
+                let allow_origin = self.allow_origin(origin);
+                (self.decide_preflight(headers, allow_origin), listed)
+            }
+            Judged::Refuse { reason, preflight } => (self.refusal(reason, preflight), None),
+        }
+    }
+
+    /// The `Access-Control-Allow-Origin` for an allowed `origin`: `*` when every origin is
+    /// allowed (without credentials, which the policy then cannot have), else the origin.
+    #[inline]
+    pub(crate) fn allow_origin(&self, origin: &HeaderValue) -> HeaderValue {
+        if self.compiled().origins.allows_any() {
+            HeaderValue::from_static("*")
+        } else {
+            origin.clone()
+        }
+    }
+
+    /// The rows of SPEC §4 up to the origin's, for a request: what they found, borrowed
+    /// from the request's headers, so the usual request's path moves two words instead of
+    /// a whole [`Decision`] (and builds one only when it goes on to events or a response).
+    ///
+    /// Inlined into the middleware, and kept to the usual request's steps: a `Host` this
+    /// thread admitted last (or the guard off), an `Origin` listed exactly. Every other
+    /// step is a function of its own, out of the way.
+    #[inline(always)]
+    pub(crate) fn judge<'h>(
+        &self,
+        method: &Method,
+        headers: &'h HeaderMap,
+        authority: Option<&str>,
+    ) -> Judged<'h> {
         let c = self.compiled();
         let preflight = method == Method::OPTIONS
             && headers.contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
@@ -253,28 +319,20 @@ impl Policy {
             let admitted_before = matches!(host, Ok(Some(h)) if memo::host_admitted(c.id, h));
             if !admitted_before {
                 if let Err(reason) = self.admit_host(host) {
-                    return (self.refusal(reason, preflight), None);
+                    return Judged::Refuse { reason, preflight };
                 }
             }
             checked_host = host.ok().flatten();
         }
 
         let origin = match single(headers, &header::ORIGIN) {
-            Ok(None) => return (Decision::NoOrigin, None),
+            Ok(None) => return Judged::NoOrigin,
             Ok(Some(v)) => v,
-            Err(()) => {
-                return (
-                    self.origin_refusal(DenyReason::OriginMalformed, preflight),
-                    None,
-                );
-            }
+            Err(()) => return self.origin_refusal(DenyReason::OriginMalformed, preflight),
         };
         // Longer than any browser sends: malformed, and not even hashed for the lookup.
         if origin.len() > MAX_ORIGIN_LEN {
-            return (
-                self.origin_refusal(DenyReason::OriginMalformed, preflight),
-                None,
-            );
+            return self.origin_refusal(DenyReason::OriginMalformed, preflight);
         }
         // An exact entry first, on the raw bytes: every entry is a valid origin, so a hit
         // needs no text check; anything else is checked as text, then against patterns.
@@ -285,20 +343,15 @@ impl Policy {
             None if memo::origin_allowed(c.id, origin.as_bytes()) => None,
             None => {
                 if let Err(reason) = self.admit_unlisted(origin, checked_host) {
-                    return (self.origin_refusal(reason, preflight), None);
+                    return self.origin_refusal(reason, preflight);
                 }
                 None
             }
         };
-        let allow_origin = if c.origins.allows_any() {
-            HeaderValue::from_static("*")
-        } else {
-            origin.clone()
-        };
-        if !preflight {
-            return (Decision::Allow { allow_origin }, listed);
+        match preflight {
+            false => Judged::Allow { origin, listed },
+            true => Judged::Preflight { origin, listed },
         }
-        (self.decide_preflight(headers, allow_origin), listed)
     }
 
     /// The `Host` guard's full check, for a `Host` this thread did not admit last under
@@ -385,11 +438,12 @@ impl Policy {
 
     /// An origin refusal; while no policy has loaded, every one says so instead.
     #[cold]
-    fn origin_refusal(&self, reason: DenyReason, preflight: bool) -> Decision {
-        match self.unloaded_reason() {
-            Some(why) => self.refusal(DenyReason::NoPolicyLoaded(Arc::clone(why)), preflight),
-            None => self.refusal(reason, preflight),
-        }
+    fn origin_refusal<'h>(&self, reason: DenyReason, preflight: bool) -> Judged<'h> {
+        let reason = match self.unloaded_reason() {
+            Some(why) => DenyReason::NoPolicyLoaded(Arc::clone(why)),
+            None => reason,
+        };
+        Judged::Refuse { reason, preflight }
     }
 
     /// The preflight rows: method, each requested header, Private Network Access.

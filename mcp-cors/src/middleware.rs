@@ -1,6 +1,7 @@
 //! The actix-web middleware: [`McpCors`] (the `Transform`, cheap to clone, one per worker)
 //! and the per-worker service that applies the decision to each request.
 
+use std::any::Any;
 use std::cell::RefCell;
 use std::future::Future;
 use std::marker::PhantomData;
@@ -9,7 +10,8 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 
-use actix_web::body::{EitherBody, MessageBody};
+use actix_web::HttpResponse;
+use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
 use actix_web::http::Version;
 use actix_web::http::header::{self, HeaderValue};
@@ -17,7 +19,7 @@ use arc_swap::{ArcSwap, Cache};
 use futures_util::future::{self, Either, Ready};
 use pin_project_lite::pin_project;
 
-use crate::decision::Decision;
+use crate::decision::{Decision, Judged};
 use crate::error::Error;
 use crate::events::WorkerEvents;
 use crate::forwarded::Peer;
@@ -264,7 +266,7 @@ where
     S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error> + 'static,
     B: MessageBody + 'static,
 {
-    type Response = ServiceResponse<EitherBody<B>>;
+    type Response = ServiceResponse<BoxBody>;
     type Error = actix_web::Error;
     type Transform = McpCorsMiddleware<S>;
     type InitError = ();
@@ -322,16 +324,20 @@ fn describe(source: &Source) -> String {
     }
 }
 
-type Answer<B> = Result<ServiceResponse<EitherBody<B>>, actix_web::Error>;
+/// What the middleware answers. One body type, not an `EitherBody` of the handler's and its
+/// own: actix-web's routing answers with a `BoxBody` already, which `boxed()` passes on as
+/// it is, so the usual stack pays for no second layer of body on every poll (only a body
+/// type of an inner middleware's own is boxed, once per response).
+type Answer = Result<ServiceResponse<BoxBody>, actix_web::Error>;
 
 impl<S, B> Service<ServiceRequest> for McpCorsMiddleware<S>
 where
     S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error> + 'static,
     B: MessageBody + 'static,
 {
-    type Response = ServiceResponse<EitherBody<B>>;
+    type Response = ServiceResponse<BoxBody>;
     type Error = actix_web::Error;
-    type Future = Either<Ready<Answer<B>>, PassThrough<S::Future, B>>;
+    type Future = Either<Ready<Answer>, PassThrough<S::Future, B>>;
 
     forward_ready!(service);
 
@@ -349,82 +355,116 @@ where
             true => top.route(req.match_info().as_str()),
             false => None,
         };
-        let (policy, (decision, listed)) = match route {
-            None => (
-                &**top,
-                top.decide_listed(req.method(), req.headers(), authority),
-            ),
+        let policy: &Policy = match route {
+            None => top,
             // `guard = false` (probes): no checks and no CORS headers; counted, not
             // evented. It goes on as a request without `Origin` does (one way through,
             // which keeps this function small on every request's path).
             Some(route) if !route.guard => {
                 self.store.events().count_unguarded();
-                (&**top, (Decision::NoOrigin, None))
+                drop(cached);
+                return Either::Right(self.untouched(req, absolute_form));
             }
-            Some(route) => (
-                &route.policy,
-                (route.policy).decide_listed(req.method(), req.headers(), authority),
-            ),
+            Some(route) => &route.policy,
         };
-        if !matches!(decision, Decision::NoOrigin) {
-            let events = self.store.events();
-            let bound = listed.and_then(|l| policy.counter(l));
-            if !events.counted_quietly(&self.events, &decision, bound) {
-                events.record_routed(
-                    &self.events,
-                    &decision,
-                    bound,
-                    req.headers(),
-                    req.method(),
-                    req.path(),
-                    route.map(|r| &r.name),
-                    // The top level's proxies, for every route: the client belongs to the
-                    // connection, not to the path. Only copied here; read when needed.
-                    Peer::new(req.peer_addr(), &top.compiled().proxies),
-                );
+        let judged = policy.judge(req.method(), req.headers(), authority);
+        let events = self.store.events();
+        match &judged {
+            Judged::NoOrigin => {
+                drop(cached);
+                return Either::Right(self.untouched(req, absolute_form));
             }
-            #[cfg(feature = "metrics")]
-            policy.count_metrics(&decision);
+            // The usual request, counted where it is: its `Decision` is never built.
+            Judged::Allow { origin, listed } => {
+                let bound = listed.and_then(|l| policy.counter(l));
+                if events.allowed_quietly(&self.events, origin, bound) {
+                    #[cfg(feature = "metrics")]
+                    policy.count_allowed_metric();
+                    let cors = CorsHeaders::new(policy, policy.allow_origin(origin));
+                    drop(cached); // The handler runs without this worker's policy borrowed.
+                    if absolute_form {
+                        host_from_target(&mut req);
+                    }
+                    return Either::Right(self.pass_through(req, Some(cors)));
+                }
+            }
+            Judged::Preflight { .. } | Judged::Refuse { .. } => {}
         }
+        let route = route.map(|r| &r.name);
+        let peer = Peer::new(req.peer_addr(), &top.compiled().proxies);
+        let outcome = self.decide_fully(policy, judged, &req, route, peer);
+        drop(cached); // The handler runs without this worker's policy borrowed.
+        match outcome {
+            Outcome::Respond(res) => Either::Left(future::ready(Ok(req.into_response(res)))),
+            Outcome::Pass(None) => Either::Right(self.untouched(req, absolute_form)),
+            Outcome::Pass(cors) => {
+                if absolute_form {
+                    host_from_target(&mut req);
+                }
+                Either::Right(self.pass_through(req, cors))
+            }
+        }
+    }
+}
+
+/// What a request other than the usual one gets: an answer of the middleware's own, or
+/// the handler's, with these CORS headers (or only `Vary: Origin`).
+enum Outcome {
+    Respond(HttpResponse),
+    Pass(Option<CorsHeaders>),
+}
+
+impl<S> McpCorsMiddleware<S> {
+    /// The decision on a request that is not the usual one (a preflight, a refusal, an
+    /// allowed request someone listens to or from an origin not listed exactly): built,
+    /// recorded and answered. Out of line, so that the usual request's path stays small.
+    #[inline(never)]
+    fn decide_fully(
+        &self,
+        policy: &Policy,
+        judged: Judged<'_>,
+        req: &ServiceRequest,
+        route: Option<&Arc<str>>,
+        // The top level's proxies, for every route: the client belongs to the connection,
+        // not to the path. Only copied here; read when needed.
+        peer: Peer<'_>,
+    ) -> Outcome {
+        let (decision, listed) = policy.decision_of(judged, req.headers());
+        self.store.events().record_routed(
+            &self.events,
+            &decision,
+            listed.and_then(|l| policy.counter(l)),
+            req.headers(),
+            req.method(),
+            req.path(),
+            route,
+            peer,
+        );
+        #[cfg(feature = "metrics")]
+        policy.count_metrics(&decision);
         match decision {
             Decision::Refuse {
                 reason,
                 preflight,
                 enforced: true,
-            } => {
-                let res = response::forbidden(&reason, preflight);
-                Either::Left(future::ready(Ok(req
-                    .into_response(res)
-                    .map_into_right_body())))
-            }
+            } => Outcome::Respond(response::forbidden(&reason, preflight)),
             Decision::Preflight {
                 allow_origin,
                 allow_headers,
                 private_network,
-            } => {
-                let res = response::preflight(policy, allow_origin, allow_headers, private_network);
-                Either::Left(future::ready(Ok(req
-                    .into_response(res)
-                    .map_into_right_body())))
-            }
+            } => Outcome::Respond(response::preflight(
+                policy,
+                allow_origin,
+                allow_headers,
+                private_network,
+            )),
             Decision::Allow { allow_origin } => {
-                let cors = CorsHeaders::new(policy, allow_origin);
-                drop(cached); // The handler runs without this worker's policy borrowed.
-                if absolute_form {
-                    host_from_target(&mut req);
-                }
-                Either::Right(self.pass_through(req, Some(cors)))
+                Outcome::Pass(Some(CorsHeaders::new(policy, allow_origin)))
             }
             Decision::NoOrigin
             | Decision::Refuse {
                 enforced: false, ..
-            } => {
-                drop(cached);
-                if absolute_form {
-                    host_from_target(&mut req);
-                }
-                Either::Right(self.pass_through(req, None))
-            }
+            } => Outcome::Pass(None),
         }
     }
 }
@@ -454,6 +494,14 @@ where
     S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error> + 'static,
     B: MessageBody + 'static,
 {
+    /// Runs the handler for a request that gets no CORS headers, only `Vary: Origin`.
+    fn untouched(&self, mut req: ServiceRequest, absolute_form: bool) -> PassThrough<S::Future, B> {
+        if absolute_form {
+            host_from_target(&mut req);
+        }
+        self.pass_through(req, None)
+    }
+
     /// Runs the handler; its answer gets `cors` (or only `Vary: Origin`), errors included.
     fn pass_through(
         &self,
@@ -483,9 +531,9 @@ pin_project! {
 impl<F, B> Future for PassThrough<F, B>
 where
     F: Future<Output = Result<ServiceResponse<B>, actix_web::Error>>,
-    B: MessageBody,
+    B: MessageBody + 'static,
 {
-    type Output = Answer<B>;
+    type Output = Answer;
 
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
@@ -496,10 +544,30 @@ where
             // The body is passed through untouched, so streams stay streams.
             Ok(mut res) => {
                 response::decorate(res.headers_mut(), cors);
-                Ok(res.map_into_left_body())
+                Ok(into_boxed(res))
             }
             // The error becomes a response further out; make that one decorated too.
             Err(error) => Err(response::DecoratedError::new(error, cors).into()),
         })
+    }
+}
+
+/// `res` with a boxed body. The usual inner service, actix's routing, answers with a
+/// `BoxBody` already: that response is passed on as it is, where `map_into_boxed_body`
+/// would take it apart and build it again on every request.
+#[inline]
+fn into_boxed<B: MessageBody + 'static>(res: ServiceResponse<B>) -> ServiceResponse<BoxBody> {
+    let mut res = Some(res);
+    if let Some(same) =
+        (&mut res as &mut dyn Any).downcast_mut::<Option<ServiceResponse<BoxBody>>>()
+    {
+        if let Some(same) = same.take() {
+            return same;
+        }
+    }
+    match res {
+        Some(res) => res.map_into_boxed_body(),
+        // Taken above only when it was boxed already, and returned.
+        None => unreachable!("a response is boxed already or still here"),
     }
 }

@@ -188,32 +188,48 @@ impl EventBus {
     /// nobody listening, from an origin the policy lists (`bound`, its counter at hand) or
     /// the one a pattern allowed last on this worker. Anything else (`false`) goes to
     /// [`EventBus::record_routed`].
-    #[inline]
+    #[cfg(test)]
     pub(crate) fn counted_quietly(
         &self,
         worker: &WorkerEvents,
         decision: &Decision,
         bound: Option<&OriginCounter>,
     ) -> bool {
+        match decision {
+            Decision::Allow { allow_origin } => self.allowed_quietly(worker, allow_origin, bound),
+            _ => false,
+        }
+    }
+
+    /// [`EventBus::counted_quietly`] for an allowed actual request from `origin` (as
+    /// sent), before its [`Decision`] is built: the middleware's usual request.
+    #[inline]
+    pub(crate) fn allowed_quietly(
+        &self,
+        worker: &WorkerEvents,
+        origin: &HeaderValue,
+        bound: Option<&OriginCounter>,
+    ) -> bool {
+        if self.fanout.is_listened() {
+            return false;
+        }
+        if let Some(counter) = bound {
+            counter.count(Verdict::Allow, None, clock::now_ms());
+            return true;
+        }
         // The last unlisted origin's counter is compared on the raw bytes: no lookup of
         // `Origin` and no UTF-8 pass, which finding it by its text would cost.
-        if let Decision::Allow { allow_origin } = decision {
-            if !self.fanout.is_listened() {
-                if let Some(counter) = bound {
-                    counter.count(Verdict::Allow, None, clock::now_ms());
-                    return true;
-                }
-                let last = worker.last_seen();
-                if let Some(counter) = last
-                    .as_deref()
-                    .filter(|c| c.origin.as_bytes() == allow_origin.as_bytes())
-                {
-                    counter.count(Verdict::Allow, None, clock::now_ms());
-                    return true;
-                }
+        let last = worker.last_seen();
+        match last
+            .as_deref()
+            .filter(|c| c.origin.as_bytes() == origin.as_bytes())
+        {
+            Some(counter) => {
+                counter.count(Verdict::Allow, None, clock::now_ms());
+                true
             }
+            None => false,
         }
-        false
     }
 
     /// Records a decision on a request (called by the middleware for every request that

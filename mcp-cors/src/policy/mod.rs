@@ -274,6 +274,16 @@ impl Policy {
         }
     }
 
+    /// Counts an allowed actual request in the decision metrics, as [`Policy::count_metrics`]
+    /// counts its decision, for the middleware's usual request (which builds none).
+    #[cfg(feature = "metrics")]
+    #[inline]
+    pub(crate) fn count_allowed_metric(&self) {
+        if let Some(metrics) = self.metrics.get() {
+            metrics.record(crate::Verdict::Allow, None, false);
+        }
+    }
+
     /// The counter bound to the exact entry `listed` (none before the policy is bound).
     #[cfg(feature = "server")]
     #[inline]
