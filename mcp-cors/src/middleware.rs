@@ -325,9 +325,9 @@ fn describe(source: &Source) -> String {
 }
 
 /// What the middleware answers. One body type, not an `EitherBody` of the handler's and its
-/// own: actix-web's routing answers with a `BoxBody` already, which `boxed()` passes on as
-/// it is, so the usual stack pays for no second layer of body on every poll (only a body
-/// type of an inner middleware's own is boxed, once per response).
+/// own: actix-web's routing answers with a `BoxBody` already, which [`into_boxed`] passes
+/// on as it is, so the usual stack pays for no second layer of body on every poll (only a
+/// body type of an inner middleware's own is boxed, once per response).
 type Answer = Result<ServiceResponse<BoxBody>, actix_web::Error>;
 
 impl<S, B> Service<ServiceRequest> for McpCorsMiddleware<S>

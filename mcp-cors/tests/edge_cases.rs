@@ -273,6 +273,47 @@ async fn an_err_from_an_inner_middleware_is_rendered_with_cors_headers() {
     assert_eq!(res.headers().get("vary").unwrap(), "Origin");
 }
 
+/// An inner middleware with a body type of its own (not actix's `BoxBody`): the response
+/// is boxed once, whole, its body and headers as the handler made them plus the policy's.
+#[actix_web::test]
+async fn an_inner_body_type_of_its_own_is_boxed_and_decorated() {
+    use actix_web::body::{EitherBody, to_bytes};
+    use actix_web::dev::Service as _;
+    use actix_web::{App, HttpResponse, web};
+    let policy = Policy::from_toml_str(r#"allowed_origins = ["https://app.example.com"]"#).unwrap();
+    let app = App::new()
+        .wrap_fn(|req, srv| {
+            let fut = srv.call(req);
+            async move {
+                let res = fut.await?;
+                Ok(res.map_body(|_, body| EitherBody::<_, String>::left(body)))
+            }
+        })
+        .wrap(mcp_cors::McpCors::from_policy(policy))
+        .route(
+            "/mcp",
+            web::post().to(|| async {
+                HttpResponse::Ok()
+                    .insert_header(("x-handler", "1"))
+                    .body("made")
+            }),
+        );
+    let svc = actix_web::test::init_service(app).await;
+    let req = request(Method::POST, "/mcp")
+        .insert_header(("origin", APP))
+        .to_request();
+    let res = actix_web::test::call_service(&svc, req).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(
+        res.headers().get("access-control-allow-origin").unwrap(),
+        APP
+    );
+    assert_eq!(res.headers().get("x-handler").unwrap(), "1");
+    assert_eq!(res.headers().get("vary").unwrap(), "Origin");
+    let body = to_bytes(res.into_body()).await.ok();
+    assert_eq!(body.as_deref(), Some(&b"made"[..]));
+}
+
 /// A handler that sets CORS headers of its own (one value, or more than fit inline in
 /// actix's header map) has them replaced by the policy's, never doubled or kept.
 #[actix_web::test]
