@@ -66,6 +66,8 @@ mod refusal;
 #[cfg(feature = "server")]
 mod response;
 mod same_bytes;
+#[cfg(feature = "server")]
+mod set_header;
 mod source;
 mod status;
 #[cfg(feature = "server")]

@@ -341,7 +341,7 @@ where
 
     forward_ready!(service);
 
-    fn call(&self, mut req: ServiceRequest) -> Self::Future {
+    fn call(&self, req: ServiceRequest) -> Self::Future {
         // One policy for the whole decision; the response is decorated from values taken
         // here, so a reload mid-request cannot mix two policies.
         let mut cached = self.policy.borrow_mut();
@@ -363,7 +363,7 @@ where
             Some(route) if !route.guard => {
                 self.store.events().count_unguarded();
                 drop(cached);
-                return Either::Right(self.untouched(req, absolute_form));
+                return Either::Right(self.pass_through(req, None, absolute_form));
             }
             Some(route) => &route.policy,
         };
@@ -372,7 +372,7 @@ where
         match &judged {
             Judged::NoOrigin => {
                 drop(cached);
-                return Either::Right(self.untouched(req, absolute_form));
+                return Either::Right(self.pass_through(req, None, absolute_form));
             }
             // The usual request, counted where it is: its `Decision` is never built.
             Judged::Allow { origin, listed } => {
@@ -382,10 +382,7 @@ where
                     policy.count_allowed_metric();
                     let cors = CorsHeaders::new(policy, policy.allow_origin(origin));
                     drop(cached); // The handler runs without this worker's policy borrowed.
-                    if absolute_form {
-                        host_from_target(&mut req);
-                    }
-                    return Either::Right(self.pass_through(req, Some(cors)));
+                    return Either::Right(self.pass_through(req, Some(cors), absolute_form));
                 }
             }
             Judged::Preflight { .. } | Judged::Refuse { .. } => {}
@@ -396,13 +393,7 @@ where
         drop(cached); // The handler runs without this worker's policy borrowed.
         match outcome {
             Outcome::Respond(res) => Either::Left(future::ready(Ok(req.into_response(res)))),
-            Outcome::Pass(None) => Either::Right(self.untouched(req, absolute_form)),
-            Outcome::Pass(cors) => {
-                if absolute_form {
-                    host_from_target(&mut req);
-                }
-                Either::Right(self.pass_through(req, cors))
-            }
+            Outcome::Pass(cors) => Either::Right(self.pass_through(req, cors, absolute_form)),
         }
     }
 }
@@ -494,20 +485,17 @@ where
     S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error> + 'static,
     B: MessageBody + 'static,
 {
-    /// Runs the handler for a request that gets no CORS headers, only `Vary: Origin`.
-    fn untouched(&self, mut req: ServiceRequest, absolute_form: bool) -> PassThrough<S::Future, B> {
+    /// Runs the handler; its answer gets `cors` (or only `Vary: Origin`), errors included.
+    /// `absolute_form`: the request's target named its authority, which becomes its `Host`.
+    fn pass_through(
+        &self,
+        mut req: ServiceRequest,
+        cors: Option<CorsHeaders>,
+        absolute_form: bool,
+    ) -> PassThrough<S::Future, B> {
         if absolute_form {
             host_from_target(&mut req);
         }
-        self.pass_through(req, None)
-    }
-
-    /// Runs the handler; its answer gets `cors` (or only `Vary: Origin`), errors included.
-    fn pass_through(
-        &self,
-        req: ServiceRequest,
-        cors: Option<CorsHeaders>,
-    ) -> PassThrough<S::Future, B> {
         PassThrough {
             call: self.service.call(req),
             cors,

@@ -10,6 +10,7 @@ use actix_web::{HttpResponse, ResponseError};
 use crate::decision::DenyReason;
 use crate::extras::AllowExtras;
 use crate::policy::Policy;
+use crate::set_header::set;
 use crate::vary;
 
 /// SPEC §4: the body of every origin refusal. The precise reason goes to events and logs,
@@ -127,19 +128,6 @@ impl CorsHeaders {
             );
         }
         vary::add(headers, "Origin");
-    }
-}
-
-/// Sets `name` to `value` alone, replacing what the handler set, on every allowed
-/// response's path.
-#[inline(always)]
-fn set(headers: &mut HeaderMap, name: HeaderName, value: HeaderValue) {
-    let replaced = headers.insert(name, value);
-    if replaced.is_empty() {
-        // Right after `insert`, empty means nothing was replaced and it holds nothing to
-        // free: forgetting it skips an out-of-line call to its drop. What a handler set
-        // is dropped as usual.
-        std::mem::forget(replaced);
     }
 }
 

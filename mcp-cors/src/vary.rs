@@ -2,6 +2,8 @@
 
 use actix_web::http::header::{self, HeaderMap, HeaderValue};
 
+use crate::set_header::set;
+
 /// Adds `name` to the response's `Vary`, keeping every value the handler set.
 ///
 /// `Vary: *` already covers everything and is left alone; a name already present (in any
@@ -10,14 +12,9 @@ use actix_web::http::header::{self, HeaderMap, HeaderValue};
 pub(crate) fn add(headers: &mut HeaderMap, name: &'static str) {
     // One lookup in the common case, where the handler set no `Vary` and ours goes in
     // alone: inserting hands back whatever it displaced, which is then merged back in.
-    let displaced = headers.insert(header::VARY, HeaderValue::from_static(name));
-    if displaced.is_empty() {
-        // Right after `insert`, empty means nothing was replaced and it holds nothing to
-        // free: forgetting it skips an out-of-line call to its drop on every response.
-        std::mem::forget(displaced);
-        return;
+    if let Some(displaced) = set(headers, header::VARY, HeaderValue::from_static(name)) {
+        merge(headers, name, displaced);
     }
-    merge(headers, name, displaced);
 }
 
 /// [`add`] where the handler had set `Vary` (`displaced`, now replaced by `name` alone):

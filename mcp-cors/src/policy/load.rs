@@ -7,8 +7,6 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use http::HeaderValue;
-
-use crate::extras::AllowExtras;
 use regex::{RegexBuilder, RegexSet, RegexSetBuilder};
 use serde::Deserialize;
 use serde::de::IgnoredAny;
@@ -18,6 +16,7 @@ use super::routes::{self, PathPattern, Route, Routes};
 use super::{Compiled, Policy, PolicySettings, RouteSettings};
 use crate::allow_headers::{self, HeaderAllowList};
 use crate::error::Diagnostic;
+use crate::extras::AllowExtras;
 use crate::forwarded::{self, TrustedProxies};
 use crate::host::{self, HostGuard};
 use crate::matcher::OriginMatcher;
@@ -735,7 +734,6 @@ fn set_error(loc: &Locator<'_>, error: &regex::Error) -> Diagnostic {
     loc.list_diag(REGEX_KEY, message)
 }
 
-/// `a, b, c` as a header value. Items were validated as tokens, so this cannot fail.
 /// The joined lists of the default policy whose values go out on every allowed request
 /// (`Access-Control-Expose-Headers`) or preflight (`Access-Control-Allow-Methods`). They
 /// are kept static: a static value is copied per request, where one built at load time is
@@ -745,6 +743,7 @@ const STATIC_VALUES: &[&str] = &[
     "GET, POST, DELETE",
 ];
 
+/// `a, b, c` as a header value. Items were validated as tokens, so this cannot fail.
 fn joined_header(items: &[String]) -> HeaderValue {
     let text = items.join(", ");
     if let Some(known) = STATIC_VALUES.iter().find(|known| **known == text) {
